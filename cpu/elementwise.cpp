@@ -1,0 +1,179 @@
+// CPU elementwise kernels: copy with dtype conversion, fill, arange, unary, binary, where.
+#include <cstring>
+
+#include "cpu/cpu_backend.h"
+#include "cpu/strided.h"
+#include "tensor/scalar_math.h"
+
+namespace promoe {
+
+using cpu::for_each_row;
+
+namespace {
+
+template <typename T>
+T* ptr(const Tensor& t) {
+  return t.data<T>();
+}
+
+// Converts one element between storage types; bf16 passes through f32.
+template <typename To, typename From>
+inline To convert(From x) {
+  return static_cast<To>(x);
+}
+
+template <typename From>
+void copy_from(const Tensor& out, const Tensor& a) {
+  const From* src = ptr<From>(a);
+  std::array<const Shape*, 2> st{&out.strides(), &a.strides()};
+  auto run = [&](auto* dst, auto cvt) {
+    for_each_row<2>(out.shape(), st, [&](std::array<int64_t, 2> off, int64_t n, std::array<int64_t, 2> s) {
+      for (int64_t i = 0; i < n; ++i) dst[off[0] + i * s[0]] = cvt(src[off[1] + i * s[1]]);
+    });
+  };
+  switch (out.dtype()) {
+    case DType::F32: run(ptr<float>(out), [](From x) { return float(x); }); break;
+    case DType::F64: run(ptr<double>(out), [](From x) { return double(x); }); break;
+    case DType::I64: run(ptr<int64_t>(out), [](From x) { return int64_t(x); }); break;
+    case DType::BF16: run(ptr<uint16_t>(out), [](From x) { return f32_to_bf16(float(x)); }); break;
+  }
+}
+
+// bf16 sources are widened to f32 first, element by element.
+struct Bf16 {
+  uint16_t bits;
+  operator float() const { return bf16_to_f32(bits); }
+};
+
+template <UnaryOp OP, typename T>
+void unary_loop(const Tensor& out, const Tensor& a, T p0, T p1) {
+  T* o = ptr<T>(out);
+  const T* x = ptr<T>(a);
+  for_each_row<2>(out.shape(), {&out.strides(), &a.strides()},
+                  [&](std::array<int64_t, 2> off, int64_t n, std::array<int64_t, 2> s) {
+                    T* po = o + off[0];
+                    const T* px = x + off[1];
+                    if (s[0] == 1 && s[1] == 1) {
+_Pragma("omp simd")
+                      for (int64_t i = 0; i < n; ++i) po[i] = math::unary<OP, T>(px[i], p0, p1);
+                    } else {
+                      for (int64_t i = 0; i < n; ++i) po[i * s[0]] = math::unary<OP, T>(px[i * s[1]], p0, p1);
+                    }
+                  });
+}
+
+template <BinaryOp OP, typename T>
+void binary_loop(const Tensor& out, const Tensor& a, const Tensor& b) {
+  if constexpr (std::is_integral_v<T> && !math::binary_defined_for_integers<OP>()) {
+    PROMOE_FAIL("binary op: not defined for i64 tensors");
+  } else {
+    T* o = ptr<T>(out);
+    const T* x = ptr<T>(a);
+    const T* y = ptr<T>(b);
+    for_each_row<3>(out.shape(), {&out.strides(), &a.strides(), &b.strides()},
+                    [&](std::array<int64_t, 3> off, int64_t n, std::array<int64_t, 3> s) {
+                      T* po = o + off[0];
+                      const T* px = x + off[1];
+                      const T* py = y + off[2];
+                      if (s[0] == 1 && s[1] == 1 && s[2] == 1) {
+_Pragma("omp simd")
+                        for (int64_t i = 0; i < n; ++i) po[i] = math::binary<OP, T>(px[i], py[i]);
+                      } else if (s[0] == 1 && s[1] == 1 && s[2] == 0) {
+                        const T yv = *py;
+_Pragma("omp simd")
+                        for (int64_t i = 0; i < n; ++i) po[i] = math::binary<OP, T>(px[i], yv);
+                      } else {
+                        for (int64_t i = 0; i < n; ++i)
+                          po[i * s[0]] = math::binary<OP, T>(px[i * s[1]], py[i * s[2]]);
+                      }
+                    });
+  }
+}
+
+}  // namespace
+
+void CpuBackend::copy(const Tensor& out, const Tensor& a) {
+  switch (a.dtype()) {
+    case DType::F32: copy_from<float>(out, a); break;
+    case DType::F64: copy_from<double>(out, a); break;
+    case DType::I64: copy_from<int64_t>(out, a); break;
+    case DType::BF16: copy_from<Bf16>(out, a); break;
+  }
+}
+
+void CpuBackend::fill(const Tensor& out, double value) {
+  if (out.dtype() == DType::BF16) {
+    uint16_t bits = f32_to_bf16(float(value));
+    uint16_t* o = ptr<uint16_t>(out);
+    for_each_row<1>(out.shape(), {&out.strides()}, [&](std::array<int64_t, 1> off, int64_t n, std::array<int64_t, 1> s) {
+      for (int64_t i = 0; i < n; ++i) o[off[0] + i * s[0]] = bits;
+    });
+    return;
+  }
+  PROMOE_DISPATCH_ALL(out.dtype(), "fill", {
+    T v = T(value);
+    T* o = ptr<T>(out);
+    for_each_row<1>(out.shape(), {&out.strides()}, [&](std::array<int64_t, 1> off, int64_t n, std::array<int64_t, 1> s) {
+      for (int64_t i = 0; i < n; ++i) o[off[0] + i * s[0]] = v;
+    });
+  });
+}
+
+void CpuBackend::arange(const Tensor& out, double start, double step) {
+  PROMOE_DISPATCH_ALL(out.dtype(), "arange", {
+    T* o = ptr<T>(out);
+    for (int64_t i = 0; i < out.numel(); ++i) o[i] = T(start + double(i) * step);
+  });
+}
+
+#define PROMOE_UNARY_CASE(name) \
+  case UnaryOp::name: unary_loop<UnaryOp::name, T>(out, a, T(p0), T(p1)); break;
+
+void CpuBackend::unary(UnaryOp op, const Tensor& out, const Tensor& a, double p0, double p1) {
+  PROMOE_DISPATCH_FLOAT(a.dtype(), "unary op", {
+    switch (op) {
+      PROMOE_UNARY_CASE(Neg) PROMOE_UNARY_CASE(Exp) PROMOE_UNARY_CASE(Log) PROMOE_UNARY_CASE(Sqrt)
+      PROMOE_UNARY_CASE(Rsqrt) PROMOE_UNARY_CASE(Tanh) PROMOE_UNARY_CASE(Sigmoid) PROMOE_UNARY_CASE(Silu)
+      PROMOE_UNARY_CASE(GeluTanh) PROMOE_UNARY_CASE(Sin) PROMOE_UNARY_CASE(Cos) PROMOE_UNARY_CASE(Abs)
+      PROMOE_UNARY_CASE(Relu) PROMOE_UNARY_CASE(Sign) PROMOE_UNARY_CASE(Square) PROMOE_UNARY_CASE(Reciprocal)
+      PROMOE_UNARY_CASE(PowScalar) PROMOE_UNARY_CASE(Affine) PROMOE_UNARY_CASE(Clamp)
+    }
+  });
+}
+
+#define PROMOE_BINARY_CASE(name) \
+  case BinaryOp::name: binary_loop<BinaryOp::name, T>(out, a, b); break;
+
+void CpuBackend::binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
+  PROMOE_DISPATCH_ALL(a.dtype(), "binary op", {
+    switch (op) {
+      PROMOE_BINARY_CASE(Add) PROMOE_BINARY_CASE(Sub) PROMOE_BINARY_CASE(Mul) PROMOE_BINARY_CASE(Div)
+      PROMOE_BINARY_CASE(Pow) PROMOE_BINARY_CASE(Maximum) PROMOE_BINARY_CASE(Minimum) PROMOE_BINARY_CASE(Eq)
+      PROMOE_BINARY_CASE(Ne) PROMOE_BINARY_CASE(Lt) PROMOE_BINARY_CASE(Le) PROMOE_BINARY_CASE(Gt)
+      PROMOE_BINARY_CASE(Ge) PROMOE_BINARY_CASE(GeluTanhBackward) PROMOE_BINARY_CASE(SiluBackward)
+      PROMOE_BINARY_CASE(SigmoidBackwardFromOutput) PROMOE_BINARY_CASE(TanhBackwardFromOutput)
+    }
+  });
+}
+
+void CpuBackend::where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {
+  // The condition is read as double so that any dtype works (non-zero = true).
+  Tensor c = cond.dtype() == DType::F64 ? cond : Tensor();
+  if (!c.defined()) {
+    c = Tensor::empty(cond.shape(), DType::F64, Device::cpu());
+    copy(c, cond);
+  }
+  PROMOE_DISPATCH_ALL(a.dtype(), "where", {
+    T* o = ptr<T>(out);
+    const double* pc = ptr<double>(c);
+    const T* x = ptr<T>(a);
+    const T* y = ptr<T>(b);
+    for_each_row<4>(out.shape(), {&out.strides(), &c.strides(), &a.strides(), &b.strides()},
+                    [&](std::array<int64_t, 4> off, int64_t n, std::array<int64_t, 4> s) {
+                      for (int64_t i = 0; i < n; ++i)
+                        o[off[0] + i * s[0]] = pc[off[1] + i * s[1]] != 0 ? x[off[2] + i * s[2]] : y[off[3] + i * s[3]];
+                    });
+  });
+}
+
+}  // namespace promoe

@@ -1,0 +1,143 @@
+// CPU indexing kernels: index_select / index_add along a dim, gather / scatter_add, topk and sort.
+// Index ranges were checked in tensor/ops.cpp before these run.
+#include <algorithm>
+#include <numeric>
+
+#include "cpu/cpu_backend.h"
+#include "cpu/strided.h"
+#include "tensor/ops.h"
+
+namespace promoe {
+
+namespace {
+
+// Shape and strides of `t` with `dim` removed: the geometry of one slice along `dim`.
+struct Slice {
+  Shape shape, strides;
+};
+Slice slice_of(const Tensor& t, int64_t dim) {
+  Slice s{t.shape(), t.strides()};
+  s.shape.erase(s.shape.begin() + dim);
+  s.strides.erase(s.strides.begin() + dim);
+  return s;
+}
+
+// Applies f(dst_elem, src_elem) over two slices of the same shape, serially.
+template <typename T, typename F>
+void slice_apply(T* dst, const Slice& ds, const T* src, const Slice& ss, F f) {
+  cpu::Layout<2> l = cpu::collapse<2>(ds.shape, {&ds.strides, &ss.strides});
+  const int64_t nd = int64_t(l.shape.size()), inner = l.shape.back();
+  int64_t outer = 1;
+  for (int64_t d = 0; d + 1 < nd; ++d) outer *= l.shape[d];
+  const int64_t s0 = l.strides[0].back(), s1 = l.strides[1].back();
+  for (int64_t o = 0; o < outer; ++o) {
+    int64_t od = 0, os = 0;
+    for (int64_t d = nd - 2, rem = o; d >= 0; --d) {
+      int64_t i = rem % l.shape[d];
+      rem /= l.shape[d];
+      od += i * l.strides[0][d];
+      os += i * l.strides[1][d];
+    }
+    T* pd = dst + od;
+    const T* ps = src + os;
+    for (int64_t i = 0; i < inner; ++i) f(pd[i * s0], ps[i * s1]);
+  }
+}
+
+// Offset in `t` of the element whose coordinates are those of flat position `flat` in a
+// contiguous tensor of shape `shape`, with coordinate `dim` replaced by `at`.
+int64_t offset_with(const Shape& shape, const Shape& strides, int64_t flat, int64_t dim, int64_t at) {
+  int64_t off = 0;
+  for (int64_t d = int64_t(shape.size()) - 1; d >= 0; --d) {
+    int64_t i = flat % shape[d];
+    flat /= shape[d];
+    off += (d == dim ? at : i) * strides[d];
+  }
+  return off;
+}
+
+}  // namespace
+
+void CpuBackend::index_select(const Tensor& out, const Tensor& a, int64_t dim, const Tensor& index) {
+  const int64_t* idx = index.data<int64_t>();
+  const int64_t n = index.numel();
+  Slice so = slice_of(out, dim), sa = slice_of(a, dim);
+  PROMOE_DISPATCH_ALL(a.dtype(), "index_select", {
+    T* o = out.data<T>();
+    const T* x = a.data<T>();
+_Pragma("omp parallel for schedule(static) if (n * numel_of(so.shape) > 32768)")
+    for (int64_t j = 0; j < n; ++j)
+      slice_apply<T>(o + j * out.stride(dim), so, x + idx[j] * a.stride(dim), sa, [](T& d, T s) { d = s; });
+  });
+}
+
+void CpuBackend::index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) {
+  const int64_t* idx = index.data<int64_t>();
+  const int64_t n = index.numel();
+  Slice so = slice_of(out, dim), ss = slice_of(src, dim);
+  PROMOE_DISPATCH_ALL(out.dtype(), "index_add", {
+    T* o = out.data<T>();
+    const T* s = src.data<T>();
+    for (int64_t j = 0; j < n; ++j)  // serial: repeated indices add into the same slice
+      slice_apply<T>(o + idx[j] * out.stride(dim), so, s + j * src.stride(dim), ss, [](T& d, T v) { d += v; });
+  });
+}
+
+void CpuBackend::gather(const Tensor& out, const Tensor& a, int64_t dim, const Tensor& index) {
+  const int64_t* idx = index.data<int64_t>();
+  const int64_t n = index.numel();
+  PROMOE_DISPATCH_ALL(a.dtype(), "gather", {
+    T* o = out.data<T>();
+    const T* x = a.data<T>();
+_Pragma("omp parallel for schedule(static) if (n > 32768)")
+    for (int64_t f = 0; f < n; ++f)
+      o[offset_with(out.shape(), out.strides(), f, -1, 0)] = x[offset_with(index.shape(), a.strides(), f, dim, idx[f])];
+  });
+}
+
+void CpuBackend::scatter_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) {
+  const int64_t* idx = index.data<int64_t>();
+  const int64_t n = index.numel();
+  PROMOE_DISPATCH_ALL(out.dtype(), "scatter_add", {
+    T* o = out.data<T>();
+    const T* s = src.data<T>();
+    for (int64_t f = 0; f < n; ++f)
+      o[offset_with(index.shape(), out.strides(), f, dim, idx[f])] += s[offset_with(src.shape(), src.strides(), f, -1, 0)];
+  });
+}
+
+namespace {
+template <typename T>
+void ordered_rows(const Tensor& values, const Tensor& indices, const Tensor& a, int64_t k, bool largest) {
+  const int64_t n = a.shape().back(), rows = a.numel() / n;
+  const T* x = a.data<T>();
+  T* pv = values.data<T>();
+  int64_t* pi = indices.data<int64_t>();
+_Pragma("omp parallel for schedule(static) if (rows * n > 16384)")
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * n;
+    std::vector<int64_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    auto before = [&](int64_t i, int64_t j) {
+      if (xr[i] != xr[j]) return largest ? xr[i] > xr[j] : xr[i] < xr[j];
+      return i < j;
+    };
+    if (k == n) std::sort(order.begin(), order.end(), before);
+    else std::partial_sort(order.begin(), order.begin() + k, order.end(), before);
+    for (int64_t i = 0; i < k; ++i) {
+      pv[r * k + i] = xr[order[i]];
+      pi[r * k + i] = order[i];
+    }
+  }
+}
+}  // namespace
+
+void CpuBackend::topk(const Tensor& values, const Tensor& indices, const Tensor& a, int64_t k, bool largest) {
+  PROMOE_DISPATCH_ALL(a.dtype(), "topk", ordered_rows<T>(values, indices, a, k, largest));
+}
+
+void CpuBackend::sort(const Tensor& values, const Tensor& indices, const Tensor& a, bool descending) {
+  PROMOE_DISPATCH_ALL(a.dtype(), "sort", ordered_rows<T>(values, indices, a, a.shape().back(), descending));
+}
+
+}  // namespace promoe

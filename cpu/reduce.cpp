@@ -1,0 +1,115 @@
+// CPU reductions: sum/mean/max/min over trailing dims, and max/min with indices over the last dim.
+// Floating sums accumulate in double.
+#include <cmath>
+#include <limits>
+
+#include "cpu/cpu_backend.h"
+#include "cpu/strided.h"
+
+namespace promoe {
+
+namespace {
+
+// Reduces the `red` region (collapsed shape and strides) starting at `x` into one double.
+template <typename T>
+double reduce_region(ReduceOp op, const T* x, const cpu::Layout<1>& red, bool parallel) {
+  const Shape& shape = red.shape;
+  const Shape& st = red.strides[0];
+  const int64_t nd = int64_t(shape.size());
+  const int64_t inner = shape.back(), is = st.back();
+  int64_t outer = 1;
+  for (int64_t d = 0; d + 1 < nd; ++d) outer *= shape[d];
+  auto row_base = [&](int64_t o) {
+    int64_t off = 0;
+    for (int64_t d = nd - 2; d >= 0; --d) {
+      off += (o % shape[d]) * st[d];
+      o /= shape[d];
+    }
+    return off;
+  };
+  if (op == ReduceOp::Sum || op == ReduceOp::Mean) {
+    double acc = 0;
+    if (parallel && outer == 1) {
+_Pragma("omp parallel for reduction(+ : acc) schedule(static)")
+      for (int64_t i = 0; i < inner; ++i) acc += double(x[i * is]);
+    } else {
+_Pragma("omp parallel for reduction(+ : acc) schedule(static) if (parallel)")
+      for (int64_t o = 0; o < outer; ++o) {
+        const T* p = x + row_base(o);
+        double a = 0;
+        for (int64_t i = 0; i < inner; ++i) a += double(p[i * is]);
+        acc += a;
+      }
+    }
+    if (op == ReduceOp::Mean) acc /= double(outer * inner);
+    return acc;
+  }
+  const bool is_max = op == ReduceOp::Max;
+  double best = is_max ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+  bool nan = false;
+  for (int64_t o = 0; o < outer; ++o) {
+    const T* p = x + row_base(o);
+    for (int64_t i = 0; i < inner; ++i) {
+      double v = double(p[i * is]);
+      if (std::isnan(v)) nan = true;
+      best = is_max ? std::max(best, v) : std::min(best, v);
+    }
+  }
+  return nan ? std::numeric_limits<double>::quiet_NaN() : best;
+}
+
+}  // namespace
+
+void CpuBackend::reduce(ReduceOp op, const Tensor& out, const Tensor& a, int64_t n_reduced) {
+  const int64_t nk = a.dim() - n_reduced;
+  Shape kept_shape(a.shape().begin(), a.shape().begin() + nk);
+  Shape kept_strides(a.strides().begin(), a.strides().begin() + nk);
+  Shape red_shape(a.shape().begin() + nk, a.shape().end());
+  Shape red_strides(a.strides().begin() + nk, a.strides().end());
+  cpu::Layout<1> red = cpu::collapse<1>(red_shape, {&red_strides});
+  const int64_t M = out.numel();
+  const bool empty_region = numel_of(red_shape) == 0;
+  PROMOE_DISPATCH_ALL(a.dtype(), "reduce", {
+    const T* x = a.data<T>();
+    T* o = out.data<T>();
+    const bool inner_parallel = M < 4;
+_Pragma("omp parallel for schedule(static) if (M >= 4)")
+    for (int64_t m = 0; m < M; ++m) {
+      int64_t off = 0;
+      for (int64_t d = nk - 1, rem = m; d >= 0; --d) {
+        off += (rem % kept_shape[d]) * kept_strides[d];
+        rem /= kept_shape[d];
+      }
+      o[m] = empty_region ? T(0) : T(reduce_region<T>(op, x + off, red, inner_parallel));
+    }
+  });
+}
+
+void CpuBackend::arg_reduce(ReduceOp op, const Tensor& values, const Tensor& indices, const Tensor& a) {
+  const int64_t rows = values.numel(), n = a.shape().back(), is = a.strides().back();
+  Shape row_shape(a.shape().begin(), a.shape().end() - 1), row_strides(a.strides().begin(), a.strides().end() - 1);
+  const bool is_max = op == ReduceOp::Max;
+  PROMOE_DISPATCH_ALL(a.dtype(), "max/min", {
+    const T* x = a.data<T>();
+    T* pv = values.data<T>();
+    int64_t* pi = indices.data<int64_t>();
+_Pragma("omp parallel for schedule(static) if (rows > 64)")
+    for (int64_t r = 0; r < rows; ++r) {
+      int64_t off = 0;
+      for (int64_t d = int64_t(row_shape.size()) - 1, rem = r; d >= 0; --d) {
+        off += (rem % row_shape[d]) * row_strides[d];
+        rem /= row_shape[d];
+      }
+      const T* p = x + off;
+      int64_t best = 0;
+      for (int64_t i = 1; i < n; ++i) {
+        T v = p[i * is], b = p[best * is];
+        if (is_max ? v > b : v < b) best = i;
+      }
+      pv[r] = p[best * is];
+      pi[r] = best;
+    }
+  });
+}
+
+}  // namespace promoe

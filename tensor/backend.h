@@ -1,0 +1,107 @@
+// The backend boundary: the short list of primitive kernels a device must provide. The CPU backend
+// (cpu/) is the readable reference; the CUDA backend (cuda/) implements the same list. Nothing above
+// tensor/ sees a backend: ops in tensor/ops.h check arguments, allocate outputs and call these.
+//
+// Conventions for every kernel:
+// - Tensors are views: they honour shape, element strides and offset unless a comment says
+//   "contiguous", in which case tensor/ops.cpp guarantees it before the call.
+// - `out` is already allocated with the right shape and dtype, on this backend's device.
+// - Broadcast inputs arrive expanded to the output shape (stride 0 on broadcast dims).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "tensor/tensor.h"
+
+namespace promoe {
+
+enum class UnaryOp {
+  Neg, Exp, Log, Sqrt, Rsqrt, Tanh, Sigmoid, Silu, GeluTanh, Sin, Cos, Abs, Relu, Sign, Square,
+  Reciprocal,
+  PowScalar,  // a^p0
+  Affine,     // a*p0 + p1
+  Clamp,      // min(max(a, p0), p1)
+};
+
+enum class BinaryOp {
+  Add, Sub, Mul, Div, Pow, Maximum, Minimum,
+  Eq, Ne, Lt, Le, Gt, Ge,  // 1 or 0 in the output dtype
+  // Fused derivative kernels: (x, g) -> g * f'(x), or (y, g) for functions of their output.
+  GeluTanhBackward, SiluBackward, SigmoidBackwardFromOutput, TanhBackwardFromOutput,
+};
+
+enum class ReduceOp { Sum, Mean, Max, Min };
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+
+  // Memory.
+  virtual void* allocate(size_t nbytes) = 0;
+  virtual void deallocate(void* ptr, size_t nbytes) = 0;
+  virtual void copy_to_host(void* dst, const void* src, size_t nbytes) = 0;
+  virtual void copy_from_host(void* dst, const void* src, size_t nbytes) = 0;
+  virtual size_t current_bytes() const = 0;
+  virtual size_t peak_bytes() const = 0;
+  virtual void reset_peak() = 0;
+
+  // Elementwise. `copy` converts between any two dtypes (f32/f64/i64/bf16).
+  virtual void copy(const Tensor& out, const Tensor& a) = 0;
+  virtual void fill(const Tensor& out, double value) = 0;
+  virtual void arange(const Tensor& out, double start, double step) = 0;  // contiguous out
+  virtual void unary(UnaryOp op, const Tensor& out, const Tensor& a, double p0, double p1) = 0;
+  virtual void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) = 0;
+  virtual void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) = 0;
+
+  // Reductions. `a` is arranged as (kept dims..., reduced dims...) with `n_reduced` trailing dims;
+  // `out` is contiguous with numel = product of the kept dims.
+  virtual void reduce(ReduceOp op, const Tensor& out, const Tensor& a, int64_t n_reduced) = 0;
+  // Max or Min over the last dim of `a`: values (a.dtype) and indices (i64), both contiguous.
+  virtual void arg_reduce(ReduceOp op, const Tensor& values, const Tensor& indices, const Tensor& a) = 0;
+
+  // Batched matrix product out[b] = alpha * a[b] @ b[b] + beta * out[b] with 3-D views
+  // a (Bt, M, K), b (Bt, K, N), out (Bt, M, N). A view with unit stride in its last or its
+  // second-to-last dim is used in place (transposes cost nothing); batch strides may be 0.
+  virtual void matmul(const Tensor& out, const Tensor& a, const Tensor& b, double alpha, double beta) = 0;
+
+  // Row-wise over the last dim of contiguous tensors.
+  virtual void softmax(const Tensor& out, const Tensor& a, bool log) = 0;
+  // grad_in = softmax'(out) applied to grad_out (log: log-softmax).
+  virtual void softmax_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& out, bool log) = 0;
+  // LayerNorm without affine over the last dim: out = (a - mean) * rstd; mean, rstd are (rows).
+  virtual void layer_norm(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& a,
+                          double eps) = 0;
+  // grad_in from grad_out of the normalised output: rstd * (g - mean(g) - xhat * mean(g * xhat)).
+  virtual void layer_norm_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& a,
+                                   const Tensor& mean, const Tensor& rstd) = 0;
+
+  // Indexing along `dim` with an i64 index vector / index tensor (contiguous index).
+  virtual void index_select(const Tensor& out, const Tensor& a, int64_t dim, const Tensor& index) = 0;
+  virtual void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) = 0;
+  virtual void gather(const Tensor& out, const Tensor& a, int64_t dim, const Tensor& index) = 0;
+  virtual void scatter_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) = 0;
+
+  // Along the last dim of a contiguous `a`; results contiguous, sorted in the requested order,
+  // ties broken by the lower index first.
+  virtual void topk(const Tensor& values, const Tensor& indices, const Tensor& a, int64_t k, bool largest) = 0;
+  virtual void sort(const Tensor& values, const Tensor& indices, const Tensor& a, bool descending) = 0;
+
+  // Counter-based random numbers: element i of a contiguous `out` takes draw i of the Philox
+  // stream (seed, offset), so results do not depend on the device or thread count.
+  virtual void uniform(const Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) = 0;
+  virtual void normal(const Tensor& out, uint64_t seed, uint64_t offset, double mean, double std) = 0;
+
+  // Fused AdamW update on contiguous f32 tensors of equal shape (PyTorch semantics).
+  virtual void adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr,
+                     double beta1, double beta2, double eps, double weight_decay, int64_t step) = 0;
+};
+
+// The backend that owns `device`'s memory; throws if that device is not built or not present.
+Backend& backend_for(Device device);
+bool cuda_available();
+
+// Registration hook used by cuda/ when it is compiled in.
+void register_cuda_backend(Backend* (*factory)(), bool (*available)());
+
+}  // namespace promoe

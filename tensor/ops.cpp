@@ -1,0 +1,592 @@
+// Raw tensor operations: validation with readable errors, output allocation, backend dispatch.
+#include "tensor/ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace promoe::raw {
+
+namespace {
+
+Backend& be(const Tensor& t) { return backend_for(t.device()); }
+
+void check_defined(const Tensor& t, const char* op) { PROMOE_CHECK(t.defined(), op, ": undefined tensor argument"); }
+
+void check_same_dtype(const Tensor& a, const Tensor& b, const char* op) {
+  PROMOE_CHECK(a.dtype() == b.dtype(), op, ": dtype mismatch, ", describe(a), " vs ", describe(b));
+}
+
+void check_floating(const Tensor& a, const char* op) {
+  PROMOE_CHECK(is_floating(a.dtype()) && a.dtype() != DType::BF16, op, ": needs an f32 or f64 tensor, got ",
+               describe(a));
+}
+
+// Moves `dim` to the last position (a view).
+Tensor move_to_last(const Tensor& a, int64_t dim) {
+  if (dim == a.dim() - 1) return a;
+  std::vector<int64_t> perm;
+  for (int64_t i = 0; i < a.dim(); ++i)
+    if (i != dim) perm.push_back(i);
+  perm.push_back(dim);
+  return permute(a, perm);
+}
+
+// Inverse of move_to_last.
+Tensor move_from_last(const Tensor& a, int64_t dim) {
+  if (dim == a.dim() - 1) return a;
+  std::vector<int64_t> perm(a.dim());
+  for (int64_t i = 0, j = 0; i < a.dim(); ++i) perm[i] = i == dim ? a.dim() - 1 : j++;
+  return permute(a, perm);
+}
+
+// Checks that an i64 index tensor's values lie in [0, bound) (host-side, for CPU indices).
+void check_index_range(const Tensor& index, int64_t bound, const char* op) {
+  if (!index.device().is_cpu()) return;
+  Tensor c = contiguous(index);
+  const int64_t* p = c.data<int64_t>();
+  for (int64_t i = 0; i < c.numel(); ++i)
+    PROMOE_CHECK(p[i] >= 0 && p[i] < bound, op, ": index ", p[i], " out of range for a dim of size ", bound);
+}
+
+}  // namespace
+
+DType promote(DType a, DType b) {
+  if (a == b) return a;
+  if (a == DType::F64 || b == DType::F64) return DType::F64;
+  return DType::F32;
+}
+
+void check_same_device(const Tensor& a, const Tensor& b, const char* op) {
+  PROMOE_CHECK(a.device() == b.device(), op, ": device mismatch, ", describe(a), " vs ", describe(b));
+}
+
+void check_index_tensor(const Tensor& index, const char* op) {
+  PROMOE_CHECK(index.dtype() == DType::I64, op, ": indices must be i64, got ", describe(index));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Creation
+
+Tensor full(const Shape& shape, double value, DType dtype, Device device) {
+  Tensor t = Tensor::empty(shape, dtype, device);
+  if (t.numel()) be(t).fill(t, value);
+  return t;
+}
+Tensor zeros(const Shape& shape, DType dtype, Device device) { return full(shape, 0.0, dtype, device); }
+Tensor ones(const Shape& shape, DType dtype, Device device) { return full(shape, 1.0, dtype, device); }
+Tensor scalar(double value, DType dtype, Device device) { return full({}, value, dtype, device); }
+
+Tensor arange(int64_t n, DType dtype, Device device) { return arange(0, double(n), 1, dtype, device); }
+
+Tensor arange(double start, double end, double step, DType dtype, Device device) {
+  PROMOE_CHECK(step != 0, "arange: step must be non-zero");
+  int64_t n = std::max<int64_t>(0, int64_t(std::ceil((end - start) / step)));
+  Tensor t = Tensor::empty({n}, dtype, device);
+  if (n) be(t).arange(t, start, step);
+  return t;
+}
+
+template <typename T>
+Tensor from_vector(const std::vector<T>& values, const Shape& shape, Device device) {
+  PROMOE_CHECK(int64_t(values.size()) == numel_of(shape), "from_vector: ", values.size(),
+               " values do not fill shape ", shape_str(shape));
+  DType dt = std::is_same_v<T, float> ? DType::F32 : std::is_same_v<T, double> ? DType::F64 : DType::I64;
+  Tensor host = Tensor::empty(shape, dt, Device::cpu());
+  std::copy(values.begin(), values.end(), host.data<T>());
+  return device.is_cpu() ? host : to(host, dt, device);
+}
+template Tensor from_vector<float>(const std::vector<float>&, const Shape&, Device);
+template Tensor from_vector<double>(const std::vector<double>&, const Shape&, Device);
+template Tensor from_vector<int64_t>(const std::vector<int64_t>&, const Shape&, Device);
+
+// ---------------------------------------------------------------------------------------------
+// Copies
+
+void fill_(const Tensor& dst, double value) {
+  if (dst.numel()) be(dst).fill(dst, value);
+}
+
+void copy_(const Tensor& dst, const Tensor& src) {
+  check_defined(dst, "copy_");
+  check_defined(src, "copy_");
+  Tensor s = expand(src, dst.shape());
+  if (dst.numel() == 0) return;
+  if (dst.device() == s.device()) {
+    be(dst).copy(dst, s);
+    return;
+  }
+  if (dst.device().is_cpu()) {  // device -> host: stage the contiguous source bytes on the host
+    Tensor sc = contiguous(s);
+    Tensor staged = Tensor::empty(sc.shape(), sc.dtype(), Device::cpu());
+    be(sc).copy_to_host(staged.raw_data(), sc.raw_data(), sc.numel() * dtype_size(sc.dtype()));
+    be(dst).copy(dst, staged);
+  } else {  // host -> device: convert on the host, upload, then place with the device's copy
+    Tensor sc = Tensor::empty(s.shape(), dst.dtype(), Device::cpu());
+    be(sc).copy(sc, s);
+    Tensor staged = Tensor::empty(sc.shape(), dst.dtype(), dst.device());
+    be(staged).copy_from_host(staged.raw_data(), sc.raw_data(), sc.numel() * dtype_size(sc.dtype()));
+    be(dst).copy(dst, staged);
+  }
+}
+
+Tensor to(const Tensor& a, DType dtype, Device device) {
+  check_defined(a, "to");
+  if (a.dtype() == dtype && a.device() == device) return a;
+  Tensor out = Tensor::empty(a.shape(), dtype, device);
+  copy_(out, a);
+  return out;
+}
+Tensor to(const Tensor& a, DType dtype) { return to(a, dtype, a.device()); }
+Tensor to(const Tensor& a, Device device) { return to(a, a.dtype(), device); }
+
+Tensor clone(const Tensor& a) {
+  Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
+  if (a.numel()) be(a).copy(out, a);
+  return out;
+}
+
+Tensor contiguous(const Tensor& a) { return a.is_contiguous() ? a : clone(a); }
+
+// ---------------------------------------------------------------------------------------------
+// Views
+
+Tensor reshape(const Tensor& a, Shape shape) {
+  int64_t infer = -1, known = 1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == -1) {
+      PROMOE_CHECK(infer < 0, "reshape: only one dim may be -1, got ", shape_str(shape));
+      infer = int64_t(i);
+    } else {
+      PROMOE_CHECK(shape[i] >= 0, "reshape: invalid size in ", shape_str(shape));
+      known *= shape[i];
+    }
+  }
+  if (infer >= 0) {
+    PROMOE_CHECK(known > 0 && a.numel() % known == 0, "reshape: cannot reshape ", describe(a), " to ",
+                 shape_str(shape));
+    shape[infer] = a.numel() / known;
+  }
+  PROMOE_CHECK(numel_of(shape) == a.numel(), "reshape: cannot reshape ", describe(a), " (", a.numel(),
+               " elements) to ", shape_str(shape));
+  Tensor c = contiguous(a);
+  return Tensor::view_of(c, shape, contiguous_strides(shape), c.offset());
+}
+
+Tensor permute(const Tensor& a, const std::vector<int64_t>& dims) {
+  PROMOE_CHECK(int64_t(dims.size()) == a.dim(), "permute: ", dims.size(), " dims given for ", describe(a));
+  Shape shape(dims.size()), strides(dims.size());
+  std::vector<bool> seen(dims.size(), false);
+  for (size_t i = 0; i < dims.size(); ++i) {
+    int64_t d = wrap_dim(dims[i], a.dim(), "permute");
+    PROMOE_CHECK(!seen[d], "permute: dim ", d, " repeated");
+    seen[d] = true;
+    shape[i] = a.shape()[d];
+    strides[i] = a.strides()[d];
+  }
+  return Tensor::view_of(a, shape, strides, a.offset());
+}
+
+Tensor transpose(const Tensor& a, int64_t d0, int64_t d1) {
+  d0 = wrap_dim(d0, a.dim(), "transpose");
+  d1 = wrap_dim(d1, a.dim(), "transpose");
+  Shape shape = a.shape(), strides = a.strides();
+  std::swap(shape[d0], shape[d1]);
+  std::swap(strides[d0], strides[d1]);
+  return Tensor::view_of(a, shape, strides, a.offset());
+}
+
+Tensor narrow(const Tensor& a, int64_t dim, int64_t start, int64_t length) {
+  dim = wrap_dim(dim, a.dim(), "narrow");
+  PROMOE_CHECK(start >= 0 && length >= 0 && start + length <= a.shape()[dim], "narrow: range [", start, ", ",
+               start + length, ") out of bounds for dim ", dim, " of ", describe(a));
+  Shape shape = a.shape();
+  shape[dim] = length;
+  return Tensor::view_of(a, shape, a.strides(), a.offset() + start * a.strides()[dim]);
+}
+
+Tensor select(const Tensor& a, int64_t dim, int64_t index) {
+  dim = wrap_dim(dim, a.dim(), "select");
+  PROMOE_CHECK(index >= 0 && index < a.shape()[dim], "select: index ", index, " out of range for dim ", dim,
+               " of ", describe(a));
+  return squeeze(narrow(a, dim, index, 1), dim);
+}
+
+Tensor expand(const Tensor& a, const Shape& shape) {
+  PROMOE_CHECK(int64_t(shape.size()) >= a.dim(), "expand: cannot expand ", describe(a), " to ", shape_str(shape));
+  size_t lead = shape.size() - a.shape().size();
+  Shape strides(shape.size(), 0);
+  for (size_t i = 0; i < a.shape().size(); ++i) {
+    int64_t have = a.shape()[i], want = shape[lead + i];
+    PROMOE_CHECK(have == want || have == 1, "expand: cannot expand ", describe(a), " to ", shape_str(shape));
+    strides[lead + i] = have == want ? a.strides()[i] : 0;
+  }
+  if (shape == a.shape()) return a;
+  return Tensor::view_of(a, shape, strides, a.offset());
+}
+
+Tensor squeeze(const Tensor& a, int64_t dim) {
+  dim = wrap_dim(dim, a.dim(), "squeeze");
+  PROMOE_CHECK(a.shape()[dim] == 1, "squeeze: dim ", dim, " of ", describe(a), " is not of size 1");
+  Shape shape = a.shape(), strides = a.strides();
+  shape.erase(shape.begin() + dim);
+  strides.erase(strides.begin() + dim);
+  return Tensor::view_of(a, shape, strides, a.offset());
+}
+
+Tensor unsqueeze(const Tensor& a, int64_t dim) {
+  dim = wrap_dim(dim, a.dim() + 1, "unsqueeze");
+  Shape shape = a.shape(), strides = a.strides();
+  int64_t st = dim < a.dim() ? a.strides()[dim] * a.shape()[dim] : 1;
+  shape.insert(shape.begin() + dim, 1);
+  strides.insert(strides.begin() + dim, st);
+  return Tensor::view_of(a, shape, strides, a.offset());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Elementwise
+
+Tensor unary(UnaryOp op, const Tensor& a, double p0, double p1) {
+  check_defined(a, "unary");
+  check_floating(a, "unary op");
+  Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
+  if (a.numel()) be(a).unary(op, out, a, p0, p1);
+  return out;
+}
+
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
+  check_defined(a, "binary");
+  check_defined(b, "binary");
+  check_same_device(a, b, "binary op");
+  check_same_dtype(a, b, "binary op");
+  Shape shape = broadcast_shapes(a.shape(), b.shape(), "binary op");
+  Tensor out = Tensor::empty(shape, a.dtype(), a.device());
+  if (out.numel()) be(a).binary(op, out, expand(a, shape), expand(b, shape));
+  return out;
+}
+
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  check_same_device(cond, a, "where");
+  check_same_device(a, b, "where");
+  check_same_dtype(a, b, "where");
+  Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
+  Tensor out = Tensor::empty(shape, a.dtype(), a.device());
+  if (out.numel()) be(a).where(out, expand(cond, shape), expand(a, shape), expand(b, shape));
+  return out;
+}
+
+Tensor add(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Add, a, b); }
+Tensor sub(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Sub, a, b); }
+Tensor mul(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Mul, a, b); }
+Tensor div(const Tensor& a, const Tensor& b) { return binary(BinaryOp::Div, a, b); }
+Tensor mul_scalar(const Tensor& a, double s) { return unary(UnaryOp::Affine, a, s, 0.0); }
+Tensor add_scalar(const Tensor& a, double s) { return unary(UnaryOp::Affine, a, 1.0, s); }
+
+void add_(const Tensor& dst, const Tensor& src) {
+  check_same_device(dst, src, "add_");
+  check_same_dtype(dst, src, "add_");
+  if (dst.numel()) be(dst).binary(BinaryOp::Add, dst, dst, expand(src, dst.shape()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reductions
+
+Tensor reduce(ReduceOp op, const Tensor& a, std::vector<int64_t> dims, bool keepdim) {
+  check_defined(a, "reduce");
+  if (dims.empty())
+    for (int64_t i = 0; i < a.dim(); ++i) dims.push_back(i);
+  std::vector<bool> reduced(a.dim(), false);
+  for (int64_t& d : dims) {
+    d = wrap_dim(d, a.dim(), "reduce");
+    reduced[d] = true;
+  }
+  std::vector<int64_t> perm;
+  Shape kept_shape, keep_shape;
+  for (int64_t i = 0; i < a.dim(); ++i) {
+    if (!reduced[i]) {
+      perm.push_back(i);
+      kept_shape.push_back(a.shape()[i]);
+    }
+    keep_shape.push_back(reduced[i] ? 1 : a.shape()[i]);
+  }
+  int64_t n_reduced = 0;
+  for (int64_t i = 0; i < a.dim(); ++i)
+    if (reduced[i]) {
+      perm.push_back(i);
+      PROMOE_CHECK(a.shape()[i] > 0 || op == ReduceOp::Sum, "reduce: max/min/mean over an empty dim of ",
+                   describe(a));
+      ++n_reduced;
+    }
+  Tensor out = Tensor::empty(kept_shape, a.dtype(), a.device());
+  if (out.numel()) be(a).reduce(op, out, permute(a, perm), n_reduced);
+  return keepdim ? reshape(out, keep_shape) : out;
+}
+
+Tensor sum(const Tensor& a, std::vector<int64_t> dims, bool keepdim) {
+  return reduce(ReduceOp::Sum, a, std::move(dims), keepdim);
+}
+
+Tensor sum_to(const Tensor& a, const Shape& shape) {
+  if (a.shape() == shape) return a;
+  std::vector<int64_t> dims;
+  size_t lead = a.shape().size() - shape.size();
+  for (size_t i = 0; i < a.shape().size(); ++i)
+    if (i < lead || (shape[i - lead] == 1 && a.shape()[i] != 1)) dims.push_back(int64_t(i));
+  Tensor s = dims.empty() ? a : sum(a, dims, true);
+  return reshape(s, shape);
+}
+
+ValuesIndices max_dim(const Tensor& a, int64_t dim, bool keepdim) {
+  dim = wrap_dim(dim, a.dim(), "max");
+  PROMOE_CHECK(a.shape()[dim] > 0, "max: empty dim ", dim, " of ", describe(a));
+  Tensor moved = move_to_last(a, dim);
+  Shape kept(moved.shape().begin(), moved.shape().end() - 1);
+  ValuesIndices r{Tensor::empty(kept, a.dtype(), a.device()), Tensor::empty(kept, DType::I64, a.device())};
+  if (r.values.numel()) be(a).arg_reduce(ReduceOp::Max, r.values, r.indices, moved);
+  if (keepdim) {
+    r.values = unsqueeze(r.values, dim);
+    r.indices = unsqueeze(r.indices, dim);
+  }
+  return r;
+}
+
+Tensor argmax(const Tensor& a, int64_t dim, bool keepdim) { return max_dim(a, dim, keepdim).indices; }
+
+// ---------------------------------------------------------------------------------------------
+// Matrix products
+
+namespace {
+// Flattens the leading `nb` dims of `t` into one; copies only when the strides do not allow it.
+Tensor flatten_batch(const Tensor& t, int64_t nb) {
+  int64_t count = 1;
+  for (int64_t i = 0; i < nb; ++i) count *= t.shape()[i];
+  Shape shape{count, t.shape()[nb], t.shape()[nb + 1]};
+  int64_t stride = 0;
+  bool ok = true;
+  for (int64_t i = nb - 1, expect = -1; i >= 0; --i) {
+    if (t.shape()[i] == 1) continue;
+    if (expect < 0) {
+      stride = t.strides()[i];
+      expect = stride * t.shape()[i];
+    } else if (t.strides()[i] != expect) {
+      ok = false;
+    } else {
+      expect *= t.shape()[i];
+    }
+    if (stride == 0 && t.strides()[i] != 0) ok = false;
+  }
+  Tensor src = ok ? t : clone(t);
+  if (!ok) stride = t.shape()[nb] * t.shape()[nb + 1];
+  return Tensor::view_of(src, shape, {stride, src.strides()[nb], src.strides()[nb + 1]}, src.offset());
+}
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  check_defined(a, "matmul");
+  check_defined(b, "matmul");
+  check_same_device(a, b, "matmul");
+  check_same_dtype(a, b, "matmul");
+  check_floating(a, "matmul");
+  PROMOE_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: both arguments need at least one dim, got ", describe(a),
+               " and ", describe(b));
+  Tensor A = a.dim() == 1 ? unsqueeze(a, 0) : a;
+  Tensor Bm = b.dim() == 1 ? unsqueeze(b, 1) : b;
+  int64_t M = A.size(-2), K = A.size(-1), N = Bm.size(-1);
+  PROMOE_CHECK(Bm.size(-2) == K, "matmul: inner dims differ, ", describe(a), " @ ", describe(b));
+  Tensor out;
+  if (Bm.dim() == 2) {  // fold A's batch dims into its rows: one large GEMM
+    Shape out_shape(A.shape().begin(), A.shape().end() - 1);
+    out_shape.push_back(N);
+    Tensor A2 = reshape(A, {-1, K});
+    Tensor out2 = Tensor::empty({A2.size(0), N}, a.dtype(), a.device());
+    if (out2.numel()) {
+      if (K == 0) fill_(out2, 0.0);
+      else be(a).matmul(unsqueeze(out2, 0), unsqueeze(A2, 0), unsqueeze(Bm, 0), 1.0, 0.0);
+    }
+    out = reshape(out2, out_shape);
+  } else {
+    Shape ba(A.shape().begin(), A.shape().end() - 2), bb(Bm.shape().begin(), Bm.shape().end() - 2);
+    Shape batch = broadcast_shapes(ba, bb, "matmul batch dims");
+    Shape sa = batch, sb = batch, so = batch;
+    sa.insert(sa.end(), {M, K});
+    sb.insert(sb.end(), {K, N});
+    so.insert(so.end(), {M, N});
+    int64_t nb = int64_t(batch.size());
+    Tensor A3 = flatten_batch(expand(A, sa), nb), B3 = flatten_batch(expand(Bm, sb), nb);
+    out = Tensor::empty(so, a.dtype(), a.device());
+    if (out.numel()) {
+      Tensor O3 = reshape(out, {-1, M, N});
+      if (K == 0) fill_(O3, 0.0);
+      else be(a).matmul(O3, A3, B3, 1.0, 0.0);
+    }
+  }
+  if (a.dim() == 1) out = squeeze(out, -2);
+  if (b.dim() == 1) out = squeeze(out, -1);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Normalisation
+
+Tensor softmax(const Tensor& a, int64_t dim, bool log) {
+  check_floating(a, log ? "log_softmax" : "softmax");
+  dim = wrap_dim(dim, a.dim(), log ? "log_softmax" : "softmax");
+  Tensor x = contiguous(move_to_last(a, dim));
+  Tensor out = Tensor::empty(x.shape(), a.dtype(), a.device());
+  if (out.numel()) be(a).softmax(out, x, log);
+  return move_from_last(out, dim);
+}
+
+Tensor softmax_backward(const Tensor& grad_out, const Tensor& out, int64_t dim, bool log) {
+  dim = wrap_dim(dim, out.dim(), "softmax_backward");
+  Tensor g = contiguous(move_to_last(grad_out, dim)), y = contiguous(move_to_last(out, dim));
+  Tensor gin = Tensor::empty(y.shape(), y.dtype(), y.device());
+  if (gin.numel()) be(y).softmax_backward(gin, g, y, log);
+  return move_from_last(gin, dim);
+}
+
+LayerNormResult layer_norm(const Tensor& a, double eps) {
+  check_floating(a, "layer_norm");
+  PROMOE_CHECK(a.dim() >= 1, "layer_norm: needs at least one dim, got ", describe(a));
+  Tensor x = contiguous(a);
+  Shape rows(a.shape().begin(), a.shape().end() - 1);
+  LayerNormResult r{Tensor::empty(a.shape(), a.dtype(), a.device()), Tensor::empty(rows, a.dtype(), a.device()),
+                    Tensor::empty(rows, a.dtype(), a.device())};
+  if (a.numel()) be(a).layer_norm(r.out, r.mean, r.rstd, x, eps);
+  return r;
+}
+
+Tensor layer_norm_backward(const Tensor& grad_out, const Tensor& a, const Tensor& mean, const Tensor& rstd) {
+  Tensor gin = Tensor::empty(a.shape(), a.dtype(), a.device());
+  if (a.numel()) be(a).layer_norm_backward(gin, contiguous(grad_out), contiguous(a), mean, rstd);
+  return gin;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Indexing
+
+Tensor index_select(const Tensor& a, int64_t dim, const Tensor& index) {
+  check_index_tensor(index, "index_select");
+  check_same_device(a, index, "index_select");
+  PROMOE_CHECK(index.dim() == 1, "index_select: index must be 1-D, got ", describe(index));
+  dim = wrap_dim(dim, a.dim(), "index_select");
+  check_index_range(index, a.shape()[dim], "index_select");
+  Shape shape = a.shape();
+  shape[dim] = index.numel();
+  Tensor out = Tensor::empty(shape, a.dtype(), a.device());
+  if (out.numel()) be(a).index_select(out, a, dim, contiguous(index));
+  return out;
+}
+
+void index_add_(const Tensor& dst, int64_t dim, const Tensor& index, const Tensor& src) {
+  check_index_tensor(index, "index_add");
+  check_same_device(dst, index, "index_add");
+  check_same_device(dst, src, "index_add");
+  check_same_dtype(dst, src, "index_add");
+  PROMOE_CHECK(index.dim() == 1, "index_add: index must be 1-D, got ", describe(index));
+  dim = wrap_dim(dim, dst.dim(), "index_add");
+  Shape want = dst.shape();
+  want[dim] = index.numel();
+  PROMOE_CHECK(src.shape() == want, "index_add: source ", describe(src), " does not match ", shape_str(want));
+  check_index_range(index, dst.shape()[dim], "index_add");
+  if (src.numel()) be(dst).index_add(dst, dim, contiguous(index), src);
+}
+
+Tensor index_add(const Tensor& a, int64_t dim, const Tensor& index, const Tensor& src) {
+  Tensor out = clone(a);
+  index_add_(out, dim, index, src);
+  return out;
+}
+
+Tensor gather(const Tensor& a, int64_t dim, const Tensor& index) {
+  check_index_tensor(index, "gather");
+  check_same_device(a, index, "gather");
+  dim = wrap_dim(dim, a.dim(), "gather");
+  PROMOE_CHECK(index.dim() == a.dim(), "gather: index ", describe(index), " and input ", describe(a),
+               " need the same number of dims");
+  for (int64_t i = 0; i < a.dim(); ++i)
+    PROMOE_CHECK(i == dim || index.shape()[i] <= a.shape()[i], "gather: index ", describe(index),
+                 " larger than input ", describe(a), " in dim ", i);
+  check_index_range(index, a.shape()[dim], "gather");
+  Tensor out = Tensor::empty(index.shape(), a.dtype(), a.device());
+  if (out.numel()) be(a).gather(out, a, dim, contiguous(index));
+  return out;
+}
+
+Tensor scatter_add(const Tensor& a, int64_t dim, const Tensor& index, const Tensor& src) {
+  check_index_tensor(index, "scatter_add");
+  check_same_device(a, index, "scatter_add");
+  check_same_dtype(a, src, "scatter_add");
+  dim = wrap_dim(dim, a.dim(), "scatter_add");
+  PROMOE_CHECK(index.shape() == src.shape(), "scatter_add: index ", describe(index), " and source ",
+               describe(src), " must have the same shape");
+  PROMOE_CHECK(index.dim() == a.dim(), "scatter_add: index ", describe(index), " and input ", describe(a),
+               " need the same number of dims");
+  for (int64_t i = 0; i < a.dim(); ++i)
+    PROMOE_CHECK(i == dim || index.shape()[i] <= a.shape()[i], "scatter_add: index ", describe(index),
+                 " larger than input ", describe(a), " in dim ", i);
+  check_index_range(index, a.shape()[dim], "scatter_add");
+  Tensor out = clone(a);
+  if (src.numel()) be(a).scatter_add(out, dim, contiguous(index), src);
+  return out;
+}
+
+ValuesIndices topk(const Tensor& a, int64_t k, int64_t dim, bool largest) {
+  dim = wrap_dim(dim, a.dim(), "topk");
+  PROMOE_CHECK(k >= 0 && k <= a.shape()[dim], "topk: k = ", k, " out of range for dim ", dim, " of ", describe(a));
+  Tensor x = contiguous(move_to_last(a, dim));
+  Shape shape = x.shape();
+  shape.back() = k;
+  ValuesIndices r{Tensor::empty(shape, a.dtype(), a.device()), Tensor::empty(shape, DType::I64, a.device())};
+  if (r.values.numel()) be(a).topk(r.values, r.indices, x, k, largest);
+  return {move_from_last(r.values, dim), move_from_last(r.indices, dim)};
+}
+
+ValuesIndices sort(const Tensor& a, int64_t dim, bool descending) {
+  dim = wrap_dim(dim, a.dim(), "sort");
+  Tensor x = contiguous(move_to_last(a, dim));
+  ValuesIndices r{Tensor::empty(x.shape(), a.dtype(), a.device()), Tensor::empty(x.shape(), DType::I64, a.device())};
+  if (r.values.numel()) be(a).sort(r.values, r.indices, x, descending);
+  return {move_from_last(r.values, dim), move_from_last(r.indices, dim)};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Joining
+
+Tensor cat(const std::vector<Tensor>& parts, int64_t dim) {
+  PROMOE_CHECK(!parts.empty(), "cat: no tensors given");
+  const Tensor& first = parts[0];
+  dim = wrap_dim(dim, first.dim(), "cat");
+  Shape shape = first.shape();
+  shape[dim] = 0;
+  for (const Tensor& p : parts) {
+    check_same_device(first, p, "cat");
+    check_same_dtype(first, p, "cat");
+    PROMOE_CHECK(p.dim() == first.dim(), "cat: ", describe(p), " and ", describe(first), " differ in rank");
+    for (int64_t i = 0; i < p.dim(); ++i)
+      PROMOE_CHECK(i == dim || p.shape()[i] == first.shape()[i], "cat: ", describe(p), " and ", describe(first),
+                   " differ outside dim ", dim);
+    shape[dim] += p.shape()[dim];
+  }
+  Tensor out = Tensor::empty(shape, first.dtype(), first.device());
+  int64_t at = 0;
+  for (const Tensor& p : parts) {
+    if (p.numel()) be(out).copy(narrow(out, dim, at, p.shape()[dim]), p);
+    at += p.shape()[dim];
+  }
+  return out;
+}
+
+Tensor stack(const std::vector<Tensor>& parts, int64_t dim) {
+  PROMOE_CHECK(!parts.empty(), "stack: no tensors given");
+  dim = wrap_dim(dim, parts[0].dim() + 1, "stack");
+  std::vector<Tensor> u;
+  for (const Tensor& p : parts) {
+    PROMOE_CHECK(p.shape() == parts[0].shape(), "stack: ", describe(p), " and ", describe(parts[0]),
+                 " differ in shape");
+    u.push_back(unsqueeze(p, dim));
+  }
+  return cat(u, dim);
+}
+
+}  // namespace promoe::raw
