@@ -1,0 +1,84 @@
+// Fused linear and attention ops with hand-written backward passes.
+#include "nn/functional.h"
+
+#include <cmath>
+
+namespace promoe::nn {
+
+using Grads = std::vector<Tensor>;
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  PROMOE_CHECK(weight.dim() == 2 && x.dim() >= 1 && x.size(-1) == weight.size(1), "linear: input ", describe(x),
+               " does not match weight ", describe(weight));
+  PROMOE_CHECK(!bias.defined() || bias.shape() == Shape{weight.size(0)}, "linear: bias ", describe(bias),
+               " does not match weight ", describe(weight));
+  const int64_t in = weight.size(1), out_f = weight.size(0);
+  Shape out_shape = x.shape();
+  out_shape.back() = out_f;
+  Tensor x2 = raw::reshape(x, {-1, in});  // (rows, in)
+  Tensor y = raw::matmul(x2, raw::transpose(weight, 0, 1));
+  if (bias.defined()) raw::add_(y, bias);
+  y = raw::reshape(y, out_shape);
+  if (!needs_grad({x, weight, bias})) return y;
+  Tensor sx = x2.detach(), sw = weight.detach();
+  Shape x_shape = x.shape();
+  bool rx = x.requires_grad(), rw = weight.requires_grad(), rb = bias.defined() && bias.requires_grad();
+  return record(y, "linear", {x, weight, bias}, [=](const Tensor& g) {
+    Tensor g2 = raw::reshape(g, {-1, out_f});  // (rows, out)
+    Grads grads(3);
+    if (rx) grads[0] = raw::reshape(raw::matmul(g2, sw), x_shape);
+    if (rw) grads[1] = raw::matmul(raw::transpose(g2, 0, 1), sx);
+    if (rb) grads[2] = raw::sum(g2, {0});
+    return grads;
+  });
+}
+
+Tensor modulate(const Tensor& h, const Tensor& shift, const Tensor& scale) {
+  return h * (unsqueeze(scale, 1) + 1.0) + unsqueeze(shift, 1);
+}
+
+namespace {
+// (B, N, 3D) -> three (B, H, N, hd) views.
+std::array<Tensor, 3> split_heads(const Tensor& qkv, int64_t H) {
+  const int64_t B = qkv.size(0), N = qkv.size(1), hd = qkv.size(2) / (3 * H);
+  Tensor t = raw::permute(raw::reshape(qkv, {B, N, 3, H, hd}), {2, 0, 3, 1, 4});  // (3, B, H, N, hd)
+  return {raw::select(t, 0, 0), raw::select(t, 0, 1), raw::select(t, 0, 2)};
+}
+}  // namespace
+
+Tensor attention(const Tensor& qkv, int64_t num_heads) {
+  PROMOE_CHECK(qkv.dim() == 3 && qkv.size(2) % (3 * num_heads) == 0, "attention: qkv ", describe(qkv),
+               " is not (B, N, 3 * D) with D divisible by ", num_heads, " heads");
+  const int64_t B = qkv.size(0), N = qkv.size(1), D = qkv.size(2) / 3, hd = D / num_heads;
+  const double scale = 1.0 / std::sqrt(double(hd));
+  auto [q, k, v] = split_heads(qkv, num_heads);
+  Tensor scores = raw::matmul(q, raw::transpose(k, -1, -2));  // (B, H, N, N)
+  Tensor p = raw::softmax(raw::mul_scalar(scores, scale), -1);
+  Tensor o = raw::matmul(p, v);                                                   // (B, H, N, hd)
+  Tensor out = raw::reshape(raw::permute(o, {0, 2, 1, 3}), {B, N, D});            // (B, N, D)
+  if (!needs_grad({qkv})) return out;
+  Tensor sq = q.detach(), sk = k.detach(), sv = v.detach(), sp = p.detach();
+  return record(out, "attention", {qkv}, [=](const Tensor& g) {
+    Tensor go = raw::permute(raw::reshape(g, {B, N, num_heads, hd}), {0, 2, 1, 3});  // (B, H, N, hd)
+    Tensor gv = raw::matmul(raw::transpose(sp, -1, -2), go);
+    Tensor gp = raw::matmul(go, raw::transpose(sv, -1, -2));
+    Tensor gs = raw::mul_scalar(raw::softmax_backward(gp, sp, -1, false), scale);  // (B, H, N, N)
+    Tensor gq = raw::matmul(gs, sk);
+    Tensor gk = raw::matmul(raw::transpose(gs, -1, -2), sq);
+    Tensor gqkv = Tensor::empty({3, B, num_heads, N, hd}, g.dtype(), g.device());
+    raw::copy_(raw::select(gqkv, 0, 0), gq);
+    raw::copy_(raw::select(gqkv, 0, 1), gk);
+    raw::copy_(raw::select(gqkv, 0, 2), gv);
+    return Grads{raw::reshape(raw::permute(gqkv, {1, 3, 0, 2, 4}), {B, N, 3 * D})};
+  });
+}
+
+Tensor attention_reference(const Tensor& qkv, int64_t num_heads) {
+  const int64_t B = qkv.size(0), N = qkv.size(1), D = qkv.size(2) / 3, hd = D / num_heads;
+  Tensor t = permute(reshape(qkv, {B, N, 3, num_heads, hd}), {2, 0, 3, 1, 4});
+  Tensor q = select(t, 0, 0), k = select(t, 0, 1), v = select(t, 0, 2);
+  Tensor p = softmax(matmul(q, transpose(k, -1, -2)) * (1.0 / std::sqrt(double(hd))), -1);
+  return reshape(permute(matmul(p, v), {0, 2, 1, 3}), {B, N, D});
+}
+
+}  // namespace promoe::nn

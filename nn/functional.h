@@ -1,0 +1,21 @@
+// Fused differentiable ops used by the layers, each with a hand-written backward, and the composed
+// reference versions their gradient checks compare against.
+#pragma once
+#include "autograd/ops.h"
+
+namespace promoe::nn {
+
+// y = x W^T + b over the last dim of x (..., in) with W (out, in), b (out) or undefined.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
+
+// h * (1 + scale) + shift with shift, scale (B, D) broadcast over the tokens of h (B, N, D).
+Tensor modulate(const Tensor& h, const Tensor& shift, const Tensor& scale);
+
+// Multi-head self-attention core from a fused qkv projection: qkv (B, N, 3D) laid out as
+// (3, H, hd) per token (q, k, v of head h at offsets 0, D, 2D plus h*hd), scale 1/sqrt(hd), no mask.
+// Returns the merged heads (B, N, D). One op with a hand-written backward.
+Tensor attention(const Tensor& qkv, int64_t num_heads);
+// The same computation composed from differentiable primitives (for gradient checks).
+Tensor attention_reference(const Tensor& qkv, int64_t num_heads);
+
+}  // namespace promoe::nn

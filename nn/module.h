@@ -1,0 +1,57 @@
+// Module: a named tree of parameters, buffers and child modules, so that every tensor has the
+// hierarchical name of the official PyTorch state_dict (e.g. "blocks.3.attn.qkv.weight").
+#pragma once
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace promoe {
+
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+class Module {
+ public:
+  virtual ~Module() = default;
+
+  // Trainable tensors, in registration order, with full dotted names.
+  NamedTensors named_parameters() const;
+  std::vector<Tensor> parameters() const;
+  // Parameters and buffers together: what a checkpoint or state_dict holds.
+  NamedTensors state_dict() const;
+  int64_t num_parameters() const;  // trainable elements
+
+  void train(bool on = true);
+  bool is_training() const { return training_; }
+
+ protected:
+  // The returned reference stays valid for the module's lifetime (parameters are updated in place).
+  Tensor& register_parameter(const std::string& name, Tensor t);
+  Tensor& register_buffer(const std::string& name, Tensor t);
+  template <typename M>
+  std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
+    children_.emplace_back(name, m);
+    return m;
+  }
+
+ private:
+  void collect(const std::string& prefix, bool with_buffers, NamedTensors& out) const;
+
+  std::vector<std::pair<std::string, std::unique_ptr<Tensor>>> params_, buffers_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  bool training_ = true;
+};
+
+// A plain holder of named children, for PyTorch containers such as nn.Sequential and nn.ModuleList
+// whose children are named "0", "1", ... in the state_dict.
+class Container : public Module {
+ public:
+  template <typename M>
+  std::shared_ptr<M> add(const std::string& name, std::shared_ptr<M> m) {
+    return register_module(name, std::move(m));
+  }
+};
+
+}  // namespace promoe

@@ -1,0 +1,70 @@
+// AdamW, gradient clipping and EMA.
+#include "nn/optim.h"
+
+#include <cmath>
+
+#include "autograd/node.h"
+#include "tensor/ops.h"
+
+namespace promoe::nn {
+
+AdamW::AdamW(NamedTensors p, AdamWOptions o) : options(o), params(std::move(p)) {
+  for (auto& [name, t] : params) {
+    PROMOE_CHECK(t.is_contiguous(), "adamw: parameter ", name, " is not contiguous");
+    exp_avg.push_back(raw::zeros(t.shape(), t.dtype(), t.device()));
+    exp_avg_sq.push_back(raw::zeros(t.shape(), t.dtype(), t.device()));
+  }
+}
+
+void AdamW::step() {
+  NoGradGuard ng;
+  ++step_count;
+  for (size_t i = 0; i < params.size(); ++i) {
+    Tensor& p = params[i].second;
+    Tensor g = p.grad();
+    g = g.defined() ? raw::contiguous(g) : raw::zeros(p.shape(), p.dtype(), p.device());
+    backend_for(p.device())
+        .adamw(p, g, exp_avg[i], exp_avg_sq[i], options.lr * lr_scale, options.beta1, options.beta2, options.eps,
+               options.weight_decay, step_count);
+  }
+}
+
+void AdamW::zero_grad() {
+  for (auto& [name, t] : params) t.zero_grad();
+}
+
+double clip_grad_norm(const NamedTensors& params, double max_norm) {
+  NoGradGuard ng;
+  double total = 0;
+  for (auto& [name, t] : params) {
+    Tensor g = t.grad();
+    if (!g.defined()) continue;
+    double n = raw::sum(raw::unary(UnaryOp::Square, raw::to(g, DType::F64))).item();
+    total += n;
+  }
+  double norm = std::sqrt(total);
+  double coef = max_norm / (norm + 1e-6);
+  if (coef < 1.0)
+    for (auto& [name, t] : params) {
+      Tensor handle = t;
+      Tensor g = handle.grad();
+      if (g.defined()) handle.set_grad(raw::mul_scalar(g, coef));
+    }
+  return norm;
+}
+
+Ema::Ema(const NamedTensors& params, double d) : decay(d) {
+  for (auto& [name, t] : params) shadow.emplace_back(name, raw::clone(t.detach()));
+}
+
+void Ema::update(const NamedTensors& params) {
+  NoGradGuard ng;
+  for (size_t i = 0; i < params.size(); ++i) {
+    Tensor& s = shadow[i].second;
+    // s = decay * s + (1 - decay) * p, in place
+    Tensor blended = raw::add(raw::mul_scalar(s, decay), raw::mul_scalar(params[i].second.detach(), 1.0 - decay));
+    raw::copy_(s, blended);
+  }
+}
+
+}  // namespace promoe::nn
