@@ -20,7 +20,7 @@ Conventions (see also README.md beside this file):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
