@@ -1,0 +1,18 @@
+// NumPy .npy files (format versions 1.0 to 3.0): a magic string, a Python-literal header dict
+// {'descr': '<f4', 'fortran_order': False, 'shape': (N, C, H, W), } and the raw C-order data.
+// Supported dtypes: '<f4' (F32), '<f8' (F64), '<i8' (I64) and '<i4' (widened to I64).
+#pragma once
+#include <string>
+
+#include "tensor/tensor.h"
+
+namespace promoe::io {
+
+// Reads a whole .npy file into a CPU tensor; throws promoe::Error naming the file and the
+// problem (bad magic, unsupported dtype, Fortran order, malformed header, truncated data).
+Tensor read_npy(const std::string& path);
+
+// Writes an F32, F64 or I64 tensor (any view) as a version 1.0 .npy file, atomically.
+void write_npy(const std::string& path, const Tensor& t);
+
+}  // namespace promoe::io

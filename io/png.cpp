@@ -1,0 +1,117 @@
+// Image grids, heatmaps and PNG encoding through stb_image_write (its implementation lives here).
+#include "io/png.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "io/atomic_file.h"
+#include "tensor/ops.h"
+
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#define STB_IMAGE_WRITE_STATIC  // private to this file, so another copy elsewhere cannot clash
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#include <stb_image_write.h>
+#pragma GCC diagnostic pop
+
+namespace promoe::io {
+
+namespace {
+
+// Host f32 copy of any tensor, in row-major order.
+std::vector<float> host_values(const Tensor& t) { return t.to_vector<float>(); }
+
+uint8_t to_byte(float x) {
+  if (!(x == x)) return 0;  // NaN
+  return uint8_t(std::clamp(127.5f * x + 128.0f, 0.0f, 255.0f));
+}
+
+void check_size(int64_t w, int64_t h, const char* op) {
+  PROMOE_CHECK(w > 0 && h > 0 && w <= 65535 && h <= 65535, op, ": image size ", w, "x", h,
+               " is outside 1..65535 pixels per side");
+}
+
+}  // namespace
+
+Image image_grid(const Tensor& images, int64_t ncols, int64_t pad) {
+  PROMOE_CHECK(images.defined() && images.dim() == 4 && (images.size(1) == 1 || images.size(1) == 3) &&
+                   images.size(0) > 0 && is_floating(images.dtype()),
+               "image_grid: expected floating images (N, C, H, W) with C = 1 or 3 and N > 0, got ", describe(images));
+  PROMOE_CHECK(ncols > 0 && pad >= 0, "image_grid: need ncols > 0 and pad >= 0, got ", ncols, " and ", pad);
+  const int64_t n = images.size(0), C = images.size(1), H = images.size(2), W = images.size(3);
+  const int64_t cols = std::min(ncols, n), rows = (n + cols - 1) / cols;
+  Image img{cols * (W + pad) + pad, rows * (H + pad) + pad, C, {}};
+  check_size(img.width, img.height, "image_grid");
+  img.pixels.assign(size_t(img.width * img.height * C), 0);
+  std::vector<float> v = host_values(images);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t y0 = pad + (i / cols) * (H + pad), x0 = pad + (i % cols) * (W + pad);
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t y = 0; y < H; ++y)
+        for (int64_t x = 0; x < W; ++x)
+          img.pixels[size_t(((y0 + y) * img.width + x0 + x) * C + c)] = to_byte(v[size_t(((i * C + c) * H + y) * W + x)]);
+  }
+  return img;
+}
+
+std::array<uint8_t, 3> viridis(double t) {
+  static const double anchors[5][3] = {{68, 1, 84}, {59, 82, 139}, {33, 145, 140}, {94, 201, 98}, {253, 231, 37}};
+  t = std::clamp(std::isfinite(t) ? t : 0.0, 0.0, 1.0) * 4.0;
+  const int k = std::min(int(t), 3);
+  const double f = t - k;
+  std::array<uint8_t, 3> rgb;
+  for (int c = 0; c < 3; ++c) rgb[c] = uint8_t(std::lround(anchors[k][c] + f * (anchors[k + 1][c] - anchors[k][c])));
+  return rgb;
+}
+
+Image heatmap_image(const Tensor& matrix, int64_t cell) {
+  PROMOE_CHECK(matrix.defined() && matrix.dim() == 2 && matrix.numel() > 0,
+               "heatmap_image: expected a non-empty 2-D matrix, got ", describe(matrix));
+  PROMOE_CHECK(cell > 0, "heatmap_image: cell size must be positive, got ", cell);
+  const int64_t R = matrix.size(0), C = matrix.size(1);
+  Image img{C * cell, R * cell, 3, {}};
+  check_size(img.width, img.height, "heatmap_image");
+  img.pixels.resize(size_t(img.width * img.height * 3));
+  std::vector<double> v = matrix.to_vector<double>();
+  double lo = INFINITY, hi = -INFINITY;
+  for (double x : v)
+    if (std::isfinite(x)) lo = std::min(lo, x), hi = std::max(hi, x);
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t c = 0; c < C; ++c) {
+      double x = v[size_t(r * C + c)];
+      std::array<uint8_t, 3> rgb = {128, 128, 128};
+      if (std::isfinite(x)) rgb = viridis(hi > lo ? (x - lo) / (hi - lo) : 0.0);
+      for (int64_t y = r * cell; y < (r + 1) * cell; ++y)
+        for (int64_t xx = c * cell; xx < (c + 1) * cell; ++xx)
+          std::copy(rgb.begin(), rgb.end(), img.pixels.begin() + (y * img.width + xx) * 3);
+    }
+  return img;
+}
+
+std::string encode_png(const Image& img) {
+  PROMOE_CHECK(img.channels >= 1 && img.channels <= 4 &&
+                   img.pixels.size() == size_t(img.width * img.height * img.channels),
+               "encode_png: image of ", img.width, "x", img.height, "x", img.channels, " holds ", img.pixels.size(),
+               " bytes");
+  check_size(img.width, img.height, "encode_png");
+  std::string out;
+  auto append = [](void* ctx, void* data, int size) { static_cast<std::string*>(ctx)->append(static_cast<char*>(data), size_t(size)); };
+  int ok = stbi_write_png_to_func(append, &out, int(img.width), int(img.height), int(img.channels), img.pixels.data(),
+                                  int(img.width * img.channels));
+  PROMOE_CHECK(ok && !out.empty(), "encode_png: stb_image_write failed on a ", img.width, "x", img.height, " image");
+  return out;
+}
+
+void write_png(const std::string& path, const Image& img) { write_file_atomic(path, encode_png(img)); }
+
+void write_image_grid_png(const std::string& path, const Tensor& images, int64_t ncols, int64_t pad) {
+  write_png(path, image_grid(images, ncols, pad));
+}
+
+void write_heatmap_png(const std::string& path, const Tensor& matrix, int64_t cell) {
+  write_png(path, heatmap_image(matrix, cell));
+}
+
+}  // namespace promoe::io

@@ -1,0 +1,39 @@
+// PNG output: sample grids from image tensors and heatmaps from small matrices (e.g. class x
+// expert routing counts). Encoded by stb_image_write in memory, written with write_file_atomic.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace promoe::io {
+
+// An 8-bit image, rows top to bottom, channels interleaved (1 = grey, 3 = RGB).
+struct Image {
+  int64_t width = 0, height = 0, channels = 0;
+  std::vector<uint8_t> pixels;  // height * width * channels
+};
+
+// Tiles images (N, C, H, W), C = 1 or 3, values in [-1, 1], into a grid of min(ncols, N) columns
+// with `pad` black pixels around and between tiles (torchvision's make_grid layout). Values map
+// to bytes as the official sampling code does: clamp(127.5 * x + 128, 0, 255), truncated.
+Image image_grid(const Tensor& images, int64_t ncols = 8, int64_t pad = 2);
+
+// A (rows, cols) matrix as an RGB image: each cell a `cell` x `cell` block coloured by a
+// viridis-like map from the matrix minimum (dark purple) to its maximum (yellow). Non-finite
+// values are grey.
+Image heatmap_image(const Tensor& matrix, int64_t cell = 16);
+
+// The viridis-like colour for t in [0, 1] (clamped), interpolated between five anchor colours.
+std::array<uint8_t, 3> viridis(double t);
+
+// PNG bytes of `img`.
+std::string encode_png(const Image& img);
+
+void write_png(const std::string& path, const Image& img);
+void write_image_grid_png(const std::string& path, const Tensor& images, int64_t ncols = 8, int64_t pad = 2);
+void write_heatmap_png(const std::string& path, const Tensor& matrix, int64_t cell = 16);
+
+}  // namespace promoe::io

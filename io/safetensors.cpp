@@ -1,0 +1,225 @@
+// safetensors reading (validated, tensor data read straight into CPU storage) and atomic writing.
+#include "io/safetensors.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "io/atomic_file.h"
+#include "tensor/ops.h"
+
+namespace promoe::io {
+
+static_assert(std::endian::native == std::endian::little, "safetensors I/O assumes a little-endian host");
+
+namespace {
+
+constexpr uint64_t kMaxHeaderBytes = 100ull << 20;  // the reference implementation's limit
+
+struct Entry {
+  std::string name;
+  DType dtype;
+  Shape shape;
+  uint64_t begin, end;
+};
+
+template <typename... Args>
+[[noreturn]] void fail(const std::string& path, const Args&... args) {
+  PROMOE_FAIL("safetensors file ", path, ": ", args...);
+}
+
+bool parse_dtype(const std::string& s, DType* out) {
+  if (s == "F32") *out = DType::F32;
+  else if (s == "F64") *out = DType::F64;
+  else if (s == "I64") *out = DType::I64;
+  else if (s == "BF16") *out = DType::BF16;
+  else return false;
+  return true;
+}
+
+bool is_uint(const nlohmann::json& j) { return j.is_number_unsigned() || (j.is_number_integer() && j.get<int64_t>() >= 0); }
+
+Entry parse_entry(const std::string& path, const std::string& name, const nlohmann::json& j) {
+  Entry e{name, DType::F32, {}, 0, 0};
+  if (!j.is_object()) fail(path, "header entry for tensor '", name, "' is not a JSON object");
+  auto dt = j.find("dtype");
+  if (dt == j.end() || !dt->is_string()) fail(path, "tensor '", name, "' has no dtype string");
+  if (!parse_dtype(dt->get<std::string>(), &e.dtype))
+    fail(path, "tensor '", name, "' has unknown dtype '", dt->get<std::string>(), "' (supported: F32, F64, I64, BF16)");
+  auto sh = j.find("shape");
+  if (sh == j.end() || !sh->is_array()) fail(path, "tensor '", name, "' has no shape array");
+  uint64_t numel = 1;
+  for (const auto& d : *sh) {
+    if (!is_uint(d)) fail(path, "tensor '", name, "' has a shape entry that is not a non-negative integer: ", d.dump());
+    uint64_t v = d.get<uint64_t>();
+    if (v != 0 && numel > (uint64_t(1) << 62) / v) fail(path, "tensor '", name, "' has an implausibly large shape ", sh->dump());
+    numel *= v;
+    e.shape.push_back(int64_t(v));
+  }
+  auto off = j.find("data_offsets");
+  if (off == j.end() || !off->is_array() || off->size() != 2 || !is_uint((*off)[0]) || !is_uint((*off)[1]))
+    fail(path, "tensor '", name, "' needs data_offsets as two non-negative integers");
+  e.begin = (*off)[0].get<uint64_t>();
+  e.end = (*off)[1].get<uint64_t>();
+  if (e.end < e.begin) fail(path, "tensor '", name, "' has data_offsets [", e.begin, ", ", e.end, "] out of range (end before begin)");
+  uint64_t need = numel * dtype_size(e.dtype);
+  if (e.end - e.begin != need)
+    fail(path, "tensor '", name, "' has data_offsets [", e.begin, ", ", e.end, "] spanning ", e.end - e.begin,
+         " bytes, but shape ", shape_str(e.shape), " of ", dt->get<std::string>(), " needs ", need);
+  return e;
+}
+
+Metadata parse_metadata(const std::string& path, const nlohmann::json& j) {
+  Metadata m;
+  if (j.is_null()) return m;
+  if (!j.is_object()) fail(path, "__metadata__ is not a JSON object");
+  for (const auto& [k, v] : j.items()) {
+    if (!v.is_string()) fail(path, "__metadata__ value for '", k, "' is not a string: ", v.dump());
+    m[k] = v.get<std::string>();
+  }
+  return m;
+}
+
+}  // namespace
+
+const char* safetensors_dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::F32: return "F32";
+    case DType::F64: return "F64";
+    case DType::I64: return "I64";
+    case DType::BF16: return "BF16";
+  }
+  return "?";
+}
+
+SafeTensors read_safetensors(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) fail(path, "no such file");
+  if (fs::is_directory(path, ec)) fail(path, "is a directory, not a file");
+  uint64_t fsize = fs::file_size(path, ec);
+  if (ec) fail(path, "cannot read its size: ", ec.message());
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f) fail(path, "cannot open: ", std::strerror(errno));
+  if (fsize < 8) fail(path, "file is ", fsize, " bytes, shorter than the 8-byte header length");
+
+  uint64_t hlen = 0;
+  if (std::fread(&hlen, 1, 8, f.get()) != 8) fail(path, "cannot read the header length");
+  if (hlen > fsize - 8) fail(path, "header length ", hlen, " goes beyond the end of the file (", fsize, " bytes)");
+  if (hlen > kMaxHeaderBytes) fail(path, "header length ", hlen, " exceeds the ", kMaxHeaderBytes, "-byte limit");
+  std::string header(hlen, '\0');
+  if (std::fread(header.data(), 1, hlen, f.get()) != hlen) fail(path, "cannot read the ", hlen, "-byte header");
+
+  nlohmann::json h;
+  try {
+    h = nlohmann::json::parse(header);
+  } catch (const nlohmann::json::parse_error& e) {
+    fail(path, "malformed JSON header: ", e.what());
+  }
+  if (!h.is_object()) fail(path, "header is not a JSON object");
+
+  SafeTensors out;
+  out.path = path;
+  std::vector<Entry> entries;
+  for (const auto& [key, val] : h.items()) {
+    if (key == "__metadata__") out.meta = parse_metadata(path, val);
+    else entries.push_back(parse_entry(path, key, val));
+  }
+
+  // Tensors must not share bytes, and all of them must lie inside the data section.
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  for (size_t i = 1; i < entries.size(); ++i) {
+    const Entry &a = entries[i - 1], &b = entries[i];
+    if (b.begin < a.end)
+      fail(path, "tensors '", a.name, "' and '", b.name, "' overlap in the data section ([", a.begin, ", ", a.end,
+           ") and [", b.begin, ", ", b.end, "))");
+  }
+  const uint64_t data_bytes = fsize - 8 - hlen;
+  for (const Entry& e : entries)
+    if (e.end > data_bytes)
+      fail(path, "truncated data: tensor '", e.name, "' ends at byte ", e.end, " of the data section, which holds only ",
+           data_bytes, " bytes");
+
+  for (const Entry& e : entries) {
+    Tensor t = Tensor::empty(e.shape, e.dtype, Device::cpu());
+    size_t n = size_t(e.end - e.begin);
+    if (n) {
+      if (fseeko(f.get(), off_t(8 + hlen + e.begin), SEEK_SET) != 0 || std::fread(t.raw_data(), 1, n, f.get()) != n)
+        fail(path, "truncated data: cannot read the ", n, " bytes of tensor '", e.name, "'");
+    }
+    out.tensors.emplace(e.name, std::move(t));
+    out.order.push_back(e.name);
+  }
+  return out;
+}
+
+const Tensor& SafeTensors::get(const std::string& name) const {
+  auto it = tensors.find(name);
+  PROMOE_CHECK(it != tensors.end(), "file ", path, " has no tensor named ", name);
+  return it->second;
+}
+
+Tensor SafeTensors::get_index(const std::string& name) const {
+  return to_index_tensor(get(name), "tensor " + name + " of file " + path);
+}
+
+const std::string& SafeTensors::metadata(const std::string& key) const {
+  auto it = meta.find(key);
+  PROMOE_CHECK(it != meta.end(), "file ", path, " has no metadata key ", key);
+  return it->second;
+}
+
+Tensor to_index_tensor(const Tensor& t, const std::string& what) {
+  PROMOE_CHECK(t.defined(), what, ": undefined tensor");
+  if (t.dtype() == DType::I64) return t;
+  std::vector<double> v = t.to_vector<double>();
+  std::vector<int64_t> idx(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    PROMOE_CHECK(std::isfinite(v[i]) && v[i] == std::floor(v[i]) && std::fabs(v[i]) < 9.0e15, what,
+                 " should hold integer values but element ", i, " is ", v[i]);
+    idx[i] = int64_t(v[i]);
+  }
+  return raw::from_vector<int64_t>(idx, t.shape(), t.device());
+}
+
+void write_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata) {
+  nlohmann::ordered_json h = nlohmann::ordered_json::object();
+  if (!metadata.empty()) h["__metadata__"] = metadata;
+  std::vector<Tensor> host;
+  std::set<std::string> seen;
+  uint64_t offset = 0;
+  for (const auto& [name, t] : tensors) {
+    PROMOE_CHECK(!name.empty(), "write_safetensors ", path, ": empty tensor name");
+    PROMOE_CHECK(name != "__metadata__", "write_safetensors ", path, ": '__metadata__' is not a valid tensor name");
+    PROMOE_CHECK(seen.insert(name).second, "write_safetensors ", path, ": duplicate tensor name ", name);
+    PROMOE_CHECK(t.defined(), "write_safetensors ", path, ": tensor ", name, " is undefined");
+    Tensor c = raw::contiguous(raw::to(t, Device::cpu()));
+    uint64_t n = uint64_t(c.numel()) * dtype_size(c.dtype());
+    h[name] = {{"dtype", safetensors_dtype_name(c.dtype())}, {"shape", c.shape()}, {"data_offsets", {offset, offset + n}}};
+    offset += n;
+    host.push_back(std::move(c));
+  }
+  std::string header = h.dump();
+  header.append((8 - header.size() % 8) % 8, ' ');  // keeps the data section 8-byte aligned
+  write_file_atomic(path, [&](const ByteSink& sink) {
+    uint64_t hlen = header.size();
+    sink(&hlen, 8);
+    sink(header.data(), header.size());
+    for (const Tensor& c : host) sink(c.raw_data(), size_t(c.numel()) * dtype_size(c.dtype()));
+  });
+}
+
+void write_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors, const Metadata& metadata) {
+  write_safetensors(path, NamedTensors(tensors.begin(), tensors.end()), metadata);
+}
+
+}  // namespace promoe::io
