@@ -9,10 +9,10 @@ namespace {
 using Grads = std::vector<Tensor>;
 
 // The reduced dims of a `rank`-dim tensor (empty = all), wrapped and sorted.
-std::vector<int64_t> reduced_dims(std::vector<int64_t> dims, int64_t rank) {
+std::vector<int64_t> reduced_dims(std::vector<int64_t> dims, int64_t rank, const char* op) {
   if (dims.empty())
     for (int64_t i = 0; i < rank; ++i) dims.push_back(i);
-  for (int64_t& d : dims) d = wrap_dim(d, rank, "reduce");
+  for (int64_t& d : dims) d = wrap_dim(d, rank, op);
   std::sort(dims.begin(), dims.end());
   return dims;
 }
@@ -26,7 +26,7 @@ Tensor unsqueeze_reduced(Tensor g, const std::vector<int64_t>& dims, bool keepdi
 }  // namespace
 
 Tensor sum(const Tensor& a, std::vector<int64_t> dims, bool keepdim) {
-  dims = reduced_dims(std::move(dims), a.dim());
+  dims = reduced_dims(std::move(dims), a.dim(), "sum");
   Shape in = a.shape();
   return record(raw::sum(a, dims, keepdim), "sum", {a}, [=](const Tensor& g) {
     return Grads{raw::expand(unsqueeze_reduced(g, dims, keepdim), in)};
@@ -34,7 +34,7 @@ Tensor sum(const Tensor& a, std::vector<int64_t> dims, bool keepdim) {
 }
 
 Tensor mean(const Tensor& a, std::vector<int64_t> dims, bool keepdim) {
-  dims = reduced_dims(std::move(dims), a.dim());
+  dims = reduced_dims(std::move(dims), a.dim(), "mean");
   Shape in = a.shape();
   int64_t n = 1;
   for (int64_t d : dims) n *= in[d];
@@ -62,7 +62,12 @@ Tensor argmax(const Tensor& a, int64_t dim, bool keepdim) { return raw::argmax(a
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   // 1-D operands become matrices through differentiable views, so the core handles >= 2-D only.
-  if (a.dim() == 1 && b.dim() >= 1) return squeeze(matmul(unsqueeze(a, 0), b), -2);
+  PROMOE_CHECK(a.defined() && b.defined() && a.dim() >= 1 && b.dim() >= 1,
+               "matmul: both arguments need at least one dim, got ", describe(a), " and ", describe(b));
+  PROMOE_CHECK(a.size(-1) == b.size(b.dim() == 1 ? 0 : -2), "matmul: inner dims differ, ", describe(a), " @ ",
+               describe(b));
+  if (a.dim() == 1 && b.dim() == 1) return reshape(matmul(unsqueeze(a, 0), unsqueeze(b, 1)), {});  // dot
+  if (a.dim() == 1) return squeeze(matmul(unsqueeze(a, 0), b), -2);
   if (b.dim() == 1 && a.dim() >= 2) return squeeze(matmul(a, unsqueeze(b, 1)), -1);
   Tensor out = raw::matmul(a, b);
   if (!needs_grad({a, b})) return out;
@@ -73,8 +78,9 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     if (ra) ga = raw::sum_to(raw::matmul(g, raw::transpose(sb, -1, -2)), sa.shape());
     if (rb) {
       if (sb.dim() == 2) {  // fold batch dims: (K, rows) @ (rows, N)
-        int64_t K = sa.size(-1), N = g.size(-1);
-        gb = raw::matmul(raw::transpose(raw::reshape(sa, {-1, K}), 0, 1), raw::reshape(g, {-1, N}));
+        const int64_t K = sa.size(-1), N = g.size(-1);
+        const int64_t rows = numel_of(Shape(sa.shape().begin(), sa.shape().end() - 1));  // g has the same rows
+        gb = raw::matmul(raw::transpose(raw::reshape(sa, {rows, K}), 0, 1), raw::reshape(g, {rows, N}));
       } else {
         gb = raw::sum_to(raw::matmul(raw::transpose(sa, -1, -2), g), sb.shape());
       }

@@ -18,6 +18,9 @@ class CpuBackend final : public Backend {
   size_t current_bytes() const override { return current_; }
   size_t peak_bytes() const override { return peak_; }
   void reset_peak() override { peak_ = current_.load(); }
+  // Freed blocks of 1 MiB and more are cached for reuse (not counted in current_bytes).
+  size_t cached_bytes() const;
+  void empty_cache();
 
   void copy(const Tensor& out, const Tensor& a) override;
   void fill(const Tensor& out, double value) override;

@@ -1,5 +1,9 @@
 // CPU elementwise kernels: copy with dtype conversion, fill, arange, unary, binary, where.
+// Transcendental functions on contiguous runs use Eigen's vectorised array math.
+#include <Eigen/Core>
+#include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "cpu/cpu_backend.h"
 #include "cpu/strided.h"
@@ -45,6 +49,60 @@ struct Bf16 {
   operator float() const { return bf16_to_f32(bits); }
 };
 
+// Contiguous runs of the transcendental ops go through Eigen's vectorised array functions (the
+// scalar loop below calls libm once per element). Returns false for ops without such a path; the
+// scalar definitions in tensor/scalar_math.h stay the reference these are tested against.
+template <typename T>
+using ArrayMap = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <typename T>
+using ConstArrayMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+
+template <UnaryOp OP, typename T>
+bool eigen_unary(T* o, const T* px, int64_t n) {
+  ArrayMap<T> y(o, n);
+  ConstArrayMap<T> x(px, n);
+  const T k = T(math::kSqrt2OverPi), c = T(math::kGeluCoef);
+  if constexpr (OP == UnaryOp::Exp) y = x.exp();
+  else if constexpr (OP == UnaryOp::Log) y = x.log();
+  else if constexpr (OP == UnaryOp::Sqrt) y = x.sqrt();
+  else if constexpr (OP == UnaryOp::Rsqrt) y = x.rsqrt();
+  else if constexpr (OP == UnaryOp::Tanh) y = x.tanh();
+  else if constexpr (OP == UnaryOp::Sigmoid) y = x.logistic();
+  else if constexpr (OP == UnaryOp::Silu) y = x * x.logistic();
+  else if constexpr (OP == UnaryOp::GeluTanh) y = T(0.5) * x * (T(1) + (k * (x + c * x.cube())).tanh());
+  else if constexpr (OP == UnaryOp::Sin) y = x.sin();
+  else if constexpr (OP == UnaryOp::Cos) y = x.cos();
+  else return false;
+  return true;
+}
+
+// The fused derivative kernels (x, g) -> g * f'(x) of GELU and SiLU, as above.
+template <BinaryOp OP, typename T>
+bool eigen_binary(T* o, const T* px, const T* pg, int64_t n) {
+  ArrayMap<T> y(o, n);
+  ConstArrayMap<T> x(px, n), g(pg, n);
+  const T k = T(math::kSqrt2OverPi), c = T(math::kGeluCoef);
+  if constexpr (OP == BinaryOp::GeluTanhBackward) {
+    for (int64_t i = 0; i < n; i += 1024) {  // blocks, so that t is computed once and stays in cache
+      const int64_t m = std::min<int64_t>(1024, n - i);
+      auto xs = x.segment(i, m);
+      Eigen::Array<T, Eigen::Dynamic, 1> t = (k * (xs + c * xs.cube())).tanh();
+      y.segment(i, m) = g.segment(i, m) * (T(0.5) * (T(1) + t) +
+                                           T(0.5) * xs * (T(1) - t.square()) * k * (T(1) + T(3) * c * xs.square()));
+    }
+  } else if constexpr (OP == BinaryOp::SiluBackward) {
+    for (int64_t i = 0; i < n; i += 1024) {
+      const int64_t m = std::min<int64_t>(1024, n - i);
+      auto xs = x.segment(i, m);
+      Eigen::Array<T, Eigen::Dynamic, 1> s = xs.logistic();
+      y.segment(i, m) = g.segment(i, m) * s * (T(1) + xs * (T(1) - s));
+    }
+  } else {
+    return false;
+  }
+  return true;
+}
+
 template <UnaryOp OP, typename T>
 void unary_loop(const Tensor& out, const Tensor& a, T p0, T p1) {
   T* o = ptr<T>(out);
@@ -54,6 +112,7 @@ void unary_loop(const Tensor& out, const Tensor& a, T p0, T p1) {
                     T* po = o + off[0];
                     const T* px = x + off[1];
                     if (s[0] == 1 && s[1] == 1) {
+                      if (eigen_unary<OP, T>(po, px, n)) return;
 _Pragma("omp simd")
                       for (int64_t i = 0; i < n; ++i) po[i] = math::unary<OP, T>(px[i], p0, p1);
                     } else {
@@ -76,6 +135,8 @@ void binary_loop(const Tensor& out, const Tensor& a, const Tensor& b) {
                       const T* px = x + off[1];
                       const T* py = y + off[2];
                       if (s[0] == 1 && s[1] == 1 && s[2] == 1) {
+                        if constexpr (std::is_floating_point_v<T>)
+                          if (eigen_binary<OP, T>(po, px, py, n)) return;
 _Pragma("omp simd")
                         for (int64_t i = 0; i < n; ++i) po[i] = math::binary<OP, T>(px[i], py[i]);
                       } else if (s[0] == 1 && s[1] == 1 && s[2] == 0) {

@@ -2,6 +2,7 @@
 // Index ranges were checked in tensor/ops.cpp before these run.
 #include <algorithm>
 #include <numeric>
+#include <type_traits>
 
 #include "cpu/cpu_backend.h"
 #include "cpu/strided.h"
@@ -118,8 +119,19 @@ _Pragma("omp parallel for schedule(static) if (rows * n > 16384)")
     const T* xr = x + r * n;
     std::vector<int64_t> order(n);
     std::iota(order.begin(), order.end(), 0);
+    // NaN ranks above every number (as in PyTorch), which also keeps the order strict-weak.
+    auto nan = [](T v) {
+      if constexpr (std::is_floating_point_v<T>) return v != v;
+      else return false;
+    };
     auto before = [&](int64_t i, int64_t j) {
-      if (xr[i] != xr[j]) return largest ? xr[i] > xr[j] : xr[i] < xr[j];
+      const T a = xr[i], b = xr[j];
+      const bool na = nan(a), nb = nan(b);
+      if (na || nb) {
+        if (na && nb) return i < j;
+        return largest ? na : nb;
+      }
+      if (a != b) return largest ? a > b : a < b;
       return i < j;
     };
     if (k == n) std::sort(order.begin(), order.end(), before);

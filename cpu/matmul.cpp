@@ -1,6 +1,8 @@
 // CPU matrix products through Eigen. Each 2-D operand is mapped in place as row- or column-major
 // (so transposed views cost nothing); batches run in parallel with Eigen single-threaded inside,
 // a single large product uses Eigen's own OpenMP parallelism.
+#include <omp.h>
+
 #include <Eigen/Core>
 
 #include "cpu/cpu_backend.h"
@@ -14,19 +16,20 @@ namespace {
 template <typename T, int Order>
 using MatMap = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Order>, 0, Eigen::OuterStride<>>;
 
-// Row-major if the last dim has unit stride, column-major if the second-to-last has; else neither.
+// Row-major if the last dim has unit stride and rows are at least a row apart, column-major in
+// the mirrored case; else neither (stride-0 rows of an expanded view, overlapping rows), and the
+// operand is copied. A dim of extent 1 may have any stride.
 enum class Order { Row, Col, None };
 Order order_of(int64_t rows, int64_t cols, int64_t s0, int64_t s1) {
-  if (s1 == 1 || cols == 1) return Order::Row;
-  if (s0 == 1 || rows == 1) return Order::Col;
+  if ((s1 == 1 || cols == 1) && (rows == 1 || s0 >= cols)) return Order::Row;
+  if ((s0 == 1 || rows == 1) && (cols == 1 || s1 >= rows)) return Order::Col;
   return Order::None;
 }
 
+// The leading dimension Eigen sees: the outer stride, or the packed extent when there is one line.
 template <typename T, int O>
 MatMap<T, O> map(T* p, int64_t rows, int64_t cols, int64_t s0, int64_t s1) {
-  int64_t ld = O == Eigen::RowMajor ? std::max<int64_t>(s0, cols) : std::max<int64_t>(s1, rows);
-  if (O == Eigen::RowMajor && rows == 1) ld = cols;
-  if (O == Eigen::ColMajor && cols == 1) ld = rows;
+  int64_t ld = O == Eigen::RowMajor ? (rows == 1 ? cols : s0) : (cols == 1 ? rows : s1);
   return MatMap<T, O>(p, rows, cols, Eigen::OuterStride<>(ld));
 }
 
@@ -83,10 +86,13 @@ void CpuBackend::matmul(const Tensor& out, const Tensor& a, const Tensor& b, dou
       if (oa == Order::Row) gemm_b<T, Eigen::RowMajor>(ob, oo, oi, ai, bi, M, K, N, so, sa, sb, al, bt);
       else gemm_b<T, Eigen::ColMajor>(ob, oo, oi, ai, bi, M, K, N, so, sa, sb, al, bt);
     };
-    if (batch == 1) {
-      one(0);
-    } else {
+    // Enough products to share out: one per thread, Eigen single-threaded inside (it detects the
+    // enclosing parallel region). Few or tiny products: one after another, each on Eigen's own
+    // threads (Eigen keeps small products single-threaded itself).
+    if (batch >= omp_get_max_threads() && batch * M * N * K >= (int64_t(1) << 18)) {
 _Pragma("omp parallel for schedule(static)")
+      for (int64_t i = 0; i < batch; ++i) one(i);
+    } else {
       for (int64_t i = 0; i < batch; ++i) one(i);
     }
   });

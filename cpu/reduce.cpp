@@ -69,11 +69,14 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& out, const Tensor& a, int64_t
   cpu::Layout<1> red = cpu::collapse<1>(red_shape, {&red_strides});
   const int64_t M = out.numel();
   const bool empty_region = numel_of(red_shape) == 0;
+  // Threads only pay off on enough work: few outputs split their region, many share the outputs.
+  const bool big = M * numel_of(red_shape) > 32768;
+  const bool outer_parallel = big && M >= 4;
   PROMOE_DISPATCH_ALL(a.dtype(), "reduce", {
     const T* x = a.data<T>();
     T* o = out.data<T>();
-    const bool inner_parallel = M < 4;
-_Pragma("omp parallel for schedule(static) if (M >= 4)")
+    const bool inner_parallel = big && M < 4;
+_Pragma("omp parallel for schedule(static) if (outer_parallel)")
     for (int64_t m = 0; m < M; ++m) {
       int64_t off = 0;
       for (int64_t d = nk - 1, rem = m; d >= 0; --d) {
@@ -93,7 +96,7 @@ void CpuBackend::arg_reduce(ReduceOp op, const Tensor& values, const Tensor& ind
     const T* x = a.data<T>();
     T* pv = values.data<T>();
     int64_t* pi = indices.data<int64_t>();
-_Pragma("omp parallel for schedule(static) if (rows > 64)")
+_Pragma("omp parallel for schedule(static) if (rows * n > 32768)")
     for (int64_t r = 0; r < rows; ++r) {
       int64_t off = 0;
       for (int64_t d = int64_t(row_shape.size()) - 1, rem = r; d >= 0; --d) {
@@ -104,7 +107,8 @@ _Pragma("omp parallel for schedule(static) if (rows > 64)")
       int64_t best = 0;
       for (int64_t i = 1; i < n; ++i) {
         T v = p[i * is], b = p[best * is];
-        if (is_max ? v > b : v < b) best = i;
+        if (b != b) break;  // the first NaN wins (NaN propagates, as in PyTorch)
+        if (v != v || (is_max ? v > b : v < b)) best = i;
       }
       pv[r] = p[best * is];
       pi[r] = best;

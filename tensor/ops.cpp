@@ -151,7 +151,40 @@ Tensor contiguous(const Tensor& a) { return a.is_contiguous() ? a : clone(a); }
 // ---------------------------------------------------------------------------------------------
 // Views
 
+namespace {
+// Strides that let `new_shape` view the elements of (old_shape, old_strides) in row-major order,
+// or an empty result when no such strides exist (PyTorch's computeStride): the old dims are cut
+// into chunks that are contiguous among themselves, and each chunk must be an exact product of
+// consecutive new dims.
+bool view_strides(const Shape& old_shape, const Shape& old_strides, const Shape& new_shape, Shape& out) {
+  out.assign(new_shape.size(), 0);
+  if (old_shape.empty() || numel_of(old_shape) == 0) {  // one element or none: any strides work
+    out = contiguous_strides(new_shape);
+    return true;
+  }
+  int64_t view_d = int64_t(new_shape.size()) - 1;
+  int64_t chunk_base_stride = old_strides.back(), tensor_numel = 1, view_numel = 1;
+  for (int64_t d = int64_t(old_shape.size()) - 1; d >= 0; --d) {
+    tensor_numel *= old_shape[d];
+    bool chunk_ends = d == 0 || (old_shape[d - 1] != 1 && old_strides[d - 1] != tensor_numel * chunk_base_stride);
+    if (!chunk_ends) continue;
+    while (view_d >= 0 && (view_numel < tensor_numel || new_shape[view_d] == 1)) {
+      out[view_d] = view_numel * chunk_base_stride;
+      view_numel *= new_shape[view_d];
+      --view_d;
+    }
+    if (view_numel != tensor_numel) return false;
+    if (d > 0) {
+      chunk_base_stride = old_strides[d - 1];
+      tensor_numel = view_numel = 1;
+    }
+  }
+  return view_d == -1;
+}
+}  // namespace
+
 Tensor reshape(const Tensor& a, Shape shape) {
+  check_defined(a, "reshape");
   int64_t infer = -1, known = 1;
   for (size_t i = 0; i < shape.size(); ++i) {
     if (shape[i] == -1) {
@@ -163,13 +196,15 @@ Tensor reshape(const Tensor& a, Shape shape) {
     }
   }
   if (infer >= 0) {
-    PROMOE_CHECK(known > 0 && a.numel() % known == 0, "reshape: cannot reshape ", describe(a), " to ",
-                 shape_str(shape));
+    PROMOE_CHECK(known > 0 && a.numel() % known == 0, "reshape: cannot reshape ", describe(a), " (", a.numel(),
+                 " elements) to ", shape_str(shape));
     shape[infer] = a.numel() / known;
   }
   PROMOE_CHECK(numel_of(shape) == a.numel(), "reshape: cannot reshape ", describe(a), " (", a.numel(),
                " elements) to ", shape_str(shape));
-  Tensor c = contiguous(a);
+  Shape strides;
+  if (view_strides(a.shape(), a.strides(), shape, strides)) return Tensor::view_of(a, shape, strides, a.offset());
+  Tensor c = clone(a);  // the strides do not allow a view: copy once
   return Tensor::view_of(c, shape, contiguous_strides(shape), c.offset());
 }
 
@@ -212,11 +247,14 @@ Tensor select(const Tensor& a, int64_t dim, int64_t index) {
   return squeeze(narrow(a, dim, index, 1), dim);
 }
 
-Tensor expand(const Tensor& a, const Shape& shape) {
-  PROMOE_CHECK(int64_t(shape.size()) >= a.dim(), "expand: cannot expand ", describe(a), " to ", shape_str(shape));
-  size_t lead = shape.size() - a.shape().size();
-  Shape strides(shape.size(), 0);
+Tensor expand(const Tensor& a, const Shape& shape_in) {
+  check_defined(a, "expand");
+  PROMOE_CHECK(int64_t(shape_in.size()) >= a.dim(), "expand: cannot expand ", describe(a), " to ",
+               shape_str(shape_in));
+  size_t lead = shape_in.size() - a.shape().size();
+  Shape shape = shape_in, strides(shape.size(), 0);
   for (size_t i = 0; i < a.shape().size(); ++i) {
+    if (shape[lead + i] == -1) shape[lead + i] = a.shape()[i];  // -1 keeps the size, as in PyTorch
     int64_t have = a.shape()[i], want = shape[lead + i];
     PROMOE_CHECK(have == want || have == 1, "expand: cannot expand ", describe(a), " to ", shape_str(shape));
     strides[lead + i] = have == want ? a.strides()[i] : 0;
@@ -246,29 +284,89 @@ Tensor unsqueeze(const Tensor& a, int64_t dim) {
 // ---------------------------------------------------------------------------------------------
 // Elementwise
 
+const char* op_name(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::Neg: return "neg";
+    case UnaryOp::Exp: return "exp";
+    case UnaryOp::Log: return "log";
+    case UnaryOp::Sqrt: return "sqrt";
+    case UnaryOp::Rsqrt: return "rsqrt";
+    case UnaryOp::Tanh: return "tanh";
+    case UnaryOp::Sigmoid: return "sigmoid";
+    case UnaryOp::Silu: return "silu";
+    case UnaryOp::GeluTanh: return "gelu_tanh";
+    case UnaryOp::Sin: return "sin";
+    case UnaryOp::Cos: return "cos";
+    case UnaryOp::Abs: return "abs";
+    case UnaryOp::Relu: return "relu";
+    case UnaryOp::Sign: return "sign";
+    case UnaryOp::Square: return "square";
+    case UnaryOp::Reciprocal: return "reciprocal";
+    case UnaryOp::PowScalar: return "pow";
+    case UnaryOp::Affine: return "affine";
+    case UnaryOp::Clamp: return "clamp";
+  }
+  return "unary op";
+}
+
+const char* op_name(BinaryOp op) {
+  switch (op) {
+    case BinaryOp::Add: return "add";
+    case BinaryOp::Sub: return "sub";
+    case BinaryOp::Mul: return "mul";
+    case BinaryOp::Div: return "div";
+    case BinaryOp::Pow: return "pow";
+    case BinaryOp::Maximum: return "maximum";
+    case BinaryOp::Minimum: return "minimum";
+    case BinaryOp::Eq: return "eq";
+    case BinaryOp::Ne: return "ne";
+    case BinaryOp::Lt: return "lt";
+    case BinaryOp::Le: return "le";
+    case BinaryOp::Gt: return "gt";
+    case BinaryOp::Ge: return "ge";
+    case BinaryOp::GeluTanhBackward: return "gelu_tanh_backward";
+    case BinaryOp::SiluBackward: return "silu_backward";
+    case BinaryOp::SigmoidBackwardFromOutput: return "sigmoid_backward";
+    case BinaryOp::TanhBackwardFromOutput: return "tanh_backward";
+  }
+  return "binary op";
+}
+
 Tensor unary(UnaryOp op, const Tensor& a, double p0, double p1) {
-  check_defined(a, "unary");
-  check_floating(a, "unary op");
+  const char* name = op_name(op);
+  check_defined(a, name);
+  check_floating(a, name);
   Tensor out = Tensor::empty(a.shape(), a.dtype(), a.device());
   if (a.numel()) be(a).unary(op, out, a, p0, p1);
   return out;
 }
 
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
-  check_defined(a, "binary");
-  check_defined(b, "binary");
-  check_same_device(a, b, "binary op");
-  check_same_dtype(a, b, "binary op");
-  Shape shape = broadcast_shapes(a.shape(), b.shape(), "binary op");
+  const char* name = op_name(op);
+  check_defined(a, name);
+  check_defined(b, name);
+  check_same_device(a, b, name);
+  check_same_dtype(a, b, name);
+  PROMOE_CHECK(a.dtype() != DType::BF16, name, ": bf16 is a storage format, convert ", describe(a),
+               " to f32 first");
+  bool int_ok = op == BinaryOp::Add || op == BinaryOp::Sub || op == BinaryOp::Mul || op == BinaryOp::Maximum ||
+                op == BinaryOp::Minimum || (op >= BinaryOp::Eq && op <= BinaryOp::Ge);
+  PROMOE_CHECK(int_ok || a.dtype() != DType::I64, name, ": not defined for i64 tensors, got ", describe(a), " and ",
+               describe(b));
+  Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
   if (out.numel()) be(a).binary(op, out, expand(a, shape), expand(b, shape));
   return out;
 }
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  check_defined(cond, "where");
+  check_defined(a, "where");
+  check_defined(b, "where");
   check_same_device(cond, a, "where");
   check_same_device(a, b, "where");
   check_same_dtype(a, b, "where");
+  PROMOE_CHECK(a.dtype() != DType::BF16, "where: bf16 is a storage format, convert ", describe(a), " to f32 first");
   Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
   if (out.numel()) be(a).where(out, expand(cond, shape), expand(a, shape), expand(b, shape));
@@ -283,8 +381,12 @@ Tensor mul_scalar(const Tensor& a, double s) { return unary(UnaryOp::Affine, a, 
 Tensor add_scalar(const Tensor& a, double s) { return unary(UnaryOp::Affine, a, 1.0, s); }
 
 void add_(const Tensor& dst, const Tensor& src) {
+  check_defined(dst, "add_");
+  check_defined(src, "add_");
   check_same_device(dst, src, "add_");
   check_same_dtype(dst, src, "add_");
+  PROMOE_CHECK(broadcast_shapes(dst.shape(), src.shape(), "add_") == dst.shape(), "add_: ", describe(src),
+               " cannot be added in place into ", describe(dst));
   if (dst.numel()) be(dst).binary(BinaryOp::Add, dst, dst, expand(src, dst.shape()));
 }
 
@@ -292,12 +394,15 @@ void add_(const Tensor& dst, const Tensor& src) {
 // Reductions
 
 Tensor reduce(ReduceOp op, const Tensor& a, std::vector<int64_t> dims, bool keepdim) {
-  check_defined(a, "reduce");
+  const char* name = op == ReduceOp::Sum ? "sum" : op == ReduceOp::Mean ? "mean" : op == ReduceOp::Max ? "amax" : "amin";
+  check_defined(a, name);
+  PROMOE_CHECK(a.dtype() != DType::BF16, name, ": bf16 is a storage format, convert ", describe(a), " to f32 first");
   if (dims.empty())
     for (int64_t i = 0; i < a.dim(); ++i) dims.push_back(i);
   std::vector<bool> reduced(a.dim(), false);
   for (int64_t& d : dims) {
-    d = wrap_dim(d, a.dim(), "reduce");
+    d = wrap_dim(d, a.dim(), name);
+    PROMOE_CHECK(!reduced[d], name, ": dim ", d, " listed twice for ", describe(a));
     reduced[d] = true;
   }
   std::vector<int64_t> perm;
@@ -313,7 +418,7 @@ Tensor reduce(ReduceOp op, const Tensor& a, std::vector<int64_t> dims, bool keep
   for (int64_t i = 0; i < a.dim(); ++i)
     if (reduced[i]) {
       perm.push_back(i);
-      PROMOE_CHECK(a.shape()[i] > 0 || op == ReduceOp::Sum, "reduce: max/min/mean over an empty dim of ",
+      PROMOE_CHECK(a.shape()[i] > 0 || op == ReduceOp::Sum, name, ": reduction over the empty dim ", i, " of ",
                    describe(a));
       ++n_reduced;
     }
@@ -328,10 +433,14 @@ Tensor sum(const Tensor& a, std::vector<int64_t> dims, bool keepdim) {
 
 Tensor sum_to(const Tensor& a, const Shape& shape) {
   if (a.shape() == shape) return a;
+  PROMOE_CHECK(a.shape().size() >= shape.size(), "sum_to: cannot sum ", describe(a), " to ", shape_str(shape));
   std::vector<int64_t> dims;
   size_t lead = a.shape().size() - shape.size();
-  for (size_t i = 0; i < a.shape().size(); ++i)
+  for (size_t i = 0; i < a.shape().size(); ++i) {
+    PROMOE_CHECK(i < lead || shape[i - lead] == 1 || shape[i - lead] == a.shape()[i], "sum_to: cannot sum ",
+                 describe(a), " to ", shape_str(shape));
     if (i < lead || (shape[i - lead] == 1 && a.shape()[i] != 1)) dims.push_back(int64_t(i));
+  }
   Tensor s = dims.empty() ? a : sum(a, dims, true);
   return reshape(s, shape);
 }
@@ -397,7 +506,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (Bm.dim() == 2) {  // fold A's batch dims into its rows: one large GEMM
     Shape out_shape(A.shape().begin(), A.shape().end() - 1);
     out_shape.push_back(N);
-    Tensor A2 = reshape(A, {-1, K});
+    const int64_t rows = numel_of(Shape(A.shape().begin(), A.shape().end() - 1));
+    Tensor A2 = reshape(A, {rows, K});  // a view unless A's batch dims cannot fold into its rows
     Tensor out2 = Tensor::empty({A2.size(0), N}, a.dtype(), a.device());
     if (out2.numel()) {
       if (K == 0) fill_(out2, 0.0);
@@ -406,7 +516,13 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     out = reshape(out2, out_shape);
   } else {
     Shape ba(A.shape().begin(), A.shape().end() - 2), bb(Bm.shape().begin(), Bm.shape().end() - 2);
-    Shape batch = broadcast_shapes(ba, bb, "matmul batch dims");
+    Shape batch;
+    try {
+      batch = broadcast_shapes(ba, bb, "matmul");
+    } catch (const Error&) {
+      PROMOE_FAIL("matmul: batch dims ", shape_str(ba), " and ", shape_str(bb), " cannot be broadcast, ",
+                  describe(a), " @ ", describe(b));
+    }
     Shape sa = batch, sb = batch, so = batch;
     sa.insert(sa.end(), {M, K});
     sb.insert(sb.end(), {K, N});

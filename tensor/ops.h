@@ -85,6 +85,10 @@ ValuesIndices sort(const Tensor& a, int64_t dim = -1, bool descending = false);
 Tensor cat(const std::vector<Tensor>& parts, int64_t dim);
 Tensor stack(const std::vector<Tensor>& parts, int64_t dim);
 
+// Short op names ("add", "exp") for error messages.
+const char* op_name(UnaryOp op);
+const char* op_name(BinaryOp op);
+
 // Argument checks shared with autograd/ops.
 void check_same_device(const Tensor& a, const Tensor& b, const char* op);
 void check_index_tensor(const Tensor& index, const char* op);

@@ -8,6 +8,19 @@
 
 namespace promoe::math {
 
+#if !defined(__CUDACC__)
+// On the host, unqualified calls must find the float overloads too: glibc's global exp, tanh, ...
+// take double only, so f32 kernels would silently compute in double, several times slower.
+// (CUDA's headers already provide float overloads for device code.)
+using std::cos;
+using std::exp;
+using std::log;
+using std::pow;
+using std::sin;
+using std::sqrt;
+using std::tanh;
+#endif
+
 constexpr double kSqrt2OverPi = 0.7978845608028654;
 constexpr double kGeluCoef = 0.044715;
 

@@ -52,7 +52,8 @@ double Tensor::item() const {
 template <typename T>
 std::vector<T> Tensor::to_vector() const {
   DType want = std::is_same_v<T, float> ? DType::F32 : std::is_same_v<T, double> ? DType::F64 : DType::I64;
-  Tensor host = raw::to(*this, want, Device::cpu());
+  // `to` returns the tensor itself when nothing changes: make sure the bytes are in logical order.
+  Tensor host = raw::contiguous(raw::to(*this, want, Device::cpu()));
   const T* p = host.data<T>();
   return std::vector<T>(p, p + host.numel());
 }

@@ -1,0 +1,16 @@
+// The `promoe` subcommands. Each add_* registers its options on the app and the action to run.
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace promoe::apps {
+
+void add_train_command(CLI::App& app);
+void add_sample_command(CLI::App& app);
+void add_info_command(CLI::App& app);
+void add_check_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
+
+// Sets the OpenMP and Eigen thread counts (0 = leave the defaults).
+void set_threads(int threads);
+
+}  // namespace promoe::apps

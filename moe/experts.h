@@ -1,0 +1,34 @@
+// Expert banks: a list of GELU-tanh MLPs registered as children "0", "1", ... (the PyTorch
+// nn.ModuleList naming), each with configurable layer names (ProMoE: up_proj/down_proj, the TC/EC
+// baselines: fc1/fc2), and the shape-only parameter arithmetic the layers and presets share.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "moe/dispatch.h"
+#include "nn/layers.h"
+
+namespace promoe::moe {
+
+// Parameters of a layer: all of them, and those one token uses ("activated").
+struct ParamCount {
+  int64_t total = 0, activated = 0;
+};
+
+// Linear(D -> I) + Linear(I -> D), both with bias.
+inline int64_t mlp_parameters(int64_t dim, int64_t hidden) { return 2 * dim * hidden + hidden + dim; }
+
+class ExpertList : public Container {
+ public:
+  // `count` MLPs D -> hidden -> D with Xavier-uniform weights and zero biases (PROMOE.md §1.9).
+  ExpertList(int64_t count, int64_t dim, int64_t hidden, Generator& gen, const char* first, const char* second);
+  int64_t size() const { return int64_t(mlps.size()); }
+  // The weights in dispatch order (the parameters themselves, so gradients reach them).
+  std::vector<ExpertWeights> weights() const;
+
+  std::vector<std::shared_ptr<nn::Mlp>> mlps;
+};
+
+ExpertWeights weights_of(const nn::Mlp& mlp);
+
+}  // namespace promoe::moe

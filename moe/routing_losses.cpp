@@ -1,0 +1,110 @@
+// Routing contrastive and load-balance losses.
+#include "moe/routing_losses.h"
+
+namespace promoe::moe {
+
+namespace {
+
+std::vector<int64_t> group_counts(const Tensor& U, const Tensor& rows, const Tensor& group, int64_t G) {
+  raw::check_index_tensor(rows, "group_means (rows)");
+  raw::check_index_tensor(group, "group_means (group)");
+  PROMOE_CHECK(U.dim() == 2, "group_means: U must be (T, D), got ", describe(U));
+  PROMOE_CHECK(rows.dim() == 1 && group.shape() == rows.shape(), "group_means: rows ", describe(rows),
+               " and group ", describe(group), " must both be (M)");
+  std::vector<int64_t> count(G, 0);
+  for (int64_t g : group.to_vector<int64_t>()) {
+    PROMOE_CHECK(g >= 0 && g < G, "group_means: group ", g, " out of range for ", G, " groups");
+    ++count[g];
+  }
+  for (int64_t g = 0; g < G; ++g) PROMOE_CHECK(count[g] > 0, "group_means: group ", g, " has no member");
+  return count;
+}
+
+Tensor inverse_counts(const std::vector<int64_t>& count, const Tensor& like) {
+  std::vector<double> inv(count.size());
+  for (size_t g = 0; g < count.size(); ++g) inv[g] = 1.0 / double(count[g]);
+  return raw::to(raw::from_vector(inv, {int64_t(inv.size()), 1}, like.device()), like.dtype());
+}
+
+}  // namespace
+
+Tensor group_means(const Tensor& U, const Tensor& rows, const Tensor& group, int64_t num_groups) {
+  std::vector<int64_t> count = group_counts(U, rows, group, num_groups);
+  Tensor inv = inverse_counts(count, U);  // (G, 1)
+  Tensor sums = raw::zeros({num_groups, U.size(1)}, U.dtype(), U.device());
+  raw::index_add_(sums, 0, group, raw::index_select(U, 0, rows));
+  Tensor out = raw::mul(sums, inv);
+  Shape in = U.shape();
+  Tensor r = rows.detach(), g = group.detach();
+  return record(out, "group_means", {U}, [=](const Tensor& gout) {
+    Tensor gU = raw::zeros(in, gout.dtype(), gout.device());
+    raw::index_add_(gU, 0, r, raw::index_select(raw::mul(gout, inv), 0, g));
+    return std::vector<Tensor>{gU};
+  });
+}
+
+Tensor group_means_reference(const Tensor& U, const Tensor& rows, const Tensor& group, int64_t num_groups) {
+  std::vector<int64_t> count = group_counts(U, rows, group, num_groups);
+  Tensor sums = index_add(zeros({num_groups, U.size(1)}, U.dtype(), U.device()), 0, group, index_select(U, 0, rows));
+  std::vector<double> c(count.begin(), count.end());
+  return sums / to(from_vector(c, {num_groups, 1}, U.device()), U.dtype());
+}
+
+Tensor contrastive_loss(const Tensor& protos, const Tensor& means, double tau) {
+  PROMOE_CHECK(protos.dim() == 2 && (means.dim() == 2 || means.dim() == 3) && means.size(-2) == protos.size(0) &&
+                   means.size(-1) == protos.size(1),
+               "contrastive_loss: prototypes ", describe(protos), " and centroids ", describe(means),
+               " must be (R, D) and ([B,] R, D)");
+  const int64_t R = protos.size(0);
+  Tensor p = normalize(protos, 1, 1e-12);
+  Tensor m = normalize(means, -1, 1e-12);
+  // logits[.., i, j] = cos(P_i, M_j) / tau
+  Tensor logits = matmul(p, transpose(m, -1, -2)) * (1.0 / tau);  // (R, R) or (B, R, R)
+  logits = reshape(logits, {-1, R});
+  const int64_t rows = logits.size(0);
+  std::vector<int64_t> target(rows);
+  for (int64_t i = 0; i < rows; ++i) target[i] = i % R;
+  return cross_entropy(logits, raw::from_vector(target, {rows}, logits.device()));
+}
+
+Tensor token_choice_rcl(const Tensor& U, const Tensor& P, const std::vector<int64_t>& member_rows,
+                        const std::vector<int64_t>& member_experts, double tau) {
+  PROMOE_CHECK(member_rows.size() == member_experts.size(), "token_choice_rcl: ", member_rows.size(),
+               " rows but ", member_experts.size(), " experts");
+  const int64_t E = P.size(0);
+  std::vector<int64_t> slot(E, -1);  // expert -> position among the valid experts
+  for (int64_t e : member_experts) {
+    PROMOE_CHECK(e >= 0 && e < E, "token_choice_rcl: expert ", e, " out of range for ", E, " prototypes");
+    slot[e] = 0;
+  }
+  std::vector<int64_t> valid;
+  for (int64_t e = 0; e < E; ++e)
+    if (slot[e] == 0) {
+      slot[e] = int64_t(valid.size());
+      valid.push_back(e);
+    }
+  const int64_t Na = int64_t(valid.size());
+  if (Na < 2) return raw::scalar(0.0, U.dtype(), U.device());  // a constant: no gradient (§2.6 step 4)
+  std::vector<int64_t> group(member_experts.size());
+  for (size_t m = 0; m < group.size(); ++m) group[m] = slot[member_experts[m]];
+  const Shape s{int64_t(group.size())};
+  Tensor means = group_means(U, raw::from_vector(member_rows, s, U.device()), raw::from_vector(group, s, U.device()), Na);
+  Tensor pv = Na == E ? P : index_select(P, 0, raw::from_vector(valid, {Na}, P.device()));
+  return contrastive_loss(pv, means, tau);
+}
+
+Tensor load_balance_loss(const Tensor& probs, const std::vector<int64_t>& assigned) {
+  PROMOE_CHECK(probs.dim() == 2 && probs.size(0) > 0, "load_balance_loss: probs must be (n, E) with n > 0, got ",
+               describe(probs));
+  const int64_t E = probs.size(1);
+  std::vector<double> f(E, 0.0);
+  for (int64_t e : assigned) {
+    PROMOE_CHECK(e >= 0 && e < E, "load_balance_loss: expert ", e, " out of range for ", E);
+    f[e] += 1.0;
+  }
+  for (double& v : f) v *= double(E) / double(assigned.size());
+  Tensor ft = raw::to(raw::from_vector(f, {E}, probs.device()), probs.dtype());
+  return sum(mean(probs, {0}) * ft);
+}
+
+}  // namespace promoe::moe

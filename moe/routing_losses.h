@@ -1,0 +1,33 @@
+// The routing losses: the routing contrastive loss (RCL, PROMOE.md §2.6 and §3) with the fused
+// centroid op it is built on, and the load-balance loss (§2.8).
+#pragma once
+#include <vector>
+
+#include "autograd/ops.h"
+
+namespace promoe::moe {
+
+// Means of groups of rows: out[g] = mean over members m with group[m] == g of U[rows[m]].
+// U (T, D), rows and group (M) i64 -> (num_groups, D). Every group must have a member.
+// One op with a hand-written backward: g_U[rows[m]] += g_out[group[m]] / |group|.
+Tensor group_means(const Tensor& U, const Tensor& rows, const Tensor& group, int64_t num_groups);
+// The same composed from index_select / index_add / div (gradient checks).
+Tensor group_means_reference(const Tensor& U, const Tensor& rows, const Tensor& group, int64_t num_groups);
+
+// Row-wise cross-entropy of logits cos(P_i, M_j) / tau with target j = i, averaged over rows.
+// protos (R, D); means (R, D) or (Bc, R, D) (one set of centroids per image, expert choice: the
+// loss then averages over all Bc * R rows). Cosines use F.normalize's eps 1e-12.
+Tensor contrastive_loss(const Tensor& protos, const Tensor& means, double tau);
+
+// ProMoE token-choice RCL: tokens are rows of U, `members` lists (token row, routed expert) pairs
+// (the top-k slots of each conditional token, or slot 0 only). Centroids of the experts with at
+// least one member, in ascending expert order, against their prototypes P (E, D). Returns a
+// constant 0 (no gradient) when fewer than two experts are valid.
+Tensor token_choice_rcl(const Tensor& U, const Tensor& P, const std::vector<int64_t>& member_rows,
+                        const std::vector<int64_t>& member_experts, double tau);
+
+// Load balance sum_i f_i * mean_t(probs[t, i]), f_i = E * (slots assigned to i) / (rows * K).
+// probs (n, E) differentiable; assigned (n * K) expert ids of the top-k slots (constants).
+Tensor load_balance_loss(const Tensor& probs, const std::vector<int64_t>& assigned);
+
+}  // namespace promoe::moe

@@ -1,0 +1,258 @@
+// Forward values of the normalisation, loss, joining and indexing ops against hand-computed or
+// naive references: softmax / log_softmax, layer_norm, normalize, cross_entropy, mse_loss,
+// cat / stack / split / chunk, index_select / gather / scatter_add / index_add, embedding,
+// topk and sort (ties to the lower index first), clamp.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "autograd/ops.h"
+
+using namespace promoe;
+
+namespace {
+
+std::vector<double> vals(const Tensor& t) { return t.to_vector<double>(); }
+std::vector<int64_t> ints(const Tensor& t) { return t.to_vector<int64_t>(); }
+
+void check_close(const std::vector<double>& got, const std::vector<double>& want, double tol) {
+  REQUIRE(got.size() == want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    CAPTURE(i);
+    CHECK(std::abs(got[i] - want[i]) <= tol * (1 + std::abs(want[i])));
+  }
+}
+
+// Naive softmax of each row of a (rows, n) row-major array.
+std::vector<double> softmax_rows(const std::vector<double>& x, int64_t n, bool log) {
+  std::vector<double> y(x.size());
+  for (size_t r = 0; r < x.size() / n; ++r) {
+    double mx = -1e300, s = 0;
+    for (int64_t i = 0; i < n; ++i) mx = std::max(mx, x[r * n + i]);
+    for (int64_t i = 0; i < n; ++i) s += std::exp(x[r * n + i] - mx);
+    for (int64_t i = 0; i < n; ++i)
+      y[r * n + i] = log ? x[r * n + i] - mx - std::log(s) : std::exp(x[r * n + i] - mx) / s;
+  }
+  return y;
+}
+
+}  // namespace
+
+TEST_CASE("softmax and log_softmax along any dim, stable for large inputs") {
+  Tensor x = raw::from_vector<double>({1, 2, 3, 1000, 1001, 1002}, {2, 3});
+  check_close(vals(raw::softmax(x, 1)), {0.09003057317038046, 0.24472847105479764, 0.6652409557748219,
+                                         0.09003057317038046, 0.24472847105479764, 0.6652409557748219},
+              1e-12);
+  check_close(vals(raw::softmax(x, -1, true)), {-2.4076059644443806, -1.4076059644443806, -0.4076059644443806,
+                                                -2.4076059644443806, -1.4076059644443806, -0.4076059644443806},
+              1e-12);
+  // Along dim 0 of a (3, 4, 5) tensor and along dim 1 of its transposed view.
+  Generator gen(1);
+  Tensor a = gen.randn({3, 4, 5}, DType::F64);
+  Tensor moved = raw::contiguous(raw::permute(a, {1, 2, 0}));  // (4, 5, 3): dim 0 last
+  std::vector<double> want = softmax_rows(vals(moved), 3, false);
+  check_close(vals(raw::contiguous(raw::permute(raw::softmax(a, 0), {1, 2, 0}))), want, 1e-12);
+  Tensor t = raw::transpose(a, 1, 2);  // (3, 5, 4)
+  check_close(vals(raw::softmax(t, -1, true)), softmax_rows(vals(t), 4, true), 1e-12);
+  CHECK(raw::softmax(t, 0).shape() == t.shape());
+  // Differentiable entry points agree; f32 too.
+  check_close(vals(softmax(a, 2)), softmax_rows(vals(a), 5, false), 1e-12);
+  check_close(vals(log_softmax(raw::to(a, DType::F32), 2)), softmax_rows(vals(a), 5, true), 1e-5);
+}
+
+TEST_CASE("layer_norm: raw statistics and the affine version") {
+  Tensor x = raw::from_vector<double>({1, 2, 3, 4, -1, 0, 1, 6}, {2, 4});
+  raw::LayerNormResult r = raw::layer_norm(x, 1e-5);
+  check_close(vals(r.mean), {2.5, 1.5}, 1e-12);
+  // Biased variances 1.25 and 7.25.
+  check_close(vals(r.rstd), {1 / std::sqrt(1.25 + 1e-5), 1 / std::sqrt(7.25 + 1e-5)}, 1e-12);
+  std::vector<double> want;
+  std::vector<double> xv = vals(x);
+  for (int i = 0; i < 8; ++i) want.push_back((xv[i] - (i < 4 ? 2.5 : 1.5)) / std::sqrt((i < 4 ? 1.25 : 7.25) + 1e-5));
+  check_close(vals(r.out), want, 1e-12);
+  Tensor w = raw::from_vector<double>({1, 2, 3, 4}, {4}), b = raw::from_vector<double>({0, 1, 0, -1}, {4});
+  std::vector<double> aff;
+  for (int i = 0; i < 8; ++i) aff.push_back(want[i] * (i % 4 + 1) + std::vector<double>{0, 1, 0, -1}[i % 4]);
+  check_close(vals(layer_norm(x, 1e-5, w, b)), aff, 1e-12);
+  // A non-contiguous input normalises its logical rows.
+  Tensor xt = raw::transpose(raw::from_vector<double>({1, -1, 2, 0, 3, 1, 4, 6}, {4, 2}), 0, 1);  // == x
+  check_close(vals(layer_norm(xt, 1e-5)), want, 1e-12);
+}
+
+TEST_CASE("normalize divides by the clamped L2 norm") {
+  Tensor x = raw::from_vector<double>({3, 4, 0, 0, 1e-14, 0}, {3, 2});
+  check_close(vals(normalize(x, 1)), {0.6, 0.8, 0, 0, 1e-14 / 1e-12, 0}, 1e-12);
+  check_close(vals(normalize(raw::from_vector<double>({3, 0, 4, 5}, {2, 2}), 0)), {0.6, 0, 0.8, 1}, 1e-12);
+}
+
+TEST_CASE("cross_entropy and mse_loss") {
+  Tensor logits = raw::from_vector<double>({1, 2, 3, 0, 0, 0}, {2, 3});
+  Tensor targets = raw::from_vector<int64_t>({2, 0}, {2});
+  double l0 = -(3 - std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0))), l1 = std::log(3.0);
+  CHECK(cross_entropy(logits, targets).item() == doctest::Approx((l0 + l1) / 2).epsilon(1e-12));
+  CHECK(cross_entropy(logits, targets).dim() == 0);
+  Tensor p = raw::from_vector<double>({1, 2, 3}, {3}), q = raw::from_vector<double>({1, 0, 5}, {3});
+  CHECK(mse_loss(p, q).item() == doctest::Approx((0 + 4 + 4) / 3.0));
+}
+
+TEST_CASE("cat, stack, split and chunk") {
+  Tensor a = raw::from_vector<float>({1, 2, 3, 4}, {2, 2}), b = raw::from_vector<float>({5, 6}, {1, 2});
+  Tensor c0 = raw::cat({a, b}, 0);
+  CHECK(c0.shape() == Shape{3, 2});
+  CHECK(vals(c0) == std::vector<double>{1, 2, 3, 4, 5, 6});
+  Tensor c1 = raw::cat({a, raw::transpose(a, 0, 1), raw::from_vector<float>({9, 8}, {2, 1})}, 1);
+  CHECK(c1.shape() == Shape{2, 5});
+  CHECK(vals(c1) == std::vector<double>{1, 2, 1, 3, 9, 3, 4, 2, 4, 8});
+  CHECK(vals(cat({a, raw::zeros({0, 2})}, 0)) == vals(a));
+  Tensor s = raw::stack({a, a}, 1);  // (2, 2, 2)
+  CHECK(s.shape() == Shape{2, 2, 2});
+  CHECK(vals(s) == std::vector<double>{1, 2, 1, 2, 3, 4, 3, 4});
+  Tensor sl = stack({a, raw::transpose(a, 0, 1)}, -1);  // (2, 2, 2): pairs (a[i][j], a[j][i])
+  CHECK(vals(sl) == std::vector<double>{1, 1, 2, 3, 3, 2, 4, 4});
+
+  Tensor x = raw::reshape(raw::arange(0, 14, 1, DType::F32), {7, 2});
+  std::vector<Tensor> parts = split(x, 3, 0);
+  REQUIRE(parts.size() == 3);
+  CHECK(parts[0].shape() == Shape{3, 2});
+  CHECK(parts[2].shape() == Shape{1, 2});
+  CHECK(vals(parts[2]) == std::vector<double>{12, 13});
+  CHECK(parts[1].storage().get() == x.storage().get());  // pieces are views
+  std::vector<Tensor> ch = chunk(x, 3, 0);  // sizes 3, 3, 1
+  REQUIRE(ch.size() == 3);
+  CHECK(ch[1].shape() == Shape{3, 2});
+  CHECK(vals(ch[1]) == std::vector<double>{6, 7, 8, 9, 10, 11});
+  std::vector<Tensor> cols = chunk(x, 2, 1);
+  REQUIRE(cols.size() == 2);
+  CHECK(vals(cols[1]) == std::vector<double>{1, 3, 5, 7, 9, 11, 13});
+  CHECK(vals(cat(split(x, 2, 0), 0)) == vals(x));
+}
+
+TEST_CASE("index_select and index_add along any dim, with repeated indices") {
+  Tensor a = raw::reshape(raw::arange(0, 12, 1, DType::F64), {3, 4});
+  Tensor idx = raw::from_vector<int64_t>({2, 0, 2}, {3});
+  CHECK(vals(raw::index_select(a, 0, idx)) == std::vector<double>{8, 9, 10, 11, 0, 1, 2, 3, 8, 9, 10, 11});
+  CHECK(vals(raw::index_select(a, 1, idx)) == std::vector<double>{2, 0, 2, 6, 4, 6, 10, 8, 10});
+  CHECK(vals(raw::index_select(raw::transpose(a, 0, 1), 1, idx)) == std::vector<double>{8, 0, 8, 9, 1, 9, 10, 2, 10, 11, 3, 11});
+  CHECK(raw::index_select(a, 0, raw::from_vector<int64_t>({}, {0})).shape() == Shape{0, 4});
+
+  Tensor src = raw::ones({3, 4}, DType::F64);
+  Tensor added = raw::index_add(a, 0, idx, src);  // row 2 gets +2, row 0 gets +1
+  CHECK(vals(added) == std::vector<double>{1, 2, 3, 4, 4, 5, 6, 7, 10, 11, 12, 13});
+  CHECK(vals(a)[0] == 0);  // out-of-place
+  Tensor cols = raw::from_vector<double>({1, 2, 3, 4, 5, 6}, {3, 2});
+  Tensor dst = raw::zeros({3, 4}, DType::F64);
+  raw::index_add_(dst, 1, raw::from_vector<int64_t>({3, 3}, {2}), cols);
+  CHECK(vals(dst) == std::vector<double>{0, 0, 0, 3, 0, 0, 0, 7, 0, 0, 0, 11});
+  // Differentiable index_add on a strided destination view.
+  Tensor base = raw::zeros({4, 3}, DType::F64);
+  Tensor r = index_add(raw::transpose(base, 0, 1), 1, raw::from_vector<int64_t>({1}, {1}),
+                       raw::from_vector<double>({7, 8, 9}, {3, 1}));
+  CHECK(vals(r) == std::vector<double>{0, 7, 0, 0, 0, 8, 0, 0, 0, 9, 0, 0});
+}
+
+TEST_CASE("gather and scatter_add follow PyTorch's index geometry") {
+  Tensor a = raw::from_vector<double>({1, 2, 3, 4, 5, 6}, {2, 3});
+  // dim 1: out[i][j] = a[i][idx[i][j]]
+  Tensor i1 = raw::from_vector<int64_t>({2, 0, 1, 1}, {2, 2});
+  CHECK(vals(raw::gather(a, 1, i1)) == std::vector<double>{3, 1, 5, 5});
+  // dim 0: out[i][j] = a[idx[i][j]][j], index smaller than the input in dim 1.
+  Tensor i0 = raw::from_vector<int64_t>({1, 0, 0, 1}, {2, 2});
+  CHECK(vals(raw::gather(a, 0, i0)) == std::vector<double>{4, 2, 1, 5});
+  // On a transposed input: at = (3, 2) = [[1, 4], [2, 5], [3, 6]].
+  Tensor at = raw::transpose(a, 0, 1);
+  CHECK(vals(raw::gather(at, 1, raw::from_vector<int64_t>({1, 0, 1}, {3, 1}))) == std::vector<double>{4, 2, 6});
+  CHECK(vals(raw::gather(at, 0, raw::from_vector<int64_t>({2, 1}, {1, 2}))) == std::vector<double>{3, 5});
+
+  // scatter_add: out[i][idx[i][j]] += src[i][j] (dim 1); repeated targets accumulate.
+  Tensor z = raw::zeros({2, 3}, DType::F64);
+  Tensor src = raw::from_vector<double>({10, 20, 30, 40}, {2, 2});
+  CHECK(vals(raw::scatter_add(z, 1, i1, src)) == std::vector<double>{20, 0, 10, 0, 70, 0});
+  CHECK(vals(raw::scatter_add(z, 0, i0, src)) == std::vector<double>{30, 20, 0, 10, 40, 0});
+  // Non-contiguous source and index.
+  Tensor srct = raw::transpose(src, 0, 1);  // [[10, 30], [20, 40]]
+  Tensor it = raw::transpose(i1, 0, 1);     // [[2, 1], [0, 1]]
+  CHECK(vals(raw::scatter_add(z, 1, it, srct)) == std::vector<double>{0, 30, 10, 20, 40, 0});
+  // gather undoes a scatter of a permutation.
+  Tensor perm = raw::from_vector<int64_t>({2, 0, 1, 1, 2, 0}, {2, 3});
+  Tensor sc = raw::scatter_add(raw::zeros({2, 3}, DType::F64), 1, perm, a);
+  CHECK(vals(raw::gather(sc, 1, perm)) == vals(a));
+}
+
+TEST_CASE("embedding looks rows up for indices of any shape") {
+  Tensor w = raw::reshape(raw::arange(0, 8, 1, DType::F32), {4, 2});
+  Tensor e = embedding(w, raw::from_vector<int64_t>({3, 0, 3, 1}, {2, 2}));
+  CHECK(e.shape() == Shape{2, 2, 2});
+  CHECK(vals(e) == std::vector<double>{6, 7, 0, 1, 6, 7, 2, 3});
+  CHECK(embedding(w, raw::from_vector<int64_t>({2}, {})).shape() == Shape{2});
+}
+
+TEST_CASE("topk: values and indices, largest or smallest, ties to the lower index first") {
+  Tensor x = raw::from_vector<double>({1, 5, 3, 5, 2, 0, 0, 9}, {2, 4});
+  raw::ValuesIndices r = raw::topk(x, 2);
+  CHECK(vals(r.values) == std::vector<double>{5, 5, 9, 2});
+  CHECK(ints(r.indices) == std::vector<int64_t>{1, 3, 3, 0});
+  raw::ValuesIndices s = raw::topk(x, 3, -1, false);
+  CHECK(vals(s.values) == std::vector<double>{1, 3, 5, 0, 0, 2});
+  CHECK(ints(s.indices) == std::vector<int64_t>{0, 2, 1, 1, 2, 0});
+  // Along dim 0 of a (3, 2) tensor; k = n; k = 0.
+  Tensor y = raw::from_vector<double>({4, 1, 4, 7, 2, 7}, {3, 2});
+  raw::ValuesIndices d0 = raw::topk(y, 2, 0);
+  CHECK(d0.values.shape() == Shape{2, 2});
+  CHECK(vals(d0.values) == std::vector<double>{4, 7, 4, 7});
+  CHECK(ints(d0.indices) == std::vector<int64_t>{0, 1, 1, 2});
+  CHECK(ints(raw::topk(x, 4).indices) == std::vector<int64_t>{1, 3, 2, 0, 3, 0, 1, 2});
+  CHECK(raw::topk(x, 0).values.shape() == Shape{2, 0});
+  // A reverse-sorted long row: ties everywhere.
+  Tensor ties = raw::zeros({1, 50}, DType::F32);
+  std::vector<int64_t> first(10);
+  std::iota(first.begin(), first.end(), 0);
+  CHECK(ints(raw::topk(ties, 10).indices) == first);
+  // The differentiable version returns the same.
+  CHECK(ints(topk(x, 2).indices) == ints(r.indices));
+}
+
+TEST_CASE("sort and argsort are stable") {
+  Tensor x = raw::from_vector<double>({3, 1, 2, 1, 3, 0}, {6});
+  raw::ValuesIndices up = raw::sort(x);
+  CHECK(vals(up.values) == std::vector<double>{0, 1, 1, 2, 3, 3});
+  CHECK(ints(up.indices) == std::vector<int64_t>{5, 1, 3, 2, 0, 4});
+  raw::ValuesIndices down = raw::sort(x, 0, true);
+  CHECK(vals(down.values) == std::vector<double>{3, 3, 2, 1, 1, 0});
+  CHECK(ints(down.indices) == std::vector<int64_t>{0, 4, 2, 1, 3, 5});
+  // Columns of a matrix, i64 data.
+  Tensor m = raw::from_vector<int64_t>({5, 1, 2, 7, 2, 3}, {3, 2});
+  raw::ValuesIndices cs = raw::sort(m, 0);
+  CHECK(ints(cs.values) == std::vector<int64_t>{2, 1, 2, 3, 5, 7});
+  CHECK(ints(cs.indices) == std::vector<int64_t>{1, 0, 2, 2, 0, 1});
+  CHECK(ints(sort(raw::to(x, DType::F32)).indices) == ints(up.indices));
+}
+
+TEST_CASE("clamp through the differentiable API") {
+  Tensor x = raw::from_vector<double>({-2, -0.5, 0.25, 3}, {4});
+  CHECK(vals(clamp(x, -1, 1)) == std::vector<double>{-1, -0.5, 0.25, 1});
+  CHECK(vals(clamp(x, 0, 0)) == std::vector<double>{0, 0, 0, 0});
+  CHECK(vals(relu(x)) == std::vector<double>{0, 0, 0.25, 3});
+  CHECK(vals(abs(x)) == std::vector<double>{2, 0.5, 0.25, 3});
+}
+
+TEST_CASE("NaN ranks above every number in topk, sort and max") {
+  Tensor x = raw::from_vector<double>({1, NAN, 3, 2, NAN}, {5});
+  raw::ValuesIndices t = raw::topk(x, 3);
+  CHECK(ints(t.indices) == std::vector<int64_t>{1, 4, 2});
+  raw::ValuesIndices up = raw::sort(x);
+  CHECK(ints(up.indices) == std::vector<int64_t>{0, 3, 2, 1, 4});
+  CHECK(std::isnan(vals(up.values)[4]));
+  CHECK(ints(raw::topk(x, 2, -1, false).indices) == std::vector<int64_t>{0, 3});
+  raw::ValuesIndices m = raw::max_dim(x, 0, false);
+  CHECK(std::isnan(m.values.item()));
+  CHECK(m.indices.item() == 1);
+  // A long row full of NaN must not break the sort (a comparator that is not a strict weak order can).
+  std::vector<double> v(300);
+  for (int i = 0; i < 300; ++i) v[i] = i % 3 == 0 ? NAN : double(i % 7);
+  raw::ValuesIndices s = raw::sort(raw::from_vector<double>(v, {300}), 0, true);
+  std::vector<double> sv = vals(s.values);
+  for (int i = 0; i < 100; ++i) CHECK(std::isnan(sv[i]));
+  for (int i = 101; i < 300; ++i) CHECK(sv[i - 1] >= sv[i]);
+}

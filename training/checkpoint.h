@@ -1,0 +1,37 @@
+// Training checkpoints: one safetensors file holding the model ("model.<name>"), its EMA
+// ("ema.<name>"), the AdamW moments ("opt.exp_avg.<name>", "opt.exp_avg_sq.<name>") and, in the
+// metadata, the model configuration, the step counters and the random generator state. Written
+// atomically, so a kill mid-write leaves the previous checkpoint intact. The "ema." and "model."
+// tensors carry the official parameter names, so either loads into the PyTorch model after
+// stripping the prefix.
+#pragma once
+#include <string>
+
+#include "nn/dit.h"
+#include "nn/optim.h"
+#include "tensor/random.h"
+
+namespace promoe::training {
+
+struct CheckpointState {
+  std::string model_config;  // JSON of the model configuration (must match on load)
+  std::string train_config;  // JSON of the training options, for the record
+  int64_t step = 0;
+  uint64_t rng_seed = 0, rng_offset = 0;
+};
+
+void save_checkpoint(const std::string& path, const nn::DiT& model, const nn::Ema& ema, const nn::AdamW& opt,
+                     const CheckpointState& state);
+
+// Loads into an existing model / EMA / optimizer of the same configuration; throws promoe::Error
+// naming the file and the problem (unreadable, truncated, another configuration, missing tensor).
+CheckpointState load_checkpoint(const std::string& path, nn::DiT& model, nn::Ema* ema, nn::AdamW* opt,
+                                const std::string& expected_model_config);
+
+// Reads only the metadata (to rebuild a model of the right configuration before loading).
+CheckpointState read_checkpoint_state(const std::string& path);
+
+// Copies the EMA weights of a checkpoint into `model` (for sampling).
+void load_ema_weights(const std::string& path, nn::DiT& model);
+
+}  // namespace promoe::training

@@ -1,0 +1,157 @@
+// The training loop.
+#include "training/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "autograd/ops.h"
+#include "diffusion/gaussian_diffusion.h"
+#include "diffusion/rectified_flow.h"
+#include "io/fashion_mnist.h"
+#include "io/latents.h"
+#include "training/checkpoint.h"
+#include "training/progress.h"
+
+namespace promoe::training {
+
+namespace {
+
+struct Dataset {
+  Tensor images, labels;  // (N, C, H, W) f32, (N) i64
+  std::string name;
+};
+
+Dataset load_data(const TrainOptions& o, const nn::DiTConfig& cfg) {
+  Dataset d;
+  if (o.data == "fashion-mnist" || std::filesystem::is_directory(o.data + "/") &&
+                                       io::fashion_mnist_available(o.data, io::Split::Train)) {
+    std::string dir = o.data == "fashion-mnist" ? io::kFashionMnistDir : o.data;
+    io::LabelledImages fm = io::load_fashion_mnist(io::Split::Train, dir, o.limit);
+    d = {fm.images, fm.labels, "Fashion-MNIST " + dir};
+  } else {
+    io::LatentDataset l = io::load_latents(o.data);
+    io::check_latent_dataset(l, o.data, cfg.num_classes);
+    d = {l.latents, l.labels, o.data};
+    if (o.limit > 0 && o.limit < d.images.size(0)) {
+      d.images = raw::narrow(d.images, 0, 0, o.limit);
+      d.labels = raw::narrow(d.labels, 0, 0, o.limit);
+    }
+  }
+  PROMOE_CHECK(d.images.size(1) == cfg.in_channels && d.images.size(2) == cfg.input_size &&
+                   d.images.size(3) == cfg.input_size,
+               "train: data ", d.name, " has samples of shape ", shape_str(raw::select(d.images, 0, 0).shape()),
+               " but the model expects (", cfg.in_channels, ", ", cfg.input_size, ", ", cfg.input_size, ")");
+  int64_t max_label = raw::reduce(ReduceOp::Max, d.labels, {}, false).item();
+  PROMOE_CHECK(max_label < cfg.num_classes, "train: data ", d.name, " has label ", max_label,
+               " but the model has ", cfg.num_classes, " classes");
+  return d;
+}
+
+void validate(const TrainOptions& o) {
+  PROMOE_CHECK(o.objective == "rf" || o.objective == "ddpm", "train: unknown objective '", o.objective,
+               "' (expected rf or ddpm)");
+  PROMOE_CHECK(o.steps > 0, "train: --steps must be positive, got ", o.steps);
+  PROMOE_CHECK(o.batch > 0, "train: --batch must be positive, got ", o.batch);
+  PROMOE_CHECK(o.lr > 0 && std::isfinite(o.lr), "train: --lr must be positive, got ", o.lr);
+  PROMOE_CHECK(o.ema_decay >= 0 && o.ema_decay <= 1, "train: --ema-decay must be in [0, 1], got ", o.ema_decay);
+  PROMOE_CHECK(o.checkpoint_every > 0 && o.log_every > 0, "train: --checkpoint-every and --log-every must be positive");
+}
+
+}  // namespace
+
+std::string TrainOptions::to_json() const {
+  nlohmann::json j{{"preset", preset}, {"data", data},   {"objective", objective}, {"steps", steps},
+                   {"batch", batch},   {"lr", lr},       {"warmup", warmup},       {"clip", clip},
+                   {"weight_decay", weight_decay},       {"ema_decay", ema_decay}, {"seed", seed},
+                   {"limit", limit}};
+  return j.dump();
+}
+
+TrainSummary train(const TrainOptions& o) {
+  validate(o);
+  ModelSpec spec = ModelSpec::preset(o.preset);
+  const std::string model_config = spec.to_json();
+  Dataset data = load_data(o, spec.dit);
+
+  std::shared_ptr<nn::DiT> model = spec.build(o.seed);
+  model->train(true);
+  NamedTensors params = model->named_parameters();
+  nn::AdamW opt(params, {o.lr, 0.9, 0.999, 1e-8, o.weight_decay});
+  nn::Ema ema(params, o.ema_decay);
+  Generator gen(o.seed + 1);
+
+  std::filesystem::create_directories(o.out);
+  const std::string ckpt = o.out + "/checkpoint.safetensors";
+  int64_t step = 0;
+  if (o.resume) {
+    PROMOE_CHECK(std::filesystem::exists(ckpt), "train: --resume given but ", ckpt, " does not exist");
+    CheckpointState s = load_checkpoint(ckpt, *model, &ema, &opt, model_config);
+    step = s.step;
+    gen.set_state(s.rng_seed, s.rng_offset);
+  }
+  auto save = [&](int64_t at) {
+    save_checkpoint(ckpt, *model, ema, opt, {model_config, o.to_json(), at, gen.seed(), gen.offset()});
+  };
+
+  std::ofstream log(o.out + "/log.jsonl", o.resume ? std::ios::app : std::ios::trunc);
+  PROMOE_CHECK(log, "train: cannot write ", o.out, "/log.jsonl");
+  const diffusion::GaussianDiffusion ddpm = diffusion::GaussianDiffusion::create("");
+  Progress progress(o.steps, step, o.progress);
+  TrainSummary summary{step, step, 0, ckpt};
+  const int64_t n = data.images.size(0);
+  const int64_t end = o.stop_after > 0 ? std::min(o.steps, step + o.stop_after) : o.steps;
+  double loss_sum = 0;
+  int64_t loss_count = 0;
+
+  while (step < end) {
+    Tensor idx = gen.randint({o.batch}, 0, n);
+    Tensor x0 = raw::index_select(data.images, 0, idx), y = raw::index_select(data.labels, 0, idx);
+    nn::ForwardContext ctx;
+    ctx.generator = &gen;
+    ctx.aux = true;
+    auto denoiser = [&](const Tensor& x, const Tensor& t, const Tensor& labels) {
+      return model->forward(x, t, labels, ctx);
+    };
+    Tensor loss = o.objective == "rf" ? diffusion::rf_training_loss(denoiser, x0, y, gen).loss
+                                      : ddpm.training_losses(denoiser, x0, y, gen).loss;
+    Tensor total = loss;
+    double aux_value = 0;
+    for (auto& [name, aux] : ctx.aux_losses) {
+      total = total + aux;
+      aux_value += aux.item();
+    }
+    const double loss_value = loss.item();
+    PROMOE_CHECK(std::isfinite(loss_value) && std::isfinite(aux_value), "train: the loss became ", loss_value,
+                 " at step ", step + 1, "; stopping. The last good checkpoint is ", ckpt);
+    total.backward();
+    double grad_norm = o.clip > 0 ? nn::clip_grad_norm(params, o.clip) : 0.0;
+    opt.lr_scale = o.warmup > 0 ? std::min(1.0, double(step + 1) / double(o.warmup)) : 1.0;
+    opt.step();
+    opt.zero_grad();
+    ema.update(params);
+    ++step;
+
+    loss_sum += loss_value;
+    ++loss_count;
+    progress.update(step, loss_value);
+    if (step % o.log_every == 0 || step == end) {
+      nlohmann::json line{{"step", step},           {"loss", loss_sum / double(loss_count)},
+                          {"aux", aux_value},        {"grad_norm", grad_norm},
+                          {"lr", o.lr * opt.lr_scale}, {"elapsed_s", progress.elapsed_seconds()}};
+      log << line.dump() << "\n" << std::flush;
+      loss_sum = 0;
+      loss_count = 0;
+    }
+    if (step % o.checkpoint_every == 0 || step == end) save(step);
+    summary.final_loss = loss_value;
+  }
+  progress.finish();
+  summary.last_step = step;
+  return summary;
+}
+
+}  // namespace promoe::training

@@ -1,0 +1,41 @@
+// The training loop behind `promoe train`: data, objective (rectified flow or DDPM), AdamW with
+// optional warm-up, global-norm clipping, EMA, class dropout, JSONL log, progress bar, atomic
+// checkpoints and exact resume. A fixed seed gives identical runs.
+#pragma once
+#include <string>
+
+#include "training/model_spec.h"
+
+namespace promoe::training {
+
+struct TrainOptions {
+  std::string preset = "ProMoE-Tiny";
+  std::string data = "fashion-mnist";  // "fashion-mnist", a Fashion-MNIST directory, or latents (.safetensors/.npy/dir)
+  std::string objective = "rf";        // rf | ddpm
+  int64_t steps = 2000;
+  int64_t batch = 64;
+  double lr = 1e-4;
+  int64_t warmup = 0;       // linear warm-up steps
+  double clip = 0.5;        // global-norm clip; <= 0 disables
+  double weight_decay = 0.0;
+  double ema_decay = 0.9999;
+  uint64_t seed = 0;
+  int64_t limit = -1;       // use only the first N training examples
+  std::string out = "runs/default";  // checkpoint.safetensors, log.jsonl
+  int64_t checkpoint_every = 500;
+  int64_t log_every = 10;
+  int64_t stop_after = -1;  // stop (with a checkpoint) after this many steps of this run
+  bool resume = false;      // continue from <out>/checkpoint.safetensors
+  bool progress = true;
+  std::string to_json() const;
+};
+
+struct TrainSummary {
+  int64_t first_step = 0, last_step = 0;
+  double final_loss = 0;
+  std::string checkpoint;
+};
+
+TrainSummary train(const TrainOptions& options);
+
+}  // namespace promoe::training
