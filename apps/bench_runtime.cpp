@@ -112,6 +112,38 @@ void bench_gemm(const Gemm& g, int rounds) {
               gflop / t[2], t[2] / t[0], t[2] / t[1]);
 }
 
+// Attention scores straight from the qkv activation, as a DiT block computes them: q and k are
+// head-split views (B, H, N, hd) of qkv (B, N, 3, H, hd), rows 3 * D apart. Eigen maps the same
+// strided heads in place.
+void bench_attention_views(int rounds) {
+  const int64_t B = 8, N = 256, H = 6, hd = 64, D = H * hd;
+  Generator gen(3);
+  Tensor qkv = gen.randn({B, N, 3, H, hd});
+  Tensor heads = raw::permute(qkv, {2, 0, 3, 1, 4});
+  Tensor q = raw::select(heads, 0, 0), k = raw::select(heads, 0, 1);
+  Tensor qkv_g = qkv.detach();
+  qkv_g.set_requires_grad(true);
+  Tensor heads_g = permute(qkv_g, {2, 0, 3, 1, 4});
+  Tensor qg = select(heads_g, 0, 0), kg = select(heads_g, 0, 1);
+  using StridedMap = Eigen::Map<const RowMat, 0, Eigen::OuterStride<>>;
+  std::vector<RowMat> ec(B * H, RowMat(N, N));
+  const float* base = qkv.data<float>();
+  auto eigen = [&] {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < B * H; ++i) {
+      const float* qi = base + (i / H) * N * 3 * D + (i % H) * hd;
+      StridedMap qm(qi, N, hd, Eigen::OuterStride<>(3 * D)), km(qi + D, N, hd, Eigen::OuterStride<>(3 * D));
+      ec[i].noalias() = qm * km.transpose();
+    }
+  };
+  std::vector<double> t = interleaved({[&] { raw::matmul(q, raw::transpose(k, -1, -2)); },
+                                       [&] { matmul(qg, transpose(kg, -1, -2)); }, eigen},
+                                      rounds);
+  const double gflop = 2.0 * double(B * H * N * N * hd) * 1e-9;
+  std::printf("%-28s %-20s %9.1f %9.1f %9.1f %8.2f %8.2f\n", "attn q@k^T (qkv views)", "48x256x64x256", gflop / t[0],
+              gflop / t[1], gflop / t[2], t[2] / t[0], t[2] / t[1]);
+}
+
 void bench_elementwise(const char* name, int64_t n, int inputs, const std::function<Tensor(const Tensor&, const Tensor&)>& rt,
                        const std::function<Tensor(const Tensor&, const Tensor&)>& ag,
                        const std::function<void(const Eigen::ArrayXf&, const Eigen::ArrayXf&, Eigen::ArrayXf&)>& eig,
@@ -174,6 +206,7 @@ void run_runtime_bench(const RuntimeBenchOptions& options) {
       {"attn dV p^T@g", 48, 256, 256, 64, true, false},
   };
   for (const Gemm& g : gemms) bench_gemm(g, rounds);
+  bench_attention_views(rounds);
 
   std::printf("\n%-28s %-20s %9s %9s %9s %8s %8s\n", "elementwise", "size", "raw GB/s", "ag GB/s", "Eigen", "raw/Eig",
               "ag/Eig");

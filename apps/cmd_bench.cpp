@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "apps/bench_runtime.h"
 #include "apps/commands.h"
 #include "autograd/ops.h"
 #include "cpu/cpu_backend.h"
@@ -70,7 +71,13 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--threads", *threads, "CPU threads")->capture_default_str();
   cmd->callback([what, presets, batch, repeats, threads] {
     set_threads(*threads);
-    // RUNTIME_BENCH_HOOK
+    if (*what == "runtime") {
+      RuntimeBenchOptions o;
+      o.threads = *threads;
+      o.repeats = *repeats;
+      run_runtime_bench(o);
+      return;
+    }
     PROMOE_CHECK(*what == "step", "bench: unknown --what '", *what, "' (expected runtime or step)");
     std::printf("%-16s %8s %12s %12s %12s\n", "preset", "batch", "median_ms", "min_ms", "peak_MB");
     for (const std::string& p : *presets) {

@@ -30,6 +30,9 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--out", o->out, "Output directory")->capture_default_str();
   cmd->add_option("--checkpoint-every", o->checkpoint_every, "Steps between checkpoints")->capture_default_str();
   cmd->add_option("--log-every", o->log_every, "Steps between log lines")->capture_default_str();
+  cmd->add_option("--routing-every", o->routing_every,
+                  "Write routing analytics to <out>/routing every N steps (0: at the end only)")
+      ->capture_default_str();
   cmd->add_option("--stop-after", o->stop_after, "Stop this run after N steps (resume later with --resume)");
   cmd->add_flag("--resume", o->resume, "Continue from <out>/checkpoint.safetensors");
   cmd->add_option("--threads", *threads, "CPU threads")->capture_default_str();

@@ -15,6 +15,7 @@
 #include "io/latents.h"
 #include "training/checkpoint.h"
 #include "training/progress.h"
+#include "training/routing_report.h"
 
 namespace promoe::training {
 
@@ -49,6 +50,17 @@ Dataset load_data(const TrainOptions& o, const nn::DiTConfig& cfg) {
   PROMOE_CHECK(max_label < cfg.num_classes, "train: data ", d.name, " has label ", max_label,
                " but the model has ", cfg.num_classes, " classes");
   return d;
+}
+
+std::vector<std::string> class_names(const Dataset& d, int64_t classes) {
+  std::vector<std::string> names;
+  if (classes == io::kFashionMnistClasses && d.name.rfind("Fashion-MNIST", 0) == 0)
+    for (const char* n : io::fashion_mnist_class_names()) names.push_back(n);
+  return names;
+}
+
+void write_routing(nn::DiT& model, const ModelSpec& spec, const Dataset& d, const std::string& dir) {
+  analyse_routing(model, spec, d.images, d.labels).write(dir, class_names(d, spec.dit.num_classes));
 }
 
 void validate(const TrainOptions& o) {
@@ -147,6 +159,8 @@ TrainSummary train(const TrainOptions& o) {
       loss_count = 0;
     }
     if (step % o.checkpoint_every == 0 || step == end) save(step);
+    const bool routing_due = o.routing_every > 0 ? step % o.routing_every == 0 : step == o.steps;
+    if (spec.moe && routing_due) write_routing(*model, spec, data, o.out + "/routing");
     summary.final_loss = loss_value;
   }
   progress.finish();

@@ -1,0 +1,52 @@
+// `promoe routing`: routing analytics of a checkpoint's EMA model on Fashion-MNIST or latents.
+#include <cstdio>
+
+#include "apps/commands.h"
+#include "io/fashion_mnist.h"
+#include "io/latents.h"
+#include "training/checkpoint.h"
+#include "training/routing_report.h"
+
+namespace promoe::apps {
+
+void add_routing_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "routing", "Expert load, class x expert heatmaps (PNG, CSV), routing weights and prototype similarities");
+  auto ckpt = std::make_shared<std::string>();
+  auto data = std::make_shared<std::string>("fashion-mnist");
+  auto out = std::make_shared<std::string>("routing");
+  auto opt = std::make_shared<training::RoutingAnalysis>();
+  auto threads = std::make_shared<int>(2);
+  cmd->add_option("--checkpoint", *ckpt, "Checkpoint written by `promoe train`")->required();
+  cmd->add_option("--data", *data, "fashion-mnist (test split) or latents (.safetensors, .npy, dir)")
+      ->capture_default_str();
+  cmd->add_option("--out", *out, "Output directory")->capture_default_str();
+  cmd->add_option("--per-class", opt->per_class, "Examples of each class")->capture_default_str();
+  cmd->add_option("--sigma", opt->sigma, "Noise level of the inputs")->capture_default_str();
+  cmd->add_option("--threads", *threads, "CPU threads")->capture_default_str();
+  cmd->callback([ckpt, data, out, opt, threads] {
+    set_threads(*threads);
+    training::CheckpointState state = training::read_checkpoint_state(*ckpt);
+    training::ModelSpec spec = training::ModelSpec::from_json(state.model_config);
+    auto model = spec.build(0);
+    training::load_ema_weights(*ckpt, *model);
+    Tensor images, labels;
+    std::vector<std::string> names;
+    if (*data == "fashion-mnist") {
+      io::LabelledImages fm = io::load_fashion_mnist(io::Split::Test);
+      images = fm.images;
+      labels = fm.labels;
+      for (const char* n : io::fashion_mnist_class_names()) names.push_back(n);
+    } else {
+      io::LatentDataset l = io::load_latents(*data);
+      io::check_latent_dataset(l, *data, spec.dit.num_classes);
+      images = l.latents;
+      labels = l.labels;
+    }
+    training::analyse_routing(*model, spec, images, labels, *opt).write(*out, names);
+    std::printf("wrote routing analytics of %s (step %lld) to %s/\n", ckpt->c_str(), (long long)state.step,
+                out->c_str());
+  });
+}
+
+}  // namespace promoe::apps

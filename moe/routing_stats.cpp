@@ -1,0 +1,124 @@
+// Routing analytics accumulation and reports.
+#include "moe/routing_stats.h"
+
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "autograd/ops.h"
+#include "io/atomic_file.h"
+#include "io/csv.h"
+#include "io/png.h"
+
+namespace promoe::moe {
+
+RoutingStats::RoutingStats(const MoeConfig& cfg, int64_t num_classes, int64_t tokens)
+    : cfg_(cfg), num_classes_(num_classes), tokens_(tokens) {}
+
+void RoutingStats::add(const nn::ForwardContext& ctx) {
+  PROMOE_CHECK(ctx.used_labels.defined(), "routing stats: the forward pass recorded no labels");
+  const std::vector<int64_t> labels = ctx.used_labels.to_vector<int64_t>();
+  const int64_t experts = cfg_.num_expert_mlps();
+  const int64_t uncond = cfg_.has_uncond_expert() ? cfg_.num_experts : -1;
+  for (auto& [key, idx_t] : ctx.records) {
+    // keys look like "route.blocks.3.idx"
+    if (key.rfind("route.blocks.", 0) != 0 || key.size() < 4 || key.substr(key.size() - 4) != ".idx") continue;
+    const int64_t block = std::stoll(key.substr(13, key.size() - 17));
+    const Tensor& w_t = ctx.records.at(key.substr(0, key.size() - 4) + ".w");
+    BlockRouting& b = blocks_[block];
+    if (b.load.empty()) {
+      b.block = block;
+      b.load.assign(size_t(experts), 0);
+      b.class_expert.assign(size_t(num_classes_ + 1), std::vector<double>(size_t(experts), 0));
+      b.weight_min = std::numeric_limits<double>::infinity();
+      b.weight_max = -std::numeric_limits<double>::infinity();
+    }
+    const std::vector<int64_t> idx = idx_t.to_vector<int64_t>();
+    const std::vector<double> w = w_t.to_vector<double>();
+    // Token choice: (B, N, K) expert ids. Expert choice: (B, E, capacity) token ids, row e = expert.
+    const int64_t B = idx_t.size(0), rows = idx_t.size(1), slots = idx_t.size(2);
+    for (int64_t bi = 0; bi < B; ++bi) {
+      const int64_t y = std::min<int64_t>(labels[size_t(bi)], num_classes_);
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t s = 0; s < slots; ++s) {
+          const size_t at = size_t((bi * rows + r) * slots + s);
+          const int64_t expert = cfg_.is_expert_choice() ? (idx[at] < 0 ? -1 : r) : idx[at];
+          if (expert < 0 || expert >= experts) continue;
+          // Unconditional tokens fill every slot with expert E; only slot 0 carries the assignment.
+          if (expert == uncond && (cfg_.is_expert_choice() ? false : s > 0)) continue;
+          b.load[size_t(expert)] += 1;
+          b.class_expert[size_t(y)][size_t(expert)] += 1;
+          if (expert != uncond) {
+            b.weight_sum += w[at];
+            b.weight_sq_sum += w[at] * w[at];
+            b.weight_min = std::min(b.weight_min, w[at]);
+            b.weight_max = std::max(b.weight_max, w[at]);
+            ++b.weight_count;
+          }
+        }
+    }
+  }
+  // Expert choice: uncond images are not in the (B, E, capacity) table; count their tokens.
+  if (cfg_.is_expert_choice() && uncond >= 0)
+    for (auto& [block, b] : blocks_)
+      for (int64_t y : labels)
+        if (y == num_classes_) {
+          b.load[size_t(uncond)] += double(tokens_);
+          b.class_expert[size_t(num_classes_)][size_t(uncond)] += double(tokens_);
+        }
+}
+
+void RoutingStats::set_prototypes(const nn::DiT& model) {
+  NoGradGuard ng;
+  for (auto& [name, t] : model.named_parameters()) {
+    const std::string suffix = ".mlp.cluster_centers";
+    if (name.size() <= suffix.size() || name.substr(name.size() - suffix.size()) != suffix) continue;
+    const int64_t block = std::stoll(name.substr(7, name.size() - suffix.size() - 7));  // "blocks.{i}"
+    Tensor p = normalize(t.detach(), 1);
+    BlockRouting& b = blocks_[block];
+    b.block = block;
+    b.prototype_cosine = raw::matmul(p, raw::transpose(p, 0, 1));
+  }
+}
+
+void RoutingStats::write(const std::string& dir, const std::vector<std::string>& class_names) const {
+  std::filesystem::create_directories(dir);
+  std::vector<std::string> rows(class_names.begin(), class_names.end());
+  while (int64_t(rows.size()) < num_classes_) rows.push_back("class " + std::to_string(rows.size()));
+  rows.resize(size_t(num_classes_));
+  rows.push_back("null");
+  std::vector<std::string> cols;
+  for (int64_t e = 0; e < cfg_.num_expert_mlps(); ++e)
+    cols.push_back(cfg_.has_uncond_expert() && e == cfg_.num_experts ? "uncond" : "expert " + std::to_string(e));
+  nlohmann::json summary = nlohmann::json::object();
+  for (auto& [block, b] : blocks_) {
+    const std::string tag = "block" + std::to_string(block);
+    nlohmann::json entry;
+    if (!b.load.empty()) {
+      std::vector<double> flat;
+      for (auto& r : b.class_expert) flat.insert(flat.end(), r.begin(), r.end());
+      Tensor m = raw::from_vector<double>(flat, {int64_t(b.class_expert.size()), int64_t(cols.size())});
+      io::write_csv(dir + "/class_expert_" + tag + ".csv", m, rows, cols, "class");
+      io::write_heatmap_png(dir + "/class_expert_" + tag + ".png", raw::to(m, DType::F32), 24);
+      entry["load"] = b.load;
+      if (b.weight_count > 0) {
+        double mean = b.weight_sum / double(b.weight_count);
+        entry["weight"] = {{"mean", mean},
+                           {"std", std::sqrt(std::max(0.0, b.weight_sq_sum / double(b.weight_count) - mean * mean))},
+                           {"min", b.weight_min},
+                           {"max", b.weight_max},
+                           {"count", b.weight_count}};
+      }
+    }
+    if (b.prototype_cosine.defined()) {
+      std::vector<std::string> names(cols.begin(), cols.begin() + cfg_.num_experts);
+      io::write_csv(dir + "/prototypes_" + tag + ".csv", b.prototype_cosine, names, names, "cosine");
+      io::write_heatmap_png(dir + "/prototypes_" + tag + ".png", b.prototype_cosine, 24);
+    }
+    summary[std::to_string(block)] = entry;
+  }
+  io::write_file_atomic(dir + "/routing.json", summary.dump(2) + "\n");
+}
+
+}  // namespace promoe::moe

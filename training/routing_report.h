@@ -1,0 +1,24 @@
+// Routing analysis of a model on real data: a fixed set of examples of every class (plus null-label
+// copies, so the unconditional expert shows) noised to one level, routed, and summarised by
+// moe::RoutingStats. Used by `promoe train` (every --routing-every steps and at the end) and
+// `promoe routing`.
+#pragma once
+#include <string>
+
+#include "moe/routing_stats.h"
+#include "training/model_spec.h"
+
+namespace promoe::training {
+
+struct RoutingAnalysis {
+  int64_t per_class = 32;  // examples of each class
+  double sigma = 0.5;      // RF noise level of the inputs (model time 1000·σ)
+  uint64_t seed = 0;
+};
+
+// images (N, C, H, W), labels (N); returns stats including the prototype similarities. Runs the
+// model in eval mode (no class dropout) and restores its mode.
+moe::RoutingStats analyse_routing(nn::DiT& model, const ModelSpec& spec, const Tensor& images,
+                                  const Tensor& labels, const RoutingAnalysis& options = {});
+
+}  // namespace promoe::training
