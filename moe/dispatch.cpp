@@ -3,6 +3,8 @@
 
 #include <memory>
 
+#include "moe/routing.h"  // row_sums
+
 namespace promoe::moe {
 
 namespace {
@@ -149,7 +151,7 @@ Tensor dispatch(const Tensor& U, const Assignments& a, const std::vector<ExpertW
       }
       const Segment& s = (*segments)[e];
       Tensor ge = raw::narrow(G, 0, at, n);  // (n, D) d loss / d (weighted output)
-      if (needs[1]) raw::copy_(raw::narrow(gws, 0, at, n), raw::sum(raw::mul(ge, s.y), {1}));
+      if (needs[1]) raw::copy_(raw::narrow(gws, 0, at, n), raw::reshape(row_sums(raw::mul(ge, s.y)), {n}));
       Tensor gy = raw::mul(ge, raw::unsqueeze(raw::narrow(sws, 0, at, n), 1));  // (n, D)
       if (needs[gi + 2]) grads[gi + 2] = raw::matmul(raw::transpose(gy, 0, 1), s.h);  // (D, I)
       if (needs[gi + 3]) grads[gi + 3] = raw::sum(gy, {0});

@@ -43,8 +43,11 @@ Tensor ProMoETC::forward(const Tensor& u, const Tensor& labels, int64_t block, n
   tok.reserve(nc * K + nu);
   ex.reserve(nc * K + nu);
   if (nc > 0) {
-    Tensor Uc = nc == T ? U : index_select(U, 0, raw::from_vector(cond_rows, {nc}, u.device()));
-    S = activate(cosine_scores(Uc, cluster_centers), cfg.router_weight_mode, 1);  // (nc, E)
+    // Scoring every token and keeping the conditional rows of the small (T, E) table is cheaper
+    // than gathering the conditional rows of U (E << D).
+    Tensor Z = cosine_scores(U, cluster_centers);  // (T, E)
+    if (nc < T) Z = index_select(Z, 0, raw::from_vector(cond_rows, {nc}, u.device()));
+    S = activate(Z, cfg.router_weight_mode, 1);  // (nc, E)
     raw::ValuesIndices top = topk(S, K, 1);                                         // (nc, K), descending
     G = top.values;
     J = top.indices.to_vector<int64_t>();

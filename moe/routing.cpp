@@ -1,6 +1,8 @@
 // Shared routing helpers.
 #include "moe/routing.h"
 
+#include <limits>
+
 namespace promoe::moe {
 
 std::vector<int64_t> host_labels(const Tensor& u, const Tensor& labels, int64_t dim, int64_t null_label,
@@ -32,7 +34,47 @@ Tensor activate(const Tensor& z, RouterWeightMode mode, int64_t dim) {
   return z;
 }
 
+Tensor row_sums(const Tensor& a) {
+  PROMOE_CHECK(a.dim() == 2, "row_sums: expected a 2-D tensor, got ", describe(a));
+  return raw::matmul(a, raw::ones({a.size(1), 1}, a.dtype(), a.device()));
+}
+
 Tensor cosine_scores(const Tensor& x, const Tensor& P) {
+  PROMOE_CHECK(x.dim() >= 1 && P.dim() == 2 && x.size(-1) == P.size(1), "cosine_scores: ", describe(x), " and ",
+               describe(P), " are not (..., D) and (E, D)");
+  constexpr double eps = 1e-12;
+  const int64_t D = P.size(1), E = P.size(0);
+  Shape out_shape = x.shape();
+  out_shape.back() = E;
+  Tensor Q = normalize(P, 1, eps);                 // (E, D)
+  Tensor X = raw::reshape(x, {-1, D});             // (T, D)
+  Tensor norm = raw::unary(UnaryOp::Sqrt, row_sums(raw::unary(UnaryOp::Square, X)));  // (T, 1)
+  Tensor r = raw::unary(UnaryOp::Reciprocal,
+                        raw::unary(UnaryOp::Clamp, norm, eps, std::numeric_limits<double>::infinity()));
+  Tensor Z = raw::mul(raw::matmul(X, raw::transpose(Q, 0, 1)), r);  // (T, E) = (x . q) / max(|x|, eps)
+  Tensor out = raw::reshape(Z, out_shape);
+  if (!needs_grad({x, Q})) return out;
+  Tensor sX = X.detach(), sQ = Q.detach(), sZ = Z.detach();
+  // d r / d x = -x r^3 where |x| > eps, 0 where the norm is clamped.
+  Tensor r2 = raw::mul(raw::mul(r, r), raw::binary(BinaryOp::Gt, norm, raw::scalar(eps, norm.dtype(), norm.device())));
+  const Shape x_shape = x.shape();
+  const bool rx = x.requires_grad(), rq = Q.requires_grad();
+  return record(out, "cosine_scores", {x, Q}, [=](const Tensor& g) {
+    Tensor gZ = raw::reshape(g, {-1, E});  // (T, E)
+    Tensor A = raw::mul(gZ, r);            // (T, E)
+    std::vector<Tensor> grads(2);
+    if (rx) {
+      Tensor gX = raw::matmul(A, sQ);  // (T, D)
+      Tensor c = raw::mul(row_sums(raw::mul(gZ, sZ)), r2);  // (T, 1)
+      raw::add_(gX, raw::mul(sX, raw::mul_scalar(c, -1.0)));
+      grads[0] = raw::reshape(gX, x_shape);
+    }
+    if (rq) grads[1] = raw::matmul(raw::transpose(A, 0, 1), sX);  // (E, D)
+    return grads;
+  });
+}
+
+Tensor cosine_scores_reference(const Tensor& x, const Tensor& P) {
   return matmul(normalize(x, -1, 1e-12), transpose(normalize(P, 1, 1e-12), 0, 1));
 }
 

@@ -21,8 +21,16 @@ std::vector<bool> uncond_images(const std::vector<int64_t>& labels, int64_t null
 Tensor activate(const Tensor& z, RouterWeightMode mode, int64_t dim);
 
 // Cosine similarities normalize(x) . normalize(P)^T along the last dim (F.normalize eps 1e-12):
-// x (..., D), P (E, D) -> (..., E).
+// x (..., D), P (E, D) -> (..., E). The token side is one fused op (row norms, one GEMM, row
+// scaling; hand-written backward), so no normalised copy of x is made; P is normalised with the
+// differentiable normalize.
 Tensor cosine_scores(const Tensor& x, const Tensor& P);
+// The same composed from normalize and matmul (gradient checks).
+Tensor cosine_scores_reference(const Tensor& x, const Tensor& P);
+
+// Sums over the last dim of a 2-D tensor (R, C) -> (R, 1), as one GEMV against a ones vector: the
+// generic reduction kernel pays a large per-row overhead for short rows, a GEMV does not.
+Tensor row_sums(const Tensor& a);
 
 // "rcl.blocks.3" style names.
 std::string block_key(const char* what, int64_t block);

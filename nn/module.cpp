@@ -1,6 +1,8 @@
 // Module bookkeeping: registration and dotted-name traversal.
 #include "nn/module.h"
 
+#include "tensor/ops.h"
+
 namespace promoe {
 
 Tensor& Module::register_parameter(const std::string& name, Tensor t) {
@@ -45,6 +47,17 @@ int64_t Module::num_parameters() const {
   int64_t n = 0;
   for (auto& [name, t] : named_parameters()) n += t.numel();
   return n;
+}
+
+void Module::to(Device device) {
+  for (auto* list : {&params_, &buffers_})
+    for (auto& [n, t] : *list) {
+      if (t->device() == device) continue;
+      const bool grad = t->requires_grad();
+      *t = raw::to(t->detach(), device);
+      if (grad) t->set_requires_grad(true);
+    }
+  for (auto& [n, m] : children_) m->to(device);
 }
 
 void Module::train(bool on) {

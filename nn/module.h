@@ -23,6 +23,9 @@ class Module {
   NamedTensors state_dict() const;
   int64_t num_parameters() const;  // trainable elements
 
+  // Moves every parameter and buffer to `device` (in place: references to them stay valid).
+  void to(Device device);
+
   void train(bool on = true);
   bool is_training() const { return training_; }
 

@@ -142,11 +142,10 @@ CaseResult check_case(const std::string& path, Device device) {
                  " in the case but ", shape_str(t.shape()), " in the model");
     raw::copy_(t, src);
   }
-  if (!device.is_cpu())
-    for (auto& [name, t] : state) PROMOE_FAIL("check: devices other than the CPU are not supported yet");
+  model->to(device);
 
-  const Tensor x0 = file.get("input.x0"), noise = file.get("input.noise");
-  const Tensor y = file.get_index("input.y");
+  const Tensor x0 = raw::to(file.get("input.x0"), device), noise = raw::to(file.get("input.noise"), device);
+  const Tensor y = raw::to(file.get_index("input.y"), device);
   auto denoiser = [&](nn::ForwardContext& ctx) {
     return [&model, &ctx](const Tensor& x, const Tensor& t, const Tensor& labels) {
       return model->forward(x, t, labels, ctx);
@@ -158,14 +157,14 @@ CaseResult check_case(const std::string& path, Device device) {
     p.ctx.aux = true;
     p.ctx.record = record;
     if (objective == "rf") {
-      diffusion::RFLoss rf = diffusion::rf_training_loss(denoiser(p.ctx), x0, y, file.get("input.sigma"), noise);
+      diffusion::RFLoss rf = diffusion::rf_training_loss(denoiser(p.ctx), x0, y, raw::to(file.get("input.sigma"), device), noise);
       p.out = rf.model_out;
       p.mse = rf.loss;
       p.x_t = rf.x_t;
       p.total = p.mse;
     } else {
       static const diffusion::GaussianDiffusion gd = diffusion::GaussianDiffusion::create("");
-      diffusion::DDPMLoss d = gd.training_losses(denoiser(p.ctx), x0, y, file.get_index("input.t"), noise);
+      diffusion::DDPMLoss d = gd.training_losses(denoiser(p.ctx), x0, y, raw::to(file.get_index("input.t"), device), noise);
       p.out = d.model_out;
       p.mse = d.mse;
       p.vlb = d.vlb;
