@@ -1,6 +1,7 @@
 // CPU matrix products through Eigen. Each 2-D operand is mapped in place as row- or column-major
-// (so transposed views cost nothing); batches run in parallel with Eigen single-threaded inside,
-// a single large product uses Eigen's own OpenMP parallelism.
+// (so transposed views cost nothing), batch dims of any strides are walked in place; batches run
+// in parallel with Eigen single-threaded inside, a single large product uses Eigen's own OpenMP
+// parallelism.
 #include <omp.h>
 
 #include <Eigen/Core>
@@ -57,32 +58,42 @@ void gemm_b(Order ob, Order oo, T* o, const T* a, const T* b, int64_t M, int64_t
   else gemm_out<T, OA, Eigen::ColMajor>(oo, o, a, b, M, K, N, so, sa, sb, alpha, beta);
 }
 
-}  // namespace
-
-void CpuBackend::matmul(const Tensor& out, const Tensor& a, const Tensor& b, double alpha, double beta) {
-  // Operands that are neither row- nor column-major are copied once.
-  auto usable = [](const Tensor& t) {
-    return order_of(t.size(1), t.size(2), t.stride(1), t.stride(2)) != Order::None ? t : raw::contiguous(t);
+// out = alpha * a @ b + beta * out over any number of batch dims (equal shapes, any strides):
+// every product is mapped in place at its own offsets, and all of them run in one parallel loop.
+void products(const Tensor& out, const Tensor& a, const Tensor& b, double alpha, double beta) {
+  const int64_t nb = out.dim() - 2;
+  // Matrices that are neither row- nor column-major are copied once (rare: stride-0 rows, steps).
+  auto usable = [nb](const Tensor& t) {
+    return order_of(t.size(nb), t.size(nb + 1), t.stride(nb), t.stride(nb + 1)) != Order::None ? t
+                                                                                             : raw::contiguous(t);
   };
   Tensor A = usable(a), B = usable(b);
-  Tensor O = order_of(out.size(1), out.size(2), out.stride(1), out.stride(2)) != Order::None
-                 ? out
-                 : Tensor::empty(out.shape(), out.dtype(), out.device());
-  if (!O.same(out) && beta != 0) copy(O, out);
-  const int64_t batch = O.size(0), M = O.size(1), K = A.size(2), N = O.size(2);
-  const Order oa = order_of(M, K, A.stride(1), A.stride(2)), ob = order_of(K, N, B.stride(1), B.stride(2)),
-              oo = order_of(M, N, O.stride(1), O.stride(2));
-  const int64_t sa[2] = {A.stride(1), A.stride(2)}, sb[2] = {B.stride(1), B.stride(2)},
-                so[2] = {O.stride(1), O.stride(2)};
+  Tensor O = usable(out);  // a copy holds out's values, for beta
+  const int64_t M = O.size(nb), K = A.size(nb + 1), N = O.size(nb + 1);
+  const Order oa = order_of(M, K, A.stride(nb), A.stride(nb + 1)), ob = order_of(K, N, B.stride(nb), B.stride(nb + 1)),
+              oo = order_of(M, N, O.stride(nb), O.stride(nb + 1));
+  const int64_t sa[2] = {A.stride(nb), A.stride(nb + 1)}, sb[2] = {B.stride(nb), B.stride(nb + 1)},
+                so[2] = {O.stride(nb), O.stride(nb + 1)};
+  int64_t batch = 1;
+  for (int64_t d = 0; d < nb; ++d) batch *= O.size(d);
+  // Element offset of product i in `t` (row-major over the batch dims).
+  auto offset = [nb](const Tensor& t, int64_t i) {
+    int64_t off = 0;
+    for (int64_t d = nb - 1; d >= 0; --d) {
+      off += (i % t.size(d)) * t.stride(d);
+      i /= t.size(d);
+    }
+    return off;
+  };
   PROMOE_DISPATCH_FLOAT(a.dtype(), "matmul", {
     T* po = O.data<T>();
     const T* pa = A.data<T>();
     const T* pb = B.data<T>();
     const T al = T(alpha), bt = T(beta);
     auto one = [&](int64_t i) {
-      T* oi = po + i * O.stride(0);
-      const T* ai = pa + i * A.stride(0);
-      const T* bi = pb + i * B.stride(0);
+      T* oi = po + offset(O, i);
+      const T* ai = pa + offset(A, i);
+      const T* bi = pb + offset(B, i);
       if (oa == Order::Row) gemm_b<T, Eigen::RowMajor>(ob, oo, oi, ai, bi, M, K, N, so, sa, sb, al, bt);
       else gemm_b<T, Eigen::ColMajor>(ob, oo, oi, ai, bi, M, K, N, so, sa, sb, al, bt);
     };
@@ -96,7 +107,18 @@ _Pragma("omp parallel for schedule(static)")
       for (int64_t i = 0; i < batch; ++i) one(i);
     }
   });
-  if (!O.same(out)) copy(out, O);
+  if (!O.same(out)) cpu_backend().copy(out, O);
+}
+
+}  // namespace
+
+void CpuBackend::matmul(const Tensor& out, const Tensor& a, const Tensor& b, double alpha, double beta) {
+  products(out, a, b, alpha, beta);
+}
+
+// One parallel loop over all products, whatever the batch strides: no folding, no copies.
+void CpuBackend::batched_matmul(const Tensor& out, const Tensor& a, const Tensor& b) {
+  products(out, a, b, 1.0, 0.0);
 }
 
 }  // namespace promoe

@@ -14,7 +14,7 @@ namespace {
 template <typename T, int NL>
 __global__ void rank_kernel(const T* x, T* values, int64_t* indices, int64_t rows, int64_t n, int64_t k,
                             bool largest) {
-  extern __shared__ unsigned char smem_raw[];
+  extern __shared__ __align__(16) unsigned char smem_raw[];
   const int lane = int(threadIdx.x) % NL, group = int(threadIdx.x) / NL, groups = int(blockDim.x) / NL;
   T* row = reinterpret_cast<T*>(smem_raw) + int64_t(group) * n;
   for (int64_t r = int64_t(blockIdx.x) * groups + group; r < rows; r += int64_t(gridDim.x) * groups) {

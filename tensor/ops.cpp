@@ -1,15 +1,17 @@
-// Raw tensor operations: validation with readable errors, output allocation, backend dispatch.
+// Raw tensor operations: creation, copies, views, elementwise ops and reductions, each validating
+// its arguments with readable errors, allocating the output and dispatching to the backend.
+// Matrix products and normalisation are in ops_matmul.cpp, indexing and joining in ops_index.cpp.
 #include "tensor/ops.h"
 
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 
+#include "tensor/ops_util.h"
+
 namespace promoe::raw {
 
-namespace {
-
-Backend& be(const Tensor& t) { return backend_for(t.device()); }
+namespace detail {
 
 void check_defined(const Tensor& t, const char* op) { PROMOE_CHECK(t.defined(), op, ": undefined tensor argument"); }
 
@@ -49,7 +51,9 @@ void check_index_range(const Tensor& index, int64_t bound, const char* op) {
     PROMOE_CHECK(p[i] >= 0 && p[i] < bound, op, ": index ", p[i], " out of range for a dim of size ", bound);
 }
 
-}  // namespace
+}  // namespace detail
+
+using namespace detail;
 
 DType promote(DType a, DType b) {
   if (a == b) return a;
@@ -460,249 +464,5 @@ ValuesIndices max_dim(const Tensor& a, int64_t dim, bool keepdim) {
 }
 
 Tensor argmax(const Tensor& a, int64_t dim, bool keepdim) { return max_dim(a, dim, keepdim).indices; }
-
-// ---------------------------------------------------------------------------------------------
-// Matrix products
-
-namespace {
-// Flattens the leading `nb` dims of `t` into one; copies only when the strides do not allow it.
-Tensor flatten_batch(const Tensor& t, int64_t nb) {
-  int64_t count = 1;
-  for (int64_t i = 0; i < nb; ++i) count *= t.shape()[i];
-  Shape shape{count, t.shape()[nb], t.shape()[nb + 1]};
-  int64_t stride = 0;
-  bool ok = true;
-  for (int64_t i = nb - 1, expect = -1; i >= 0; --i) {
-    if (t.shape()[i] == 1) continue;
-    if (expect < 0) {
-      stride = t.strides()[i];
-      expect = stride * t.shape()[i];
-    } else if (t.strides()[i] != expect) {
-      ok = false;
-    } else {
-      expect *= t.shape()[i];
-    }
-    if (stride == 0 && t.strides()[i] != 0) ok = false;
-  }
-  Tensor src = ok ? t : clone(t);
-  if (!ok) stride = t.shape()[nb] * t.shape()[nb + 1];
-  return Tensor::view_of(src, shape, {stride, src.strides()[nb], src.strides()[nb + 1]}, src.offset());
-}
-}  // namespace
-
-Tensor matmul(const Tensor& a, const Tensor& b) {
-  check_defined(a, "matmul");
-  check_defined(b, "matmul");
-  check_same_device(a, b, "matmul");
-  check_same_dtype(a, b, "matmul");
-  check_floating(a, "matmul");
-  PROMOE_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: both arguments need at least one dim, got ", describe(a),
-               " and ", describe(b));
-  Tensor A = a.dim() == 1 ? unsqueeze(a, 0) : a;
-  Tensor Bm = b.dim() == 1 ? unsqueeze(b, 1) : b;
-  int64_t M = A.size(-2), K = A.size(-1), N = Bm.size(-1);
-  PROMOE_CHECK(Bm.size(-2) == K, "matmul: inner dims differ, ", describe(a), " @ ", describe(b));
-  Tensor out;
-  if (Bm.dim() == 2) {  // fold A's batch dims into its rows: one large GEMM
-    Shape out_shape(A.shape().begin(), A.shape().end() - 1);
-    out_shape.push_back(N);
-    const int64_t rows = numel_of(Shape(A.shape().begin(), A.shape().end() - 1));
-    Tensor A2 = reshape(A, {rows, K});  // a view unless A's batch dims cannot fold into its rows
-    Tensor out2 = Tensor::empty({A2.size(0), N}, a.dtype(), a.device());
-    if (out2.numel()) {
-      if (K == 0) fill_(out2, 0.0);
-      else be(a).matmul(unsqueeze(out2, 0), unsqueeze(A2, 0), unsqueeze(Bm, 0), 1.0, 0.0);
-    }
-    out = reshape(out2, out_shape);
-  } else {
-    Shape ba(A.shape().begin(), A.shape().end() - 2), bb(Bm.shape().begin(), Bm.shape().end() - 2);
-    Shape batch;
-    try {
-      batch = broadcast_shapes(ba, bb, "matmul");
-    } catch (const Error&) {
-      PROMOE_FAIL("matmul: batch dims ", shape_str(ba), " and ", shape_str(bb), " cannot be broadcast, ",
-                  describe(a), " @ ", describe(b));
-    }
-    Shape sa = batch, sb = batch, so = batch;
-    sa.insert(sa.end(), {M, K});
-    sb.insert(sb.end(), {K, N});
-    so.insert(so.end(), {M, N});
-    int64_t nb = int64_t(batch.size());
-    Tensor A3 = flatten_batch(expand(A, sa), nb), B3 = flatten_batch(expand(Bm, sb), nb);
-    out = Tensor::empty(so, a.dtype(), a.device());
-    if (out.numel()) {
-      Tensor O3 = reshape(out, {-1, M, N});
-      if (K == 0) fill_(O3, 0.0);
-      else be(a).matmul(O3, A3, B3, 1.0, 0.0);
-    }
-  }
-  if (a.dim() == 1) out = squeeze(out, -2);
-  if (b.dim() == 1) out = squeeze(out, -1);
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Normalisation
-
-Tensor softmax(const Tensor& a, int64_t dim, bool log) {
-  check_floating(a, log ? "log_softmax" : "softmax");
-  dim = wrap_dim(dim, a.dim(), log ? "log_softmax" : "softmax");
-  Tensor x = contiguous(move_to_last(a, dim));
-  Tensor out = Tensor::empty(x.shape(), a.dtype(), a.device());
-  if (out.numel()) be(a).softmax(out, x, log);
-  return move_from_last(out, dim);
-}
-
-Tensor softmax_backward(const Tensor& grad_out, const Tensor& out, int64_t dim, bool log) {
-  dim = wrap_dim(dim, out.dim(), "softmax_backward");
-  Tensor g = contiguous(move_to_last(grad_out, dim)), y = contiguous(move_to_last(out, dim));
-  Tensor gin = Tensor::empty(y.shape(), y.dtype(), y.device());
-  if (gin.numel()) be(y).softmax_backward(gin, g, y, log);
-  return move_from_last(gin, dim);
-}
-
-LayerNormResult layer_norm(const Tensor& a, double eps) {
-  check_floating(a, "layer_norm");
-  PROMOE_CHECK(a.dim() >= 1, "layer_norm: needs at least one dim, got ", describe(a));
-  Tensor x = contiguous(a);
-  Shape rows(a.shape().begin(), a.shape().end() - 1);
-  LayerNormResult r{Tensor::empty(a.shape(), a.dtype(), a.device()), Tensor::empty(rows, a.dtype(), a.device()),
-                    Tensor::empty(rows, a.dtype(), a.device())};
-  if (a.numel()) be(a).layer_norm(r.out, r.mean, r.rstd, x, eps);
-  return r;
-}
-
-Tensor layer_norm_backward(const Tensor& grad_out, const Tensor& a, const Tensor& mean, const Tensor& rstd) {
-  Tensor gin = Tensor::empty(a.shape(), a.dtype(), a.device());
-  if (a.numel()) be(a).layer_norm_backward(gin, contiguous(grad_out), contiguous(a), mean, rstd);
-  return gin;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Indexing
-
-Tensor index_select(const Tensor& a, int64_t dim, const Tensor& index) {
-  check_index_tensor(index, "index_select");
-  check_same_device(a, index, "index_select");
-  PROMOE_CHECK(index.dim() == 1, "index_select: index must be 1-D, got ", describe(index));
-  dim = wrap_dim(dim, a.dim(), "index_select");
-  check_index_range(index, a.shape()[dim], "index_select");
-  Shape shape = a.shape();
-  shape[dim] = index.numel();
-  Tensor out = Tensor::empty(shape, a.dtype(), a.device());
-  if (out.numel()) be(a).index_select(out, a, dim, contiguous(index));
-  return out;
-}
-
-void index_add_(const Tensor& dst, int64_t dim, const Tensor& index, const Tensor& src) {
-  check_index_tensor(index, "index_add");
-  check_same_device(dst, index, "index_add");
-  check_same_device(dst, src, "index_add");
-  check_same_dtype(dst, src, "index_add");
-  PROMOE_CHECK(index.dim() == 1, "index_add: index must be 1-D, got ", describe(index));
-  dim = wrap_dim(dim, dst.dim(), "index_add");
-  Shape want = dst.shape();
-  want[dim] = index.numel();
-  PROMOE_CHECK(src.shape() == want, "index_add: source ", describe(src), " does not match ", shape_str(want));
-  check_index_range(index, dst.shape()[dim], "index_add");
-  if (src.numel()) be(dst).index_add(dst, dim, contiguous(index), src);
-}
-
-Tensor index_add(const Tensor& a, int64_t dim, const Tensor& index, const Tensor& src) {
-  Tensor out = clone(a);
-  index_add_(out, dim, index, src);
-  return out;
-}
-
-Tensor gather(const Tensor& a, int64_t dim, const Tensor& index) {
-  check_index_tensor(index, "gather");
-  check_same_device(a, index, "gather");
-  dim = wrap_dim(dim, a.dim(), "gather");
-  PROMOE_CHECK(index.dim() == a.dim(), "gather: index ", describe(index), " and input ", describe(a),
-               " need the same number of dims");
-  for (int64_t i = 0; i < a.dim(); ++i)
-    PROMOE_CHECK(i == dim || index.shape()[i] <= a.shape()[i], "gather: index ", describe(index),
-                 " larger than input ", describe(a), " in dim ", i);
-  check_index_range(index, a.shape()[dim], "gather");
-  Tensor out = Tensor::empty(index.shape(), a.dtype(), a.device());
-  if (out.numel()) be(a).gather(out, a, dim, contiguous(index));
-  return out;
-}
-
-Tensor scatter_add(const Tensor& a, int64_t dim, const Tensor& index, const Tensor& src) {
-  check_index_tensor(index, "scatter_add");
-  check_same_device(a, index, "scatter_add");
-  check_same_dtype(a, src, "scatter_add");
-  dim = wrap_dim(dim, a.dim(), "scatter_add");
-  PROMOE_CHECK(index.shape() == src.shape(), "scatter_add: index ", describe(index), " and source ",
-               describe(src), " must have the same shape");
-  PROMOE_CHECK(index.dim() == a.dim(), "scatter_add: index ", describe(index), " and input ", describe(a),
-               " need the same number of dims");
-  for (int64_t i = 0; i < a.dim(); ++i)
-    PROMOE_CHECK(i == dim || index.shape()[i] <= a.shape()[i], "scatter_add: index ", describe(index),
-                 " larger than input ", describe(a), " in dim ", i);
-  check_index_range(index, a.shape()[dim], "scatter_add");
-  Tensor out = clone(a);
-  if (src.numel()) be(a).scatter_add(out, dim, contiguous(index), src);
-  return out;
-}
-
-ValuesIndices topk(const Tensor& a, int64_t k, int64_t dim, bool largest) {
-  dim = wrap_dim(dim, a.dim(), "topk");
-  PROMOE_CHECK(k >= 0 && k <= a.shape()[dim], "topk: k = ", k, " out of range for dim ", dim, " of ", describe(a));
-  Tensor x = contiguous(move_to_last(a, dim));
-  Shape shape = x.shape();
-  shape.back() = k;
-  ValuesIndices r{Tensor::empty(shape, a.dtype(), a.device()), Tensor::empty(shape, DType::I64, a.device())};
-  if (r.values.numel()) be(a).topk(r.values, r.indices, x, k, largest);
-  return {move_from_last(r.values, dim), move_from_last(r.indices, dim)};
-}
-
-ValuesIndices sort(const Tensor& a, int64_t dim, bool descending) {
-  dim = wrap_dim(dim, a.dim(), "sort");
-  Tensor x = contiguous(move_to_last(a, dim));
-  ValuesIndices r{Tensor::empty(x.shape(), a.dtype(), a.device()), Tensor::empty(x.shape(), DType::I64, a.device())};
-  if (r.values.numel()) be(a).sort(r.values, r.indices, x, descending);
-  return {move_from_last(r.values, dim), move_from_last(r.indices, dim)};
-}
-
-// ---------------------------------------------------------------------------------------------
-// Joining
-
-Tensor cat(const std::vector<Tensor>& parts, int64_t dim) {
-  PROMOE_CHECK(!parts.empty(), "cat: no tensors given");
-  const Tensor& first = parts[0];
-  dim = wrap_dim(dim, first.dim(), "cat");
-  Shape shape = first.shape();
-  shape[dim] = 0;
-  for (const Tensor& p : parts) {
-    check_same_device(first, p, "cat");
-    check_same_dtype(first, p, "cat");
-    PROMOE_CHECK(p.dim() == first.dim(), "cat: ", describe(p), " and ", describe(first), " differ in rank");
-    for (int64_t i = 0; i < p.dim(); ++i)
-      PROMOE_CHECK(i == dim || p.shape()[i] == first.shape()[i], "cat: ", describe(p), " and ", describe(first),
-                   " differ outside dim ", dim);
-    shape[dim] += p.shape()[dim];
-  }
-  Tensor out = Tensor::empty(shape, first.dtype(), first.device());
-  int64_t at = 0;
-  for (const Tensor& p : parts) {
-    if (p.numel()) be(out).copy(narrow(out, dim, at, p.shape()[dim]), p);
-    at += p.shape()[dim];
-  }
-  return out;
-}
-
-Tensor stack(const std::vector<Tensor>& parts, int64_t dim) {
-  PROMOE_CHECK(!parts.empty(), "stack: no tensors given");
-  dim = wrap_dim(dim, parts[0].dim() + 1, "stack");
-  std::vector<Tensor> u;
-  for (const Tensor& p : parts) {
-    PROMOE_CHECK(p.shape() == parts[0].shape(), "stack: ", describe(p), " and ", describe(parts[0]),
-                 " differ in shape");
-    u.push_back(unsqueeze(p, dim));
-  }
-  return cat(u, dim);
-}
 
 }  // namespace promoe::raw

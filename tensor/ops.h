@@ -37,7 +37,8 @@ Tensor expand(const Tensor& a, const Shape& shape);
 Tensor squeeze(const Tensor& a, int64_t dim);
 Tensor unsqueeze(const Tensor& a, int64_t dim);
 
-// Elementwise, with NumPy broadcasting for binary ops. Comparisons return the promoted dtype.
+// Elementwise, with NumPy broadcasting for binary ops (operands of one dtype). Comparisons return
+// 1 or 0 in that dtype; where() takes a condition of any dtype (non-zero = true).
 Tensor unary(UnaryOp op, const Tensor& a, double p0 = 0, double p1 = 0);
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);

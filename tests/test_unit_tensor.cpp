@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "cpu/cpu_backend.h"
 #include "tensor/ops.h"
 #include "tensor/philox.h"
 #include "tensor/random.h"
@@ -294,4 +295,25 @@ TEST_CASE("generator distributions have the right moments and ranges") {
     ++count[x + 2];
   }
   for (int c : count) CHECK(c > 150);  // each of 5 values about 200 times
+}
+
+TEST_CASE("large CPU blocks are cached for reuse and memory accounting stays exact") {
+  CpuBackend& cpu = cpu_backend();
+  const size_t base = cpu.current_bytes();
+  void* first = nullptr;
+  {
+    Tensor big = Tensor::empty({1 << 19});  // 2 MiB
+    first = big.raw_data();
+    CHECK(cpu.current_bytes() == base + (size_t(4) << 19));
+    CHECK(cpu.peak_bytes() >= base + (size_t(4) << 19));
+  }
+  CHECK(cpu.current_bytes() == base);
+  CHECK(cpu.cached_bytes() >= (size_t(4) << 19));
+  {
+    Tensor again = Tensor::empty({(1 << 19) - 100});  // same size class: the same block comes back
+    CHECK(again.raw_data() == first);
+  }
+  cpu.empty_cache();
+  CHECK(cpu.cached_bytes() == 0);
+  CHECK(cpu.current_bytes() == base);
 }
