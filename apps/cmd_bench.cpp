@@ -6,7 +6,6 @@
 #include "apps/bench_runtime.h"
 #include "apps/commands.h"
 #include "autograd/ops.h"
-#include "cpu/cpu_backend.h"
 #include "diffusion/rectified_flow.h"
 #include "nn/optim.h"
 #include "training/model_spec.h"
@@ -21,16 +20,17 @@ struct StepTiming {
 };
 
 // Median wall time of one RF training step (forward, backward, clip, AdamW) on random data.
-StepTiming time_training_step(const std::string& preset, int64_t batch, int repeats) {
+StepTiming time_training_step(const std::string& preset, int64_t batch, int repeats, Device device) {
   training::ModelSpec spec = training::ModelSpec::preset(preset);
   auto model = spec.build(0);
+  model->to(device);
   model->train(true);
   NamedTensors params = model->named_parameters();
   nn::AdamW opt(params, {});
   Generator gen(1);
   const auto& c = spec.dit;
-  Tensor x0 = gen.randn({batch, c.in_channels, c.input_size, c.input_size});
-  Tensor y = gen.randint({batch}, 0, c.num_classes);
+  Tensor x0 = gen.randn({batch, c.in_channels, c.input_size, c.input_size}, DType::F32, device);
+  Tensor y = gen.randint({batch}, 0, c.num_classes, device);
   auto step = [&] {
     nn::ForwardContext ctx;
     ctx.generator = &gen;
@@ -42,9 +42,11 @@ StepTiming time_training_step(const std::string& preset, int64_t batch, int repe
     nn::clip_grad_norm(params, 0.5);
     opt.step();
     opt.zero_grad();
+    if (!device.is_cpu()) (void)loss.item();  // a copy to the host waits for every queued kernel
   };
   step();  // warm-up: first-touch allocations
-  cpu_backend().reset_peak();
+  Backend& be = backend_for(device);
+  be.reset_peak();
   std::vector<double> ms;
   for (int r = 0; r < repeats; ++r) {
     auto t0 = std::chrono::steady_clock::now();
@@ -52,7 +54,7 @@ StepTiming time_training_step(const std::string& preset, int64_t batch, int repe
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   std::sort(ms.begin(), ms.end());
-  return {ms[ms.size() / 2], ms[0], double(cpu_backend().peak_bytes()) / 1e6};
+  return {ms[ms.size() / 2], ms[0], double(be.peak_bytes()) / 1e6};
 }
 
 }  // namespace
@@ -64,12 +66,14 @@ void add_bench_command(CLI::App& app) {
   auto batch = std::make_shared<int64_t>(16);
   auto repeats = std::make_shared<int>(5);
   auto threads = std::make_shared<int>(2);
+  auto device = std::make_shared<std::string>("cpu");
+  cmd->add_option("--device", *device, "cpu or cuda (step)")->capture_default_str();
   cmd->add_option("--what", *what, "runtime or step")->capture_default_str();
   cmd->add_option("--preset", *presets, "Presets to time (step); rounds interleave between them");
   cmd->add_option("--batch", *batch, "Batch size (step)")->capture_default_str();
   cmd->add_option("--repeats", *repeats, "Timed repeats")->capture_default_str();
   cmd->add_option("--threads", *threads, "CPU threads")->capture_default_str();
-  cmd->callback([what, presets, batch, repeats, threads] {
+  cmd->callback([what, presets, batch, repeats, threads, device] {
     set_threads(*threads);
     if (*what == "runtime") {
       RuntimeBenchOptions o;
@@ -81,7 +85,7 @@ void add_bench_command(CLI::App& app) {
     PROMOE_CHECK(*what == "step", "bench: unknown --what '", *what, "' (expected runtime or step)");
     std::printf("%-16s %8s %12s %12s %12s\n", "preset", "batch", "median_ms", "min_ms", "peak_MB");
     for (const std::string& p : *presets) {
-      StepTiming t = time_training_step(p, *batch, *repeats);
+      StepTiming t = time_training_step(p, *batch, *repeats, parse_device(*device));
       std::printf("%-16s %8lld %12.1f %12.1f %12.1f\n", p.c_str(), (long long)*batch, t.median_ms, t.min_ms, t.peak_mb);
     }
   });

@@ -16,6 +16,7 @@ void add_sample_command(CLI::App& app) {
   auto ckpt = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>("samples.png");
   auto threads = std::make_shared<int>(2);
+  auto device = std::make_shared<std::string>("cpu");
   cmd->add_option("--checkpoint", *ckpt, "Checkpoint written by `promoe train`")->required();
   cmd->add_option("--out", *out, "Output PNG (or .safetensors for raw samples/latents)")->capture_default_str();
   cmd->add_option("--per-class", o->per_class, "Samples per class")->capture_default_str();
@@ -25,12 +26,14 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("--seed", o->seed, "Noise seed")->capture_default_str();
   cmd->add_option("--batch", o->batch, "Samples per model call")->capture_default_str();
   cmd->add_option("--threads", *threads, "CPU threads")->capture_default_str();
-  cmd->callback([o, ckpt, out, threads] {
+  cmd->add_option("--device", *device, "cpu or cuda")->capture_default_str();
+  cmd->callback([o, ckpt, out, threads, device] {
     set_threads(*threads);
     training::CheckpointState state = training::read_checkpoint_state(*ckpt);
     training::ModelSpec spec = training::ModelSpec::from_json(state.model_config);
     auto model = spec.build(0);
     training::load_ema_weights(*ckpt, *model);
+    model->to(parse_device(*device));
     model->train(false);
     Tensor images = training::generate(*model, *o);
     const bool raw_out = out->size() > 12 && out->substr(out->size() - 12) == ".safetensors";

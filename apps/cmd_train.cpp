@@ -36,6 +36,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--stop-after", o->stop_after, "Stop this run after N steps (resume later with --resume)");
   cmd->add_flag("--resume", o->resume, "Continue from <out>/checkpoint.safetensors");
   cmd->add_option("--threads", *threads, "CPU threads")->capture_default_str();
+  cmd->add_option("--device", o->device, "cpu or cuda")->capture_default_str();
   cmd->add_option("--grid-per-class", grid->per_class, "Samples per class in the final grid (0: none)")
       ->capture_default_str();
   cmd->add_option("--grid-steps", grid->steps, "Sampler steps for the final grid")->capture_default_str();
@@ -52,6 +53,7 @@ void add_train_command(CLI::App& app) {
     training::ModelSpec spec = training::ModelSpec::preset(o->preset);
     auto model = spec.build(0);
     training::load_ema_weights(s.checkpoint, *model);
+    model->to(parse_device(o->device));
     model->train(false);
     grid->sampler = o->objective == "rf" ? "euler" : "ddpm";
     grid->progress = !*quiet;

@@ -78,7 +78,7 @@ void RoutingStats::set_prototypes(const nn::DiT& model) {
     Tensor p = normalize(t.detach(), 1);
     BlockRouting& b = blocks_[block];
     b.block = block;
-    b.prototype_cosine = raw::matmul(p, raw::transpose(p, 0, 1));
+    b.prototype_cosine = raw::to(raw::matmul(p, raw::transpose(p, 0, 1)), Device::cpu());
   }
 }
 

@@ -27,10 +27,11 @@ moe::RoutingStats analyse_routing(nn::DiT& model, const ModelSpec& spec, const T
     picked_labels.push_back(classes);
   }
   const int64_t n = int64_t(picked.size());
-  Tensor x0 = raw::index_select(images, 0, raw::from_vector<int64_t>(picked, {n}));
-  Tensor y = raw::from_vector<int64_t>(picked_labels, {n});
+  const Device device = model.pos_embed.device();
+  Tensor x0 = raw::to(raw::index_select(images, 0, raw::from_vector<int64_t>(picked, {n})), device);
+  Tensor y = raw::from_vector<int64_t>(picked_labels, {n}, device);
   Generator gen(o.seed);
-  Tensor sigma = raw::full({n}, o.sigma);
+  Tensor sigma = raw::full({n}, o.sigma, DType::F32, device);
   Tensor x_t = diffusion::rf_interpolate(x0, sigma, gen.randn(x0.shape()));
 
   moe::RoutingStats stats(*spec.moe, classes, spec.dit.tokens());

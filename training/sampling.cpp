@@ -24,7 +24,8 @@ Tensor generate(const nn::DiT& model, const SampleOptions& o) {
   std::vector<Tensor> parts;
   for (int64_t at = 0; at < total; at += o.batch) {
     const int64_t b = std::min(o.batch, total - at);
-    Tensor y = raw::from_vector<int64_t>(std::vector<int64_t>(labels.begin() + at, labels.begin() + at + b), {b});
+    Tensor y = raw::from_vector<int64_t>(std::vector<int64_t>(labels.begin() + at, labels.begin() + at + b), {b},
+                                         model.pos_embed.device());
     Shape shape{b, cfg.in_channels, cfg.input_size, cfg.input_size};
     auto progress = [&](int64_t step, int64_t steps) {
       if (o.progress && (step + 1 == steps || step % 10 == 0))
@@ -49,7 +50,7 @@ Tensor generate(const nn::DiT& model, const SampleOptions& o) {
     }
   }
   if (o.progress) std::fprintf(stderr, "\n");
-  return raw::cat(parts, 0);
+  return raw::to(raw::cat(parts, 0), Device::cpu());
 }
 
 }  // namespace promoe::training

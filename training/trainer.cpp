@@ -28,8 +28,8 @@ struct Dataset {
 
 Dataset load_data(const TrainOptions& o, const nn::DiTConfig& cfg) {
   Dataset d;
-  if (o.data == "fashion-mnist" || std::filesystem::is_directory(o.data + "/") &&
-                                       io::fashion_mnist_available(o.data, io::Split::Train)) {
+  if (o.data == "fashion-mnist" ||
+      (std::filesystem::is_directory(o.data) && io::fashion_mnist_available(o.data, io::Split::Train))) {
     std::string dir = o.data == "fashion-mnist" ? io::kFashionMnistDir : o.data;
     io::LabelledImages fm = io::load_fashion_mnist(io::Split::Train, dir, o.limit);
     d = {fm.images, fm.labels, "Fashion-MNIST " + dir};
@@ -89,7 +89,9 @@ TrainSummary train(const TrainOptions& o) {
   const std::string model_config = spec.to_json();
   Dataset data = load_data(o, spec.dit);
 
+  const Device device = parse_device(o.device);
   std::shared_ptr<nn::DiT> model = spec.build(o.seed);
+  model->to(device);
   model->train(true);
   NamedTensors params = model->named_parameters();
   nn::AdamW opt(params, {o.lr, 0.9, 0.999, 1e-8, o.weight_decay});
@@ -121,7 +123,8 @@ TrainSummary train(const TrainOptions& o) {
 
   while (step < end) {
     Tensor idx = gen.randint({o.batch}, 0, n);
-    Tensor x0 = raw::index_select(data.images, 0, idx), y = raw::index_select(data.labels, 0, idx);
+    Tensor x0 = raw::to(raw::index_select(data.images, 0, idx), device);
+    Tensor y = raw::to(raw::index_select(data.labels, 0, idx), device);
     nn::ForwardContext ctx;
     ctx.generator = &gen;
     ctx.aux = true;

@@ -27,6 +27,7 @@ struct TrainOptions {
   int64_t routing_every = 0;  // write <out>/routing/ every N steps (0: only at the end; MoE models)
   int64_t stop_after = -1;  // stop (with a checkpoint) after this many steps of this run
   bool resume = false;      // continue from <out>/checkpoint.safetensors
+  std::string device = "cpu";  // cpu or cuda
   bool progress = true;
   std::string to_json() const;
 };
