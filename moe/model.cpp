@@ -96,8 +96,8 @@ std::shared_ptr<nn::DiT> make_model(const nn::DiTConfig& dit, const std::optiona
 
 ParamCount moe_layer_count(int64_t dim, const MoeConfig& cfg) {
   switch (cfg.type) {
-    case MoeType::ProMoeTC: return ProMoETC::count(dim, cfg);
-    case MoeType::ProMoeEC: return ProMoEEC::count(dim, cfg);
+    case MoeType::ProMoeTC:
+    case MoeType::ProMoeEC: return ProMoELayer::count(dim, cfg);
     case MoeType::TC: return TokenChoiceMoE::count(dim, cfg);
     case MoeType::EC: return ExpertChoiceMoE::count(dim, cfg);
   }

@@ -1,28 +1,13 @@
 // ProMoE expert choice.
 #include "moe/promoe_ec.h"
 
-#include "moe/promoe_tc.h"
 #include "moe/routing.h"
 #include "moe/routing_losses.h"
-#include "nn/init.h"
 
 namespace promoe::moe {
 
-ProMoEEC::ProMoEEC(int64_t d, const MoeConfig& c, int64_t null, Generator& gen)
-    : dim(d), null_label(null), cfg(c), cluster_centers(register_parameter("cluster_centers", raw::zeros({c.num_experts, d}))) {
+ProMoEEC::ProMoEEC(int64_t d, const MoeConfig& c, int64_t null, Generator& gen) : ProMoELayer(d, c, null, gen) {
   PROMOE_CHECK(c.type == MoeType::ProMoeEC, "ProMoEEC: config type is ", type_name(c.type));
-  nn::init::normal(cluster_centers, gen, 0.02);
-  experts = register_module("experts", std::make_shared<ExpertList>(c.num_expert_mlps(), d, c.moe_intermediate_size,
-                                                                    gen, "up_proj", "down_proj"));
-  if (c.use_shared_expert)
-    shared_expert = register_module(
-        "shared_expert", std::make_shared<nn::Mlp>(d, c.shared_expert_intermediate_size, gen, "up_proj", "down_proj"));
-}
-
-ParamCount ProMoEEC::count(int64_t dim, const MoeConfig& cfg) {
-  MoeConfig tc = cfg;
-  tc.type = MoeType::ProMoeTC;
-  return ProMoETC::count(dim, tc);
 }
 
 Tensor ProMoEEC::forward(const Tensor& u, const Tensor& labels, int64_t block, nn::ForwardContext& ctx) {

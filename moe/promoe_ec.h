@@ -4,30 +4,18 @@
 // shared expert sees every token; the EC routing contrastive loss compares each image's expert
 // centroids with the prototypes.
 #pragma once
-#include "moe/config.h"
-#include "moe/experts.h"
-#include "nn/dit.h"
+#include "moe/promoe_layer.h"
 
 namespace promoe::moe {
 
-class ProMoEEC : public nn::FeedForward {
+class ProMoEEC : public ProMoELayer {
  public:
-  // null_label as in ProMoETC (the official code hard-codes 1000 = num_classes for ImageNet).
   ProMoEEC(int64_t dim, const MoeConfig& cfg, int64_t null_label, Generator& gen);
 
   // u (B, N, D), labels (B) -> (B, N, D). With ctx.aux and rcl_lambda > 0: "rcl.blocks.{i}" (0 when
   // no image is conditional or E = 1). With ctx.record: "route.blocks.{i}.idx" / ".w" (B, E, capacity):
   // token indices 0..N-1 and gate values in descending score order; null-label images: -1 and 0.
   Tensor forward(const Tensor& u, const Tensor& labels, int64_t block, nn::ForwardContext& ctx) override;
-  int64_t activated_parameters() const override { return count(dim, cfg).activated; }
-  // As ProMoETC::count, with top_k the capacity factor (experts a token visits on average).
-  static ParamCount count(int64_t dim, const MoeConfig& cfg);
-
-  int64_t dim, null_label;
-  MoeConfig cfg;
-  Tensor& cluster_centers;  // (E, D)
-  std::shared_ptr<ExpertList> experts;
-  std::shared_ptr<nn::Mlp> shared_expert;
 };
 
 }  // namespace promoe::moe
