@@ -49,15 +49,20 @@ int64_t Module::num_parameters() const {
   return n;
 }
 
-void Module::to(Device device) {
+void Module::to(Device device) { convert(device, DType::F32, true); }
+void Module::to(DType dtype) { convert(Device::cpu(), dtype, false); }
+
+void Module::convert(Device device, DType dtype, bool keep_dtype) {
   for (auto* list : {&params_, &buffers_})
     for (auto& [n, t] : *list) {
-      if (t->device() == device) continue;
+      const Device d = keep_dtype ? device : t->device();
+      const DType dt = keep_dtype ? t->dtype() : dtype;
+      if (t->device() == d && t->dtype() == dt) continue;
       const bool grad = t->requires_grad();
-      *t = raw::to(t->detach(), device);
+      *t = raw::to(t->detach(), dt, d);
       if (grad) t->set_requires_grad(true);
     }
-  for (auto& [n, m] : children_) m->to(device);
+  for (auto& [n, m] : children_) m->convert(device, dtype, keep_dtype);
 }
 
 void Module::train(bool on) {

@@ -23,8 +23,10 @@ class Module {
   NamedTensors state_dict() const;
   int64_t num_parameters() const;  // trainable elements
 
-  // Moves every parameter and buffer to `device` (in place: references to them stay valid).
+  // Moves every parameter and buffer to `device`, or converts it to `dtype` (in place: references
+  // to them stay valid; f64 models serve gradient checks).
   void to(Device device);
+  void to(DType dtype);
 
   void train(bool on = true);
   bool is_training() const { return training_; }
@@ -41,6 +43,7 @@ class Module {
 
  private:
   void collect(const std::string& prefix, bool with_buffers, NamedTensors& out) const;
+  void convert(Device device, DType dtype, bool keep_dtype);
 
   std::vector<std::pair<std::string, std::unique_ptr<Tensor>>> params_, buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
