@@ -100,7 +100,10 @@ void RoutingStats::write(const std::string& dir, const std::vector<std::string>&
       for (auto& r : b.class_expert) flat.insert(flat.end(), r.begin(), r.end());
       Tensor m = raw::from_vector<double>(flat, {int64_t(b.class_expert.size()), int64_t(cols.size())});
       io::write_csv(dir + "/class_expert_" + tag + ".csv", m, rows, cols, "class");
-      io::write_heatmap_png(dir + "/class_expert_" + tag + ".png", raw::to(m, DType::F32), 24);
+      // The picture shows each class's share of its tokens per expert, so rows of different sizes
+      // (the null row) compare; the CSV keeps the counts.
+      Tensor share = raw::div(m, raw::binary(BinaryOp::Maximum, raw::sum(m, {1}, true), raw::scalar(1.0, DType::F64)));
+      io::write_heatmap_png(dir + "/class_expert_" + tag + ".png", raw::to(share, DType::F32), 24);
       entry["load"] = b.load;
       if (b.weight_count > 0) {
         double mean = b.weight_sum / double(b.weight_count);
