@@ -58,6 +58,49 @@ _Pragma("omp parallel for reduction(+ : acc) schedule(static) if (parallel)")
   return nan ? std::numeric_limits<double>::quiet_NaN() : best;
 }
 
+// Sum/mean where the innermost kept dim is contiguous and no reduced dim is: each output row of
+// `inner` values accumulates whole contiguous input rows (vectorised), instead of striding through
+// the input once per output element. This is the shape of bias gradients (sum over tokens) and of
+// broadcast gradients (sum over the tokens of each image). Returns false when it does not apply.
+template <typename T>
+bool column_sums(ReduceOp op, T* out, const T* x, const Shape& kept_shape, const Shape& kept_strides,
+                 const cpu::Layout<1>& red) {
+  if ((op != ReduceOp::Sum && op != ReduceOp::Mean) || kept_shape.empty() || kept_strides.back() != 1) return false;
+  for (int64_t s : red.strides[0])
+    if (s == 1) return false;
+  const int64_t inner = kept_shape.back(), nk = int64_t(kept_shape.size());
+  int64_t outer = 1, rows = 1;
+  for (int64_t d = 0; d + 1 < nk; ++d) outer *= kept_shape[d];
+  for (int64_t s : red.shape) rows *= s;
+  const int64_t nr = int64_t(red.shape.size());
+  const double scale = op == ReduceOp::Mean ? 1.0 / double(rows) : 1.0;
+  // Parallel over (outer row, block of 256 columns); each task sums its rows in a fixed order.
+  const int64_t blocks = (inner + 255) / 256, tasks = outer * blocks;
+_Pragma("omp parallel for schedule(static) if (tasks > 1 && outer * inner * rows > 65536)")
+  for (int64_t task = 0; task < tasks; ++task) {
+    const int64_t o = task / blocks, c0 = (task % blocks) * 256, n = std::min<int64_t>(256, inner - c0);
+    int64_t base = c0;
+    for (int64_t d = nk - 2, rem = o; d >= 0; --d) {
+      base += (rem % kept_shape[d]) * kept_strides[d];
+      rem /= kept_shape[d];
+    }
+    double acc[256] = {0};
+    for (int64_t r = 0; r < rows; ++r) {
+      int64_t off = base;
+      for (int64_t d = nr - 1, rem = r; d >= 0; --d) {
+        off += (rem % red.shape[d]) * red.strides[0][d];
+        rem /= red.shape[d];
+      }
+      const T* row = x + off;
+_Pragma("omp simd")
+      for (int64_t i = 0; i < n; ++i) acc[i] += double(row[i]);
+    }
+    T* dst = out + o * inner + c0;
+    for (int64_t i = 0; i < n; ++i) dst[i] = T(acc[i] * scale);
+  }
+  return true;
+}
+
 }  // namespace
 
 void CpuBackend::reduce(ReduceOp op, const Tensor& out, const Tensor& a, int64_t n_reduced) {
@@ -75,6 +118,8 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& out, const Tensor& a, int64_t
   PROMOE_DISPATCH_ALL(a.dtype(), "reduce", {
     const T* x = a.data<T>();
     T* o = out.data<T>();
+    if (!empty_region && std::is_floating_point_v<T> && column_sums<T>(op, o, x, kept_shape, kept_strides, red))
+      return;
     const bool inner_parallel = big && M < 4;
 _Pragma("omp parallel for schedule(static) if (outer_parallel)")
     for (int64_t m = 0; m < M; ++m) {
