@@ -1,5 +1,6 @@
 // `promoe routing`: routing analytics of a checkpoint's EMA model on Fashion-MNIST or latents.
 #include <cstdio>
+#include <filesystem>
 
 #include "apps/commands.h"
 #include "io/fashion_mnist.h"
@@ -18,7 +19,7 @@ void add_routing_command(CLI::App& app) {
   auto opt = std::make_shared<training::RoutingAnalysis>();
   auto threads = std::make_shared<int>(2);
   cmd->add_option("--checkpoint", *ckpt, "Checkpoint written by `promoe train`")->required();
-  cmd->add_option("--data", *data, "fashion-mnist (test split) or latents (.safetensors, .npy, dir)")
+  cmd->add_option("--data", *data, "fashion-mnist (test split), a Fashion-MNIST directory, or latents (.safetensors, .npy, dir)")
       ->capture_default_str();
   cmd->add_option("--out", *out, "Output directory")->capture_default_str();
   cmd->add_option("--per-class", opt->per_class, "Examples of each class")->capture_default_str();
@@ -32,8 +33,9 @@ void add_routing_command(CLI::App& app) {
     training::load_ema_weights(*ckpt, *model);
     Tensor images, labels;
     std::vector<std::string> names;
-    if (*data == "fashion-mnist") {
-      io::LabelledImages fm = io::load_fashion_mnist(io::Split::Test);
+    const bool fashion_dir = std::filesystem::is_directory(*data) && io::fashion_mnist_available(*data);
+    if (*data == "fashion-mnist" || fashion_dir) {
+      io::LabelledImages fm = io::load_fashion_mnist(io::Split::Test, fashion_dir ? *data : io::kFashionMnistDir);
       images = fm.images;
       labels = fm.labels;
       for (const char* n : io::fashion_mnist_class_names()) names.push_back(n);

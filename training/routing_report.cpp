@@ -32,7 +32,7 @@ moe::RoutingStats analyse_routing(nn::DiT& model, const ModelSpec& spec, const T
   Tensor y = raw::from_vector<int64_t>(picked_labels, {n}, device);
   Generator gen(o.seed);
   Tensor sigma = raw::full({n}, o.sigma, DType::F32, device);
-  Tensor x_t = diffusion::rf_interpolate(x0, sigma, gen.randn(x0.shape()));
+  Tensor x_t = diffusion::rf_interpolate(x0, sigma, gen.randn(x0.shape(), DType::F32, device));
 
   moe::RoutingStats stats(*spec.moe, classes, spec.dit.tokens());
   const bool was_training = model.is_training();
