@@ -3,6 +3,8 @@
 // and the parameter counts of PROMOE.md §6.
 #include <doctest/doctest.h>
 
+#include "expect_error.h"
+
 #include <cmath>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -23,21 +25,6 @@ using moe::MoeConfig;
 using moe::MoeType;
 
 namespace {
-
-void expect_moe_error(const std::function<void()>& f, const std::vector<std::string>& pieces) {
-  std::string msg;
-  try {
-    f();
-  } catch (const Error& e) {
-    msg = e.what();
-  }
-  CAPTURE(msg);
-  REQUIRE_MESSAGE(!msg.empty(), "no promoe::Error thrown");
-  for (const std::string& p : pieces) {
-    CAPTURE(p);
-    CHECK(msg.find(p) != std::string::npos);
-  }
-}
 
 MoeConfig small_promoe(MoeType type = MoeType::ProMoeTC, int64_t E = 4, int64_t K = 1) {
   MoeConfig c;
@@ -69,32 +56,32 @@ TEST_CASE("moe config: validation rejects bad configurations before any work") {
   {
     MoeConfig b = c;
     b.top_k = 5;
-    expect_moe_error([&] { b.validate(12, 16); }, {"top_k = 5", "num_experts = 4"});
+    test::expect_error([&] { b.validate(12, 16); }, {"top_k = 5", "num_experts = 4"});
   }
   {
     MoeConfig b = c;
     b.num_experts = 0;
-    expect_moe_error([&] { b.validate(12, 16); }, {"num_experts", "at least 1"});
+    test::expect_error([&] { b.validate(12, 16); }, {"num_experts", "at least 1"});
   }
   {
     MoeConfig b = c;
     b.top_k = 0;
-    expect_moe_error([&] { b.validate(12, 16); }, {"top_k", "at least 1"});
+    test::expect_error([&] { b.validate(12, 16); }, {"top_k", "at least 1"});
   }
   {
     MoeConfig b = c;
     b.rcl_lambda = -1;
-    expect_moe_error([&] { b.validate(12, 16); }, {"rcl_lambda"});
+    test::expect_error([&] { b.validate(12, 16); }, {"rcl_lambda"});
   }
   {
     MoeConfig b = c;
     b.load_balance_coef = -0.5;
-    expect_moe_error([&] { b.validate(12, 16); }, {"load_balance_coef"});
+    test::expect_error([&] { b.validate(12, 16); }, {"load_balance_coef"});
   }
   {
     MoeConfig b = c;
     b.rcl_temperature = 0;
-    expect_moe_error([&] { b.validate(12, 16); }, {"rcl_temperature"});
+    test::expect_error([&] { b.validate(12, 16); }, {"rcl_temperature"});
   }
   {  // expert choice: top_k is a capacity factor and may exceed E; a stated capacity must agree
     MoeConfig b = small_promoe(MoeType::ProMoeEC);
@@ -102,19 +89,19 @@ TEST_CASE("moe config: validation rejects bad configurations before any work") {
     b.validate(12, 16);
     b.top_k = 1;
     b.capacity = 5;
-    expect_moe_error([&] { b.validate(12, 16); }, {"capacity = 5", "= 4"});
+    test::expect_error([&] { b.validate(12, 16); }, {"capacity = 5", "= 4"});
   }
-  expect_moe_error([] { moe::from_json(nlohmann::json{{"type", "switch"}}); }, {"unknown type 'switch'", "promoe_tc"});
-  expect_moe_error([] { moe::from_json(nlohmann::json{{"router_weight_mode", "relu"}}); },
+  test::expect_error([] { moe::from_json(nlohmann::json{{"type", "switch"}}); }, {"unknown type 'switch'", "promoe_tc"});
+  test::expect_error([] { moe::from_json(nlohmann::json{{"router_weight_mode", "relu"}}); },
                    {"router_weight_mode 'relu'", "identity"});
-  expect_moe_error([] { moe::from_json(nlohmann::json{{"top_k", 1.5}}); }, {"top_k", "integer"});
-  expect_moe_error([] { moe::from_json(nlohmann::json{{"type", "tc"}, {"rcl_lambda", 1.0}}).validate(8, 4); },
+  test::expect_error([] { moe::from_json(nlohmann::json{{"top_k", 1.5}}); }, {"top_k", "integer"});
+  test::expect_error([] { moe::from_json(nlohmann::json{{"type", "tc"}, {"rcl_lambda", 1.0}}).validate(8, 4); },
                    {"rcl_lambda"});
   // make_model validates before allocating anything.
   nn::DiTConfig dit = moe::preset("ProMoE-Tiny").dit;
   MoeConfig b = small_promoe();
   b.top_k = 9;
-  expect_moe_error([&] { moe::make_model(dit, b, 0); }, {"top_k = 9"});
+  test::expect_error([&] { moe::make_model(dit, b, 0); }, {"top_k = 9"});
 }
 
 TEST_CASE("moe config: JSON round trip keeps every field") {
@@ -292,11 +279,11 @@ TEST_CASE("moe dispatch: bad assignments are rejected with readable errors") {
   Generator gen(1);
   std::vector<moe::ExpertWeights> ex{{gen.randn({3, 4}), gen.randn({3}), gen.randn({4, 3}), gen.randn({4})}};
   Tensor U = gen.randn({2, 4});
-  expect_moe_error([&] { moe::dispatch(U, moe::make_assignments({0, 5}, {0, 0}, raw::ones({2})), ex); },
+  test::expect_error([&] { moe::dispatch(U, moe::make_assignments({0, 5}, {0, 0}, raw::ones({2})), ex); },
                    {"token 5"});
-  expect_moe_error([&] { moe::dispatch(U, moe::make_assignments({0, 1}, {0, 1}, raw::ones({2})), ex); },
+  test::expect_error([&] { moe::dispatch(U, moe::make_assignments({0, 1}, {0, 1}, raw::ones({2})), ex); },
                    {"expert 1"});
-  expect_moe_error([&] { moe::dispatch(gen.randn({2, 5}), moe::make_assignments({0}, {0}, raw::ones({1})), ex); },
+  test::expect_error([&] { moe::dispatch(gen.randn({2, 5}), moe::make_assignments({0}, {0}, raw::ones({1})), ex); },
                    {"expert 0"});
 }
 
@@ -304,13 +291,13 @@ TEST_CASE("moe layers: labels outside [0, null] are errors") {
   Generator gen(1);
   moe::ProMoETC layer(8, small_promoe(), 10, gen);
   nn::ForwardContext ctx;
-  expect_moe_error([&] { layer.forward(gen.randn({1, 2, 8}), from_vector<int64_t>({11}, {1}), 1, ctx); },
+  test::expect_error([&] { layer.forward(gen.randn({1, 2, 8}), from_vector<int64_t>({11}, {1}), 1, ctx); },
                    {"label 11"});
   // Through the whole model the label embedder rejects it first.
   auto [dit, m] = moe::preset("ProMoE-Tiny");
   dit.depth = 2;
   auto model = moe::make_model(dit, m, 0);
-  expect_moe_error([&] { model->forward(gen.randn({1, 1, 32, 32}), raw::ones({1}), from_vector<int64_t>({12}, {1})); },
+  test::expect_error([&] { model->forward(gen.randn({1, 1, 32, 32}), raw::ones({1}), from_vector<int64_t>({12}, {1})); },
                    {"12"});
 }
 
@@ -444,6 +431,6 @@ TEST_CASE("moe presets: shape counts equal the built models' counts") {
 }
 
 TEST_CASE("moe presets: an unknown name lists the valid ones") {
-  expect_moe_error([] { moe::preset("ProMoE-XXL"); }, {"unknown preset 'ProMoE-XXL'", "ProMoE-S", "Dense-Tiny"});
+  test::expect_error([] { moe::preset("ProMoE-XXL"); }, {"unknown preset 'ProMoE-XXL'", "ProMoE-S", "Dense-Tiny"});
   for (const std::string& n : moe::preset_names()) CHECK_NOTHROW(moe::preset(n));
 }
