@@ -22,6 +22,7 @@ Backend& backend_for(Device device) {
   if (device.is_cpu()) return cpu_backend();
   PROMOE_CHECK(g_cuda_factory, "device ", device.str(), " requested but this build has no CUDA backend");
   PROMOE_CHECK(cuda_available(), "device ", device.str(), " requested but no CUDA GPU is present");
+  PROMOE_CHECK(device.index == 0, "device ", device.str(), ": the CUDA backend drives one GPU, cuda:0");
   return *g_cuda_factory();
 }
 
