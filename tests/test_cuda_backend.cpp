@@ -20,8 +20,10 @@
 #include "tensor/backend.h"
 #include "tensor/ops.h"
 #include "tensor/random.h"
+#include "random_views.h"
 
 using namespace promoe;
+using namespace promoe::test;
 
 namespace {
 
@@ -39,49 +41,10 @@ Pair upload(const Tensor& host) { return {host, raw::to(host, kCuda)}; }
 // Applies the same view function on both sides.
 Pair view(const Pair& p, const std::function<Tensor(const Tensor&)>& f) { return {f(p.cpu), f(p.gpu)}; }
 
-Tensor random_tensor(Generator& gen, const Shape& shape, DType dt, double scale = 3.0) {
-  return raw::to(raw::mul_scalar(gen.randn(shape, DType::F64), scale), dt);
-}
-
-enum class ViewKind { Contiguous, Permuted, Narrowed, Broadcast };
-const ViewKind kAllKinds[] = {ViewKind::Contiguous, ViewKind::Permuted, ViewKind::Narrowed, ViewKind::Broadcast};
-const char* kind_name(ViewKind k) {
-  switch (k) {
-    case ViewKind::Contiguous: return "contiguous";
-    case ViewKind::Permuted: return "permuted";
-    case ViewKind::Narrowed: return "narrowed";
-    case ViewKind::Broadcast: return "broadcast";
-  }
-  return "?";
-}
-
-// A random view of logical shape `shape`, built by the same view ops on each device.
-Pair random_view(Generator& gen, const Shape& shape, DType dt, ViewKind kind) {
-  const int64_t nd = int64_t(shape.size());
-  switch (kind) {
-    case ViewKind::Contiguous: return upload(random_tensor(gen, shape, dt));
-    case ViewKind::Permuted: {
-      Shape rev(shape.rbegin(), shape.rend());
-      std::vector<int64_t> perm(nd);
-      for (int64_t i = 0; i < nd; ++i) perm[i] = nd - 1 - i;
-      return view(upload(random_tensor(gen, rev, dt)), [&](const Tensor& t) { return raw::permute(t, perm); });
-    }
-    case ViewKind::Narrowed: {
-      Shape big = shape;
-      for (int64_t& s : big) s += 2;
-      return view(upload(random_tensor(gen, big, dt)), [&](const Tensor& t) {
-        Tensor v = t;
-        for (int64_t d = 0; d < nd; ++d) v = raw::narrow(v, d, 1, shape[d]);
-        return v;
-      });
-    }
-    case ViewKind::Broadcast: {
-      Shape small = shape;
-      for (int64_t d = 0; d < nd; d += 2) small[d] = 1;
-      return view(upload(random_tensor(gen, small, dt)), [&](const Tensor& t) { return raw::expand(t, shape); });
-    }
-  }
-  return {};
+// The same random view on both devices: one host base tensor, uploaded, viewed alike on each side.
+Pair random_pair(Generator& gen, const Shape& shape, DType dt, ViewKind kind) {
+  return view(upload(random_tensor(gen, view_base_shape(shape, kind), dt)),
+              [&](const Tensor& t) { return apply_view(t, shape, kind); });
 }
 
 Pair empty_pair(const Shape& shape, DType dt) { return {Tensor::empty(shape, dt), Tensor::empty(shape, dt, kCuda)}; }
@@ -167,7 +130,7 @@ TEST_CASE("cuda: copy between every dtype pair over strided views") {
   for (DType from : {DType::F32, DType::F64, DType::I64, DType::BF16})
     for (DType to : {DType::F32, DType::F64, DType::I64, DType::BF16})
       for (ViewKind kind : kAllKinds) {
-        Pair src = random_view(gen, shape, from, kind);
+        Pair src = random_pair(gen, shape, from, kind);
         Pair out = view(empty_pair({5, 4, 3}, to), [](const Tensor& t) { return raw::permute(t, {2, 1, 0}); });
         cpu_be().copy(out.cpu, src.cpu);
         gpu_be().copy(out.gpu, src.gpu);
@@ -202,7 +165,7 @@ TEST_CASE("cuda: every unary op over strided views") {
   for (DType dt : {DType::F32, DType::F64})
     for (UnaryOp op : ops)
       for (ViewKind kind : kAllKinds) {
-        Pair a = random_view(gen, {4, 3, 6}, dt, kind);
+        Pair a = random_pair(gen, {4, 3, 6}, dt, kind);
         if (op == UnaryOp::Log || op == UnaryOp::Sqrt || op == UnaryOp::Rsqrt || op == UnaryOp::PowScalar)
           a = view(a, [](const Tensor& t) { return raw::add_scalar(raw::unary(UnaryOp::Abs, t), 0.1); });
         const double p0 = op == UnaryOp::Clamp ? -1.0 : 2.5, p1 = op == UnaryOp::Clamp ? 1.5 : -0.5;
@@ -225,7 +188,7 @@ TEST_CASE("cuda: every binary op with broadcasting over strided views") {
                             op == BinaryOp::Maximum || op == BinaryOp::Minimum || op == BinaryOp::Eq ||
                             op == BinaryOp::Ne || op == BinaryOp::Lt || op == BinaryOp::Le || op == BinaryOp::Gt ||
                             op == BinaryOp::Ge;
-        Pair a = random_view(gen, {4, 1, 5}, dt, kind), b = random_view(gen, {3, 1}, dt, kind);
+        Pair a = random_pair(gen, {4, 1, 5}, dt, kind), b = random_pair(gen, {3, 1}, dt, kind);
         if (dt == DType::I64 && !int_ok) {
           CHECK_THROWS_AS(raw::binary(op, a.gpu, b.gpu), Error);
           continue;
@@ -245,9 +208,9 @@ TEST_CASE("cuda: where with conditions of every dtype") {
   Generator gen(5);
   for (DType cdt : {DType::F32, DType::F64, DType::I64, DType::BF16})
     for (DType dt : {DType::F32, DType::F64, DType::I64}) {
-      Pair c = view(random_view(gen, {3, 1, 2}, DType::I64, ViewKind::Permuted),
+      Pair c = view(random_pair(gen, {3, 1, 2}, DType::I64, ViewKind::Permuted),
                     [&](const Tensor& t) { return raw::to(t, cdt); });
-      Pair a = random_view(gen, {3, 4, 2}, dt, ViewKind::Narrowed), b = random_view(gen, {4, 1}, dt, ViewKind::Contiguous);
+      Pair a = random_pair(gen, {3, 4, 2}, dt, ViewKind::Narrowed), b = random_pair(gen, {4, 1}, dt, ViewKind::Contiguous);
       Pair out{raw::where(c.cpu, a.cpu, b.cpu), raw::where(c.gpu, a.gpu, b.gpu)};
       check_pair(out, 0, 0, std::string("where cond ") + dtype_name(cdt) + " values " + dtype_name(dt));
     }
@@ -271,7 +234,7 @@ TEST_CASE("cuda: sum, mean, max and min over any dims of strided views") {
         for (ViewKind kind : {ViewKind::Contiguous, ViewKind::Permuted, ViewKind::Broadcast}) {
           if (numel_of(c.shape) == 0 && op != ReduceOp::Sum) continue;
           if (numel_of(c.shape) > 100000 && kind == ViewKind::Broadcast) continue;
-          Pair a = random_view(gen, c.shape, dt, kind);
+          Pair a = random_pair(gen, c.shape, dt, kind);
           Pair out{raw::reduce(op, a.cpu, c.dims, false), raw::reduce(op, a.gpu, c.dims, false)};
           // Sums accumulate in double on both devices, in different orders.
           const double rtol = dt == DType::F32 ? 1e-6 : dt == DType::F64 ? 1e-12 : 0;
@@ -445,20 +408,20 @@ TEST_CASE("cuda: index_select, index_add, gather and scatter_add with repeated i
         const std::string what = name_of(dt, kind) + " dim " + std::to_string(dim);
         // Sums with repeated indices use atomics on the GPU: order differs, hence the tolerance.
         const double rtol = rtol_for(dt), atol = atol_for(dt) * 10;
-        Pair a = random_view(gen, shape, dt, kind);
+        Pair a = random_pair(gen, shape, dt, kind);
         Pair idx = upload(gen.randint({9}, 0, shape[dim]));
         check_pair({raw::index_select(a.cpu, dim, idx.cpu), raw::index_select(a.gpu, dim, idx.gpu)}, 0, 0,
                    "index_select " + what);
         Shape sel = shape;
         sel[dim] = 9;
-        Pair src = random_view(gen, sel, dt, kind);
+        Pair src = random_pair(gen, sel, dt, kind);
         check_pair({raw::index_add(a.cpu, dim, idx.cpu, src.cpu), raw::index_add(a.gpu, dim, idx.gpu, src.gpu)}, rtol,
                    atol, "index_add " + what);
         Shape ish{3, 4, 5};
         ish[dim] = 9;
         Pair gidx = upload(gen.randint(ish, 0, shape[dim]));
         check_pair({raw::gather(a.cpu, dim, gidx.cpu), raw::gather(a.gpu, dim, gidx.gpu)}, 0, 0, "gather " + what);
-        Pair ssrc = random_view(gen, ish, dt, kind);
+        Pair ssrc = random_pair(gen, ish, dt, kind);
         check_pair({raw::scatter_add(a.cpu, dim, gidx.cpu, ssrc.cpu), raw::scatter_add(a.gpu, dim, gidx.gpu, ssrc.gpu)},
                    rtol, atol, "scatter_add " + what);
       }
