@@ -1,10 +1,15 @@
-// CPU matrix products through Eigen. Each 2-D operand is mapped in place as row- or column-major
-// (so transposed views cost nothing), batch dims of any strides are walked in place; batches run
-// in parallel with Eigen single-threaded inside, a single large product uses Eigen's own OpenMP
-// parallelism.
+// CPU matrix products. Each 2-D operand is used in place as row- or column-major (so transposed
+// views cost nothing), batch dims of any strides are walked in place; batches run in parallel with
+// the GEMM single-threaded inside, a single large product uses the GEMM's own OpenMP parallelism.
+// float products go to oneDNN's sgemm where the build has it (about 1.3x Eigen's GEMM on AVX-512 at
+// the model's shapes, and no zero-fill of the output); double products, and every product in a
+// build without oneDNN, go through Eigen.
 #include <omp.h>
 
 #include <Eigen/Core>
+#ifdef PROMOE_WITH_ONEDNN
+#include <dnnl.h>
+#endif
 
 #include "cpu/cpu_backend.h"
 #include "cpu/strided.h"
@@ -33,6 +38,48 @@ MatMap<T, O> map(T* p, int64_t rows, int64_t cols, int64_t s0, int64_t s1) {
   int64_t ld = O == Eigen::RowMajor ? (rows == 1 ? cols : s0) : (cols == 1 ? rows : s1);
   return MatMap<T, O>(p, rows, cols, Eigen::OuterStride<>(ld));
 }
+
+#ifdef PROMOE_WITH_ONEDNN
+// An operand as oneDNN's row-major sgemm reads it: 'N' with its row stride, or 'T' (a column-major
+// matrix is the transpose of a row-major one) with its column stride.
+struct SgemmOperand {
+  char trans;
+  int64_t ld;
+};
+SgemmOperand sgemm_operand(Order o, int64_t rows, int64_t cols, const int64_t* s, bool transposed) {
+  const bool row = (o == Order::Row) != transposed;  // transposing flips the order
+  const int64_t r = transposed ? cols : rows, c = transposed ? rows : cols;
+  if (row) return {'N', r == 1 ? c : (transposed ? s[1] : s[0])};
+  return {'T', c == 1 ? r : (transposed ? s[0] : s[1])};
+}
+
+// out (M, N) = alpha a (M, K) @ b (K, N) + beta out. A column-major out is written as the
+// row-major out^T = b^T a^T.
+void sgemm(Order oa, Order ob, Order oo, float* o, const float* a, const float* b, int64_t M, int64_t K, int64_t N,
+           const int64_t* so, const int64_t* sa, const int64_t* sb, float alpha, float beta) {
+  dnnl_status_t st;
+  if (oo == Order::Row) {
+    SgemmOperand A = sgemm_operand(oa, M, K, sa, false), B = sgemm_operand(ob, K, N, sb, false);
+    st = dnnl_sgemm(A.trans, B.trans, M, N, K, alpha, a, A.ld, b, B.ld, beta, o, M == 1 ? N : so[0]);
+  } else {
+    SgemmOperand Bt = sgemm_operand(ob, K, N, sb, true), At = sgemm_operand(oa, M, K, sa, true);
+    st = dnnl_sgemm(Bt.trans, At.trans, N, M, K, alpha, b, Bt.ld, a, At.ld, beta, o, N == 1 ? M : so[1]);
+  }
+  PROMOE_CHECK(st == dnnl_success, "matmul: oneDNN sgemm failed with status ", int(st), " for ", M, "x", K, "x", N);
+}
+
+// float products go to oneDNN (returns true); other dtypes stay with Eigen.
+bool through_onednn(Order oa, Order ob, Order oo, float* o, const float* a, const float* b, int64_t M, int64_t K,
+                    int64_t N, const int64_t* so, const int64_t* sa, const int64_t* sb, float alpha, float beta) {
+  sgemm(oa, ob, oo, o, a, b, M, K, N, so, sa, sb, alpha, beta);
+  return true;
+}
+template <typename T>
+bool through_onednn(Order, Order, Order, T*, const T*, const T*, int64_t, int64_t, int64_t, const int64_t*,
+                    const int64_t*, const int64_t*, T, T) {
+  return false;
+}
+#endif
 
 template <typename T, int OA, int OB, int OO>
 void gemm(T* o, const T* a, const T* b, int64_t M, int64_t K, int64_t N, const int64_t* so, const int64_t* sa,
@@ -94,12 +141,15 @@ void products(const Tensor& out, const Tensor& a, const Tensor& b, double alpha,
       T* oi = po + offset(O, i);
       const T* ai = pa + offset(A, i);
       const T* bi = pb + offset(B, i);
+#ifdef PROMOE_WITH_ONEDNN
+      if (through_onednn(oa, ob, oo, oi, ai, bi, M, K, N, so, sa, sb, al, bt)) return;
+#endif
       if (oa == Order::Row) gemm_b<T, Eigen::RowMajor>(ob, oo, oi, ai, bi, M, K, N, so, sa, sb, al, bt);
       else gemm_b<T, Eigen::ColMajor>(ob, oo, oi, ai, bi, M, K, N, so, sa, sb, al, bt);
     };
-    // Enough products to share out: one per thread, Eigen single-threaded inside (it detects the
-    // enclosing parallel region). Few or tiny products: one after another, each on Eigen's own
-    // threads (Eigen keeps small products single-threaded itself).
+    // Enough products to share out: one per thread, the GEMM single-threaded inside (Eigen and
+    // oneDNN both detect the enclosing parallel region). Few or tiny products: one after another,
+    // each on the GEMM's own threads (both keep small products single-threaded themselves).
     if (batch >= omp_get_max_threads() && batch * M * N * K >= (int64_t(1) << 18)) {
 _Pragma("omp parallel for schedule(static)")
       for (int64_t i = 0; i < batch; ++i) one(i);

@@ -5,7 +5,8 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
-  libeigen3-dev      # CPU matrix products
+  libeigen3-dev      # CPU math, double matrix products
+  libdnnl-dev        # oneDNN: float matrix products on the CPU
   libomp-dev         # OpenMP runtime for clang users; g++ ships libgomp
   doctest-dev        # unit tests
   libcli11-dev       # command line

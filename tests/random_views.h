@@ -69,4 +69,21 @@ inline Tensor random_view(Generator& gen, const Shape& shape, DType dt, ViewKind
   return apply_view(random_tensor(gen, view_base_shape(shape, kind), dt), shape, kind);
 }
 
+// Views of logical shape (Bt, R, C) in the layouts a GEMM operand can arrive in: kind 0 row-major,
+// 1 column-major, 2 row-major window, 3 column-major window, 4 neither (column stride 2),
+// 5 batch stride 0.
+inline Tensor gemm_operand(Generator& gen, int64_t bt, int64_t r, int64_t c, int kind, DType dt) {
+  switch (kind) {
+    case 0: return gen.randn({bt, r, c}, dt);
+    case 1: return raw::transpose(gen.randn({bt, c, r}, dt), 1, 2);
+    case 2: return raw::narrow(gen.randn({bt, r, c + 3}, dt), 2, 1, c);
+    case 3: return raw::narrow(raw::transpose(gen.randn({bt, c + 2, r}, dt), 1, 2), 2, 2, c);
+    case 4: {
+      Tensor base = gen.randn({bt, r, 2 * c}, dt);
+      return Tensor::view_of(base, {bt, r, c}, {r * 2 * c, 2 * c, 2}, 0);
+    }
+    default: return raw::expand(gen.randn({1, r, c}, dt), {bt, r, c});
+  }
+}
+
 }  // namespace promoe::test

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "cuda_math_test_util.h"
+#include "random_views.h"
 
 using namespace cuda_math_test;
 
@@ -51,21 +52,6 @@ void emulate_matmul(const Tensor& out, const Tensor& a, const Tensor& b, double 
   if (!O.same(out)) cpu().copy(out, O);
 }
 
-// Views of logical shape (Bt, R, C) in the layouts a GEMM operand can arrive in.
-Tensor gemm_operand(Generator& gen, int64_t bt, int64_t r, int64_t c, int kind) {
-  switch (kind) {
-    case 0: return gen.randn({bt, r, c}, DType::F64);                                            // row-major
-    case 1: return raw::transpose(gen.randn({bt, c, r}, DType::F64), 1, 2);                       // column-major
-    case 2: return raw::narrow(gen.randn({bt, r, c + 3}, DType::F64), 2, 1, c);                   // row-major, ld > cols
-    case 3: return raw::narrow(raw::transpose(gen.randn({bt, c + 2, r}, DType::F64), 1, 2), 2, 2, c);  // col-major window
-    case 4: {                                                                                     // neither: stride 2
-      Tensor base = gen.randn({bt, r, 2 * c}, DType::F64);
-      return Tensor::view_of(base, {bt, r, c}, {r * 2 * c, 2 * c, 2}, 0);
-    }
-    default: return raw::expand(gen.randn({1, r, c}, DType::F64), {bt, r, c});                    // batch stride 0
-  }
-}
-
 }  // namespace
 
 TEST_CASE("cuda math: the GEMM plan (transposes, leading dims, fallbacks) reproduces the CPU matmul") {
@@ -79,7 +65,8 @@ TEST_CASE("cuda math: the GEMM plan (transposes, leading dims, fallbacks) reprod
       for (int kb = 0; kb < 6; ++kb)
         for (int ko = 0; ko < 3; ++ko)
           for (double beta : {0.0, 0.5}) {
-            Tensor a = gemm_operand(gen, d.bt, d.m, d.k, ka), b = gemm_operand(gen, d.bt, d.k, d.n, kb);
+            Tensor a = promoe::test::gemm_operand(gen, d.bt, d.m, d.k, ka, DType::F64),
+                   b = promoe::test::gemm_operand(gen, d.bt, d.k, d.n, kb, DType::F64);
             Tensor init = gen.randn({d.bt, d.m, d.n}, DType::F64);
             auto out_view = [&]() {
               if (ko == 0) return raw::clone(init);

@@ -1,11 +1,14 @@
 // Raw ops against naive references: elementwise with broadcasting, comparisons and where,
 // reductions over several dims (also of non-contiguous views), and matmul in every shape rule
-// (1-D, 2-D, batched with broadcast batch dims, transposed and oddly strided views).
+// (1-D, 2-D, batched with broadcast batch dims, transposed and oddly strided views), and the float
+// GEMM path (oneDNN where built) against the double one in every operand and output layout.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <functional>
 
+#include "random_views.h"
+#include "tensor/backend.h"
 #include "tensor/ops.h"
 #include "tensor/random.h"
 
@@ -402,4 +405,39 @@ TEST_CASE("the backend-neutral batched_matmul (folding batch dims, looping or co
   check_default(raw::expand(r({1, 4, 2, 5}), {3, 4, 2, 5}), r({3, 4, 5, 2}));  // broadcast batch, folds
   check_default(raw::expand(r({3, 1, 2, 5}), {3, 4, 2, 5}), r({3, 4, 5, 2}));  // inner broadcast: copies
   check_default(r({6, 2, 5}), raw::transpose(r({6, 3, 5}), 1, 2));              // one batch dim
+}
+
+TEST_CASE("float matmul (oneDNN where built) matches the double product in every operand and output layout") {
+  Generator gen(17);
+  Backend& cpu = backend_for(Device::cpu());
+  struct Dims {
+    int64_t bt, m, k, n;
+  };
+  const Dims dims[] = {{1, 4, 5, 3}, {3, 4, 5, 3}, {2, 1, 6, 4}, {2, 5, 1, 3}, {2, 4, 6, 1}, {1, 67, 130, 45}};
+  for (const Dims& d : dims)
+    for (int ka = 0; ka < 6; ++ka)
+      for (int kb = 0; kb < 6; ++kb)
+        for (int ko = 0; ko < 3; ++ko)
+          for (double beta : {0.0, 0.5}) {
+            Tensor a = test::gemm_operand(gen, d.bt, d.m, d.k, ka, DType::F32);
+            Tensor b = test::gemm_operand(gen, d.bt, d.k, d.n, kb, DType::F32);
+            Tensor init = gen.randn({d.bt, d.m, d.n});
+            Tensor out;  // row-major, column-major, or neither (column stride 2)
+            if (ko == 0) out = raw::clone(init);
+            if (ko == 1) out = raw::transpose(Tensor::empty({d.bt, d.n, d.m}), 1, 2);
+            if (ko == 2) out = Tensor::view_of(Tensor::empty({d.bt, d.m, 2 * d.n}), {d.bt, d.m, d.n}, {d.m * 2 * d.n, 2 * d.n, 2}, 0);
+            cpu.copy(out, init);
+            Tensor want = raw::to(init, DType::F64);
+            cpu.matmul(want, raw::to(a, DType::F64), raw::to(b, DType::F64), 1.5, beta);
+            cpu.matmul(out, a, b, 1.5, beta);
+            CAPTURE(d.bt);
+            CAPTURE(d.m);
+            CAPTURE(d.k);
+            CAPTURE(d.n);
+            CAPTURE(ka);
+            CAPTURE(kb);
+            CAPTURE(ko);
+            CAPTURE(beta);
+            check_close(out, ref(want), 1e-4);
+          }
 }
