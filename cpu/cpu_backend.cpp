@@ -139,7 +139,7 @@ void CpuBackend::adamw(const Tensor& param, const Tensor& grad, const Tensor& m,
     T* pm = m.data<T>();
     T* pv = v.data<T>();
     const int64_t n = param.numel();
-_Pragma("omp parallel for schedule(static) if (n > 65536)")
+_Pragma("omp parallel for simd schedule(static) if (n > 65536)")
     for (int64_t i = 0; i < n; ++i)
       math::adamw<T>(p[i], g[i], pm[i], pv[i], T(lr), T(beta1), T(beta2), T(eps), T(weight_decay), T(bias1),
                      T(bias2_sqrt));

@@ -1,11 +1,20 @@
 // CPU row-wise kernels over the last dim of contiguous tensors: softmax, log-softmax, LayerNorm
-// (no affine) and their backward passes. Row statistics accumulate in double.
+// (no affine) and their backward passes, each row as a vectorised Eigen array expression. Row
+// statistics accumulate in the tensor's dtype, as PyTorch's CPU kernels do.
+#include <Eigen/Core>
 #include <cmath>
 
 #include "cpu/cpu_backend.h"
 #include "cpu/strided.h"
 
 namespace promoe {
+
+namespace {
+template <typename T>
+using RowArray = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <typename T>
+using ConstRowArray = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+}  // namespace
 
 void CpuBackend::softmax(const Tensor& out, const Tensor& a, bool log) {
   const int64_t n = a.shape().back(), rows = a.numel() / n;
@@ -14,18 +23,15 @@ void CpuBackend::softmax(const Tensor& out, const Tensor& a, bool log) {
     T* y = out.data<T>();
 _Pragma("omp parallel for schedule(static) if (rows * n > 16384)")
     for (int64_t r = 0; r < rows; ++r) {
-      const T* xr = x + r * n;
-      T* yr = y + r * n;
-      T mx = xr[0];
-      for (int64_t i = 1; i < n; ++i) mx = std::max(mx, xr[i]);
-      double s = 0;
-      for (int64_t i = 0; i < n; ++i) s += std::exp(double(xr[i] - mx));
+      ConstRowArray<T> xr(x + r * n, n);
+      RowArray<T> yr(y + r * n, n);
+      const T mx = xr.maxCoeff();
       if (log) {
-        T lse = T(std::log(s));
-        for (int64_t i = 0; i < n; ++i) yr[i] = xr[i] - mx - lse;
+        const T lse = std::log((xr - mx).exp().sum());
+        yr = xr - (mx + lse);
       } else {
-        T inv = T(1.0 / s);
-        for (int64_t i = 0; i < n; ++i) yr[i] = std::exp(xr[i] - mx) * inv;
+        yr = (xr - mx).exp();  // vectorised exp, once per element
+        yr *= T(1) / yr.sum();
       }
     }
   });
@@ -39,17 +45,10 @@ void CpuBackend::softmax_backward(const Tensor& grad_in, const Tensor& grad_out,
     T* gi = grad_in.data<T>();
 _Pragma("omp parallel for schedule(static) if (rows * n > 16384)")
     for (int64_t r = 0; r < rows; ++r) {
-      const T* gr = g + r * n;
-      const T* yr = y + r * n;
-      T* out_r = gi + r * n;
-      double s = 0;
-      if (log) {  // d/dx log_softmax: g - softmax * sum(g)
-        for (int64_t i = 0; i < n; ++i) s += gr[i];
-        for (int64_t i = 0; i < n; ++i) out_r[i] = gr[i] - std::exp(yr[i]) * T(s);
-      } else {  // y * (g - sum(g * y))
-        for (int64_t i = 0; i < n; ++i) s += double(gr[i]) * double(yr[i]);
-        for (int64_t i = 0; i < n; ++i) out_r[i] = yr[i] * (gr[i] - T(s));
-      }
+      ConstRowArray<T> gr(g + r * n, n), yr(y + r * n, n);
+      RowArray<T> out_r(gi + r * n, n);
+      if (log) out_r = gr - yr.exp() * gr.sum();  // d/dx log_softmax: g - softmax * sum(g)
+      else out_r = yr * (gr - (gr * yr).sum());   // y * (g - sum(g * y))
     }
   });
 }
@@ -63,16 +62,14 @@ void CpuBackend::layer_norm(const Tensor& out, const Tensor& mean, const Tensor&
     T* pr = rstd.data<T>();
 _Pragma("omp parallel for schedule(static) if (rows * n > 16384)")
     for (int64_t r = 0; r < rows; ++r) {
-      const T* xr = x + r * n;
-      double s = 0, ss = 0;
-      for (int64_t i = 0; i < n; ++i) s += xr[i];
-      const double mu = s / double(n);
-      for (int64_t i = 0; i < n; ++i) ss += (xr[i] - mu) * (xr[i] - mu);
-      const double inv = 1.0 / std::sqrt(ss / double(n) + eps);  // biased variance, as PyTorch
-      pm[r] = T(mu);
-      pr[r] = T(inv);
-      T* yr = y + r * n;
-      for (int64_t i = 0; i < n; ++i) yr[i] = T((xr[i] - mu) * inv);
+      ConstRowArray<T> xr(x + r * n, n);
+      RowArray<T> yr(y + r * n, n);
+      const T mu = xr.mean();
+      yr = xr - mu;
+      const T inv = T(1) / std::sqrt(yr.square().mean() + T(eps));  // biased variance, as PyTorch
+      yr *= inv;
+      pm[r] = mu;
+      pr[r] = inv;
     }
   });
 }
@@ -88,19 +85,12 @@ void CpuBackend::layer_norm_backward(const Tensor& grad_in, const Tensor& grad_o
     T* gi = grad_in.data<T>();
 _Pragma("omp parallel for schedule(static) if (rows * n > 16384)")
     for (int64_t r = 0; r < rows; ++r) {
-      const T* xr = x + r * n;
-      const T* gr = g + r * n;
-      const double mu = pm[r], inv = pr[r];
-      double sg = 0, sgx = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        double xhat = (xr[i] - mu) * inv;
-        sg += gr[i];
-        sgx += gr[i] * xhat;
-      }
-      sg /= double(n);
-      sgx /= double(n);
-      T* out_r = gi + r * n;
-      for (int64_t i = 0; i < n; ++i) out_r[i] = T(inv * (gr[i] - sg - (xr[i] - mu) * inv * sgx));
+      ConstRowArray<T> xr(x + r * n, n), gr(g + r * n, n);
+      RowArray<T> out_r(gi + r * n, n);
+      const T mu = pm[r], inv = pr[r];
+      out_r = (xr - mu) * inv;  // xhat, kept in the output row
+      const T mean_g = gr.mean(), mean_gx = (gr * out_r).mean();
+      out_r = inv * (gr - mean_g - out_r * mean_gx);
     }
   });
 }
