@@ -40,6 +40,14 @@ class CpuBackend final : public Backend {
   void layer_norm(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& a, double eps) override;
   void layer_norm_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& a, const Tensor& mean,
                            const Tensor& rstd) override;
+  void layer_norm_modulate(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,
+                           const Tensor& shift, const Tensor& scale, double eps) override;
+  void layer_norm_modulate_backward(const Tensor& grad_x, const Tensor& grad_shift, const Tensor& grad_scale,
+                                    const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                                    const Tensor& scale) override;
+  void gated_add(const Tensor& out, const Tensor& x, const Tensor& gate, const Tensor& y) override;
+  void gated_add_backward(const Tensor& grad_y, const Tensor& grad_gate, const Tensor& g, const Tensor& y,
+                          const Tensor& gate) override;
 
   void index_select(const Tensor& out, const Tensor& a, int64_t dim, const Tensor& index) override;
   void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) override;

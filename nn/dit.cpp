@@ -55,9 +55,9 @@ Tensor DiTBlock::forward(const Tensor& x, const Tensor& c, const Tensor& labels,
                          ForwardContext& ctx) const {
   // shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp, each (B, D)
   std::vector<Tensor> m = chunk(ada->forward(silu(c)), 6, 1);
-  Tensor h = x + unsqueeze(m[2], 1) * attn->forward(modulate(layer_norm(x, 1e-6), m[0], m[1]));
-  Tensor u = modulate(layer_norm(h, 1e-6), m[3], m[4]);
-  Tensor out = h + unsqueeze(m[5], 1) * mlp->forward(u, labels, index, ctx);
+  Tensor h = gated_residual(x, m[2], attn->forward(layer_norm_modulate(x, m[0], m[1], 1e-6)));
+  Tensor u = layer_norm_modulate(h, m[3], m[4], 1e-6);
+  Tensor out = gated_residual(h, m[5], mlp->forward(u, labels, index, ctx));
   if (ctx.record) ctx.records["act.blocks." + std::to_string(index) + ".out"] = out.detach();
   return out;
 }
@@ -71,7 +71,7 @@ FinalLayer::FinalLayer(int64_t hidden, int64_t patch, int64_t out_channels, Gene
 
 Tensor FinalLayer::forward(const Tensor& x, const Tensor& c) const {
   std::vector<Tensor> m = chunk(ada->forward(silu(c)), 2, 1);  // shift, scale
-  return linear->forward(modulate(layer_norm(x, 1e-6), m[0], m[1]));
+  return linear->forward(layer_norm_modulate(x, m[0], m[1], 1e-6));
 }
 
 DiT::DiT(const DiTConfig& cfg, uint64_t seed, const FeedForwardFactory& feed_forward)

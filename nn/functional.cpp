@@ -37,6 +37,26 @@ Tensor modulate(const Tensor& h, const Tensor& shift, const Tensor& scale) {
   return h * (unsqueeze(scale, 1) + 1.0) + unsqueeze(shift, 1);
 }
 
+Tensor layer_norm_modulate(const Tensor& x, const Tensor& shift, const Tensor& scale, double eps) {
+  raw::LayerNormModulateResult r = raw::layer_norm_modulate(x, shift, scale, eps);
+  if (!needs_grad({x, shift, scale})) return r.out;
+  Tensor sx = x.detach(), sscale = scale.detach(), mean = r.mean, rstd = r.rstd;
+  return record(r.out, "layer_norm_modulate", {x, shift, scale}, [=](const Tensor& g) {
+    raw::LayerNormModulateGrads d = raw::layer_norm_modulate_backward(g, sx, mean, rstd, sscale);
+    return Grads{d.x, d.shift, d.scale};
+  });
+}
+
+Tensor gated_residual(const Tensor& x, const Tensor& gate, const Tensor& y) {
+  Tensor out = raw::gated_add(x, gate, y);
+  if (!needs_grad({x, gate, y})) return out;
+  Tensor sgate = gate.detach(), sy = y.detach();
+  return record(out, "gated_residual", {x, gate, y}, [=](const Tensor& g) {
+    raw::GatedAddGrads d = raw::gated_add_backward(g, sy, sgate);
+    return Grads{g, d.gate, d.y};
+  });
+}
+
 namespace {
 // (B, N, 3D) -> three (B, H, N, hd) views.
 std::array<Tensor, 3> split_heads(const Tensor& qkv, int64_t H) {

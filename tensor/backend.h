@@ -81,6 +81,21 @@ class Backend {
   virtual void layer_norm_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& a,
                                    const Tensor& mean, const Tensor& rstd) = 0;
 
+  // adaLN-Zero conditioning of a contiguous x (B, N, D) by contiguous per-image vectors (B, D).
+  // The defaults (tensor/backend_adaln.cpp) compose the primitives above; a backend may fuse them.
+  // out = LayerNorm(x) * (1 + scale) + shift, with mean, rstd (B, N) as layer_norm writes them.
+  virtual void layer_norm_modulate(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,
+                                   const Tensor& shift, const Tensor& scale, double eps);
+  // From g = d/d out: grad_x, grad_shift = sum_n g, grad_scale = sum_n g * xhat.
+  virtual void layer_norm_modulate_backward(const Tensor& grad_x, const Tensor& grad_shift, const Tensor& grad_scale,
+                                            const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                                            const Tensor& scale);
+  // out = x + gate * y (the gated residual); all (B, N, D) but gate (B, D).
+  virtual void gated_add(const Tensor& out, const Tensor& x, const Tensor& gate, const Tensor& y);
+  // From g = d/d out: grad_y = g * gate, grad_gate = sum_n g * y (grad_x is g itself).
+  virtual void gated_add_backward(const Tensor& grad_y, const Tensor& grad_gate, const Tensor& g, const Tensor& y,
+                                  const Tensor& gate);
+
   // Indexing along `dim` with an i64 index vector / index tensor (contiguous index).
   virtual void index_select(const Tensor& out, const Tensor& a, int64_t dim, const Tensor& index) = 0;
   virtual void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) = 0;

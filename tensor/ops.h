@@ -73,6 +73,24 @@ struct LayerNormResult {
 LayerNormResult layer_norm(const Tensor& a, double eps);
 Tensor layer_norm_backward(const Tensor& grad_out, const Tensor& a, const Tensor& mean, const Tensor& rstd);
 
+// adaLN-Zero conditioning of x (B, N, D) by per-image vectors (B, D), fused (tensor/ops_adaln.cpp).
+struct LayerNormModulateResult {
+  Tensor out, mean, rstd;  // out (B, N, D); mean, rstd (B, N)
+};
+// LayerNorm(x) * (1 + scale) + shift (LayerNorm without affine).
+LayerNormModulateResult layer_norm_modulate(const Tensor& x, const Tensor& shift, const Tensor& scale, double eps);
+struct LayerNormModulateGrads {
+  Tensor x, shift, scale;
+};
+LayerNormModulateGrads layer_norm_modulate_backward(const Tensor& grad_out, const Tensor& x, const Tensor& mean,
+                                                    const Tensor& rstd, const Tensor& scale);
+// x + gate * y, gate broadcast over N.
+Tensor gated_add(const Tensor& x, const Tensor& gate, const Tensor& y);
+struct GatedAddGrads {
+  Tensor y, gate;  // the gradient for x is grad_out itself
+};
+GatedAddGrads gated_add_backward(const Tensor& grad_out, const Tensor& y, const Tensor& gate);
+
 // Indexing.
 Tensor index_select(const Tensor& a, int64_t dim, const Tensor& index);
 Tensor index_add(const Tensor& a, int64_t dim, const Tensor& index, const Tensor& src);  // out-of-place

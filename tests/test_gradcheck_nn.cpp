@@ -22,6 +22,41 @@ TEST_CASE("fused attention equals the composed version and passes gradcheck") {
   CHECK_MESSAGE(r.ok, r.report);
 }
 
+namespace {
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+  return raw::reduce(ReduceOp::Max, raw::unary(UnaryOp::Abs, raw::sub(a, b)), {}, false).item();
+}
+}  // namespace
+
+TEST_CASE("fused LayerNorm + modulate and gated residual equal the composed versions and pass gradcheck") {
+  Generator gen(9);
+  for (int64_t B : {1, 3}) {
+    CAPTURE(B);
+    Tensor x = gen.randn({B, 4, 6}, DType::F64), shift = gen.randn({B, 6}, DType::F64),
+           scale = gen.randn({B, 6}, DType::F64), gate = gen.randn({B, 6}, DType::F64),
+           y = gen.randn({B, 4, 6}, DType::F64);
+    for (Tensor* t : {&x, &shift, &scale, &gate, &y}) t->set_requires_grad(true);
+    CHECK(max_abs_diff(nn::layer_norm_modulate(x, shift, scale, 1e-6),
+                       nn::modulate(layer_norm(x, 1e-6), shift, scale)) < 1e-12);
+    CHECK(max_abs_diff(nn::gated_residual(x, gate, y), x + unsqueeze(gate, 1) * y) < 1e-12);
+    auto r = gradcheck([](const std::vector<Tensor>& in) { return nn::layer_norm_modulate(in[0], in[1], in[2], 1e-6); },
+                       {x, shift, scale});
+    CHECK_MESSAGE(r.ok, r.report);
+    r = gradcheck([](const std::vector<Tensor>& in) { return nn::gated_residual(in[0], in[1], in[2]); }, {x, gate, y});
+    CHECK_MESSAGE(r.ok, r.report);
+    // Per-image vectors as strided chunks of one (B, 2D) tensor, as the adaLN projection gives them.
+    Tensor both = gen.randn({B, 12}, DType::F64);
+    both.set_requires_grad(true);
+    r = gradcheck(
+        [](const std::vector<Tensor>& in) {
+          std::vector<Tensor> m = chunk(in[1], 2, 1);
+          return nn::gated_residual(in[0], m[0], nn::layer_norm_modulate(in[0], m[0], m[1], 1e-6));
+        },
+        {x, both});
+    CHECK_MESSAGE(r.ok, r.report);
+  }
+}
+
 TEST_CASE("fused linear passes gradcheck for x, weight and bias, with and without bias") {
   Generator gen(6);
   Tensor x = gen.randn({2, 3, 4}, DType::F64), w = gen.randn({5, 4}, DType::F64), b = gen.randn({5}, DType::F64);

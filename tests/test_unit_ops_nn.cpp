@@ -1,7 +1,8 @@
 // Forward values of the normalisation, loss, joining and indexing ops against hand-computed or
 // naive references: softmax / log_softmax, layer_norm, normalize, cross_entropy, mse_loss,
 // cat / stack / split / chunk, index_select / gather / scatter_add / index_add, embedding,
-// topk and sort (ties to the lower index first), clamp.
+// topk and sort (ties to the lower index first), clamp; the fused adaLN kernels against their
+// composed defaults.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -255,4 +256,49 @@ TEST_CASE("NaN ranks above every number in topk, sort and max") {
   std::vector<double> sv = vals(s.values);
   for (int i = 0; i < 100; ++i) CHECK(std::isnan(sv[i]));
   for (int i = 101; i < 300; ++i) CHECK(sv[i - 1] >= sv[i]);
+}
+
+TEST_CASE("fused adaLN kernels of the CPU backend equal the backend-neutral composed defaults") {
+  // The defaults (tensor/backend_adaln.cpp), which other backends inherit, run through qualified calls.
+  Backend& cpu = backend_for(Device::cpu());
+  Generator gen(21);
+  for (int64_t B : {1, 5}) {
+    CAPTURE(B);
+    const int64_t N = 7, D = 130;
+    Tensor x = gen.randn({B, N, D}), y = gen.randn({B, N, D}), g = gen.randn({B, N, D});
+    Tensor shift = gen.randn({B, D}), scale = gen.randn({B, D}), gate = gen.randn({B, D});
+    auto like = [](const Tensor& t) { return Tensor::empty(t.shape(), t.dtype()); };
+    Tensor out = like(x), mean = Tensor::empty({B, N}), rstd = Tensor::empty({B, N});
+    Tensor out_ref = like(x), mean_ref = like(mean), rstd_ref = like(rstd);
+    cpu.layer_norm_modulate(out, mean, rstd, x, shift, scale, 1e-6);
+    cpu.Backend::layer_norm_modulate(out_ref, mean_ref, rstd_ref, x, shift, scale, 1e-6);
+    check_close(vals(out), vals(out_ref), 1e-5);
+    check_close(vals(mean), vals(mean_ref), 1e-5);
+    check_close(vals(rstd), vals(rstd_ref), 1e-5);
+    Tensor gx = like(x), gsh = like(shift), gsc = like(scale), gx_ref = like(x), gsh_ref = like(shift),
+           gsc_ref = like(scale);
+    cpu.layer_norm_modulate_backward(gx, gsh, gsc, g, x, mean, rstd, scale);
+    cpu.Backend::layer_norm_modulate_backward(gx_ref, gsh_ref, gsc_ref, g, x, mean, rstd, scale);
+    check_close(vals(gx), vals(gx_ref), 1e-4);
+    check_close(vals(gsh), vals(gsh_ref), 1e-5);
+    check_close(vals(gsc), vals(gsc_ref), 1e-5);
+    Tensor res = like(x), res_ref = like(x);
+    cpu.gated_add(res, x, gate, y);
+    cpu.Backend::gated_add(res_ref, x, gate, y);
+    check_close(vals(res), vals(res_ref), 1e-6);
+    Tensor gy = like(y), gg = like(gate), gy_ref = like(y), gg_ref = like(gate);
+    cpu.gated_add_backward(gy, gg, g, y, gate);
+    cpu.Backend::gated_add_backward(gy_ref, gg_ref, g, y, gate);
+    check_close(vals(gy), vals(gy_ref), 1e-6);
+    check_close(vals(gg), vals(gg_ref), 1e-5);
+  }
+}
+
+TEST_CASE("adaLN ops reject shapes that are not x (B, N, D) with per-image (B, D) vectors") {
+  Tensor x = raw::zeros({2, 3, 4}), v = raw::zeros({2, 4});
+  CHECK_THROWS_WITH_AS(raw::layer_norm_modulate(x, raw::zeros({3, 4}), v, 1e-6),
+                       doctest::Contains("layer_norm_modulate: f32[3, 4] on cpu is not (B, D)"), Error);
+  CHECK_THROWS_WITH_AS(raw::gated_add(raw::zeros({6, 4}), v, raw::zeros({6, 4})),
+                       doctest::Contains("gated_add: x must be (B, N, D)"), Error);
+  CHECK_THROWS_WITH_AS(raw::gated_add(x, v, raw::zeros({2, 3, 5})), doctest::Contains("does not match x"), Error);
 }

@@ -1,0 +1,36 @@
+// Default adaLN kernels, composed from the backend's primitives through raw ops: correct on any
+// backend, and the reference the fused CPU kernels (cpu/adaln.cpp) are tested against.
+#include "tensor/ops.h"
+
+namespace promoe {
+
+namespace {
+Tensor per_image(const Tensor& v) { return raw::unsqueeze(v, 1); }  // (B, D) -> (B, 1, D)
+}  // namespace
+
+void Backend::layer_norm_modulate(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,
+                                  const Tensor& shift, const Tensor& scale, double eps) {
+  layer_norm(out, mean, rstd, x, eps);
+  raw::copy_(out, raw::add(raw::mul(out, per_image(raw::add_scalar(scale, 1.0))), per_image(shift)));
+}
+
+void Backend::layer_norm_modulate_backward(const Tensor& grad_x, const Tensor& grad_shift, const Tensor& grad_scale,
+                                           const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                                           const Tensor& scale) {
+  Tensor xhat = raw::mul(raw::sub(x, raw::unsqueeze(mean, -1)), raw::unsqueeze(rstd, -1));
+  raw::copy_(grad_shift, raw::sum(g, {1}));
+  raw::copy_(grad_scale, raw::sum(raw::mul(g, xhat), {1}));
+  layer_norm_backward(grad_x, raw::mul(g, per_image(raw::add_scalar(scale, 1.0))), x, mean, rstd);
+}
+
+void Backend::gated_add(const Tensor& out, const Tensor& x, const Tensor& gate, const Tensor& y) {
+  raw::copy_(out, raw::add(x, raw::mul(per_image(gate), y)));
+}
+
+void Backend::gated_add_backward(const Tensor& grad_y, const Tensor& grad_gate, const Tensor& g, const Tensor& y,
+                                 const Tensor& gate) {
+  raw::copy_(grad_y, raw::mul(g, per_image(gate)));
+  raw::copy_(grad_gate, raw::sum(raw::mul(g, y), {1}));
+}
+
+}  // namespace promoe

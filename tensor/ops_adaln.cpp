@@ -1,0 +1,65 @@
+// Raw adaLN ops: argument checks, contiguous operands and outputs, dispatch to the backend.
+#include "tensor/ops.h"
+#include "tensor/ops_util.h"
+
+namespace promoe::raw {
+
+using detail::be;
+
+namespace {
+// x (B, N, D) and per-image vectors (B, D) of x's dtype and device.
+void check_adaln(const char* op, const Tensor& x, std::initializer_list<Tensor> per_image) {
+  detail::check_floating(x, op);
+  PROMOE_CHECK(x.dim() == 3, op, ": x must be (B, N, D), got ", describe(x));
+  for (const Tensor& v : per_image) {
+    check_same_device(x, v, op);
+    detail::check_same_dtype(x, v, op);
+    PROMOE_CHECK(v.shape() == Shape({x.size(0), x.size(2)}), op, ": ", describe(v), " is not (B, D) for x ",
+                 describe(x));
+  }
+}
+}  // namespace
+
+LayerNormModulateResult layer_norm_modulate(const Tensor& x, const Tensor& shift, const Tensor& scale, double eps) {
+  check_adaln("layer_norm_modulate", x, {shift, scale});
+  const Shape rows{x.size(0), x.size(1)};
+  LayerNormModulateResult r{Tensor::empty(x.shape(), x.dtype(), x.device()), Tensor::empty(rows, x.dtype(), x.device()),
+                            Tensor::empty(rows, x.dtype(), x.device())};
+  if (x.numel()) be(x).layer_norm_modulate(r.out, r.mean, r.rstd, contiguous(x), contiguous(shift), contiguous(scale), eps);
+  return r;
+}
+
+LayerNormModulateGrads layer_norm_modulate_backward(const Tensor& grad_out, const Tensor& x, const Tensor& mean,
+                                                    const Tensor& rstd, const Tensor& scale) {
+  check_adaln("layer_norm_modulate_backward", x, {scale});
+  PROMOE_CHECK(grad_out.shape() == x.shape(), "layer_norm_modulate_backward: gradient ", describe(grad_out),
+               " does not match x ", describe(x));
+  const Shape vec{x.size(0), x.size(2)};
+  LayerNormModulateGrads g{Tensor::empty(x.shape(), x.dtype(), x.device()), Tensor::empty(vec, x.dtype(), x.device()),
+                           Tensor::empty(vec, x.dtype(), x.device())};
+  if (x.numel())
+    be(x).layer_norm_modulate_backward(g.x, g.shift, g.scale, contiguous(grad_out), contiguous(x), contiguous(mean),
+                                       contiguous(rstd), contiguous(scale));
+  return g;
+}
+
+Tensor gated_add(const Tensor& x, const Tensor& gate, const Tensor& y) {
+  check_adaln("gated_add", x, {gate});
+  check_same_device(x, y, "gated_add");
+  detail::check_same_dtype(x, y, "gated_add");
+  PROMOE_CHECK(y.shape() == x.shape(), "gated_add: ", describe(y), " does not match x ", describe(x));
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  if (x.numel()) be(x).gated_add(out, contiguous(x), contiguous(gate), contiguous(y));
+  return out;
+}
+
+GatedAddGrads gated_add_backward(const Tensor& grad_out, const Tensor& y, const Tensor& gate) {
+  check_adaln("gated_add_backward", y, {gate});
+  PROMOE_CHECK(grad_out.shape() == y.shape(), "gated_add_backward: gradient ", describe(grad_out),
+               " does not match ", describe(y));
+  GatedAddGrads g{Tensor::empty(y.shape(), y.dtype(), y.device()), Tensor::empty(gate.shape(), y.dtype(), y.device())};
+  if (y.numel()) be(y).gated_add_backward(g.y, g.gate, contiguous(grad_out), contiguous(y), contiguous(gate));
+  return g;
+}
+
+}  // namespace promoe::raw
