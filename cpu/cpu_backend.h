@@ -33,7 +33,7 @@ class CpuBackend final : public Backend {
   void arg_reduce(ReduceOp op, const Tensor& values, const Tensor& indices, const Tensor& a) override;
 
   void matmul(const Tensor& out, const Tensor& a, const Tensor& b, double alpha, double beta) override;
-  void batched_matmul(const Tensor& out, const Tensor& a, const Tensor& b) override;
+  void batched_matmul(const Tensor& out, const Tensor& a, const Tensor& b, double alpha = 1.0) override;
 
   void softmax(const Tensor& out, const Tensor& a, bool log) override;
   void softmax_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& out, bool log) override;

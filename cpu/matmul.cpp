@@ -167,8 +167,8 @@ void CpuBackend::matmul(const Tensor& out, const Tensor& a, const Tensor& b, dou
 }
 
 // One parallel loop over all products, whatever the batch strides: no folding, no copies.
-void CpuBackend::batched_matmul(const Tensor& out, const Tensor& a, const Tensor& b) {
-  products(out, a, b, 1.0, 0.0);
+void CpuBackend::batched_matmul(const Tensor& out, const Tensor& a, const Tensor& b, double alpha) {
+  products(out, a, b, alpha, 0.0);
 }
 
 }  // namespace promoe

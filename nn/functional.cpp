@@ -58,38 +58,45 @@ Tensor gated_residual(const Tensor& x, const Tensor& gate, const Tensor& y) {
 }
 
 namespace {
-// (B, N, 3D) -> three (B, H, N, hd) views.
+// A (B, N, 3D) qkv tensor (or its gradient) as three (B, H, N, hd) views.
 std::array<Tensor, 3> split_heads(const Tensor& qkv, int64_t H) {
   const int64_t B = qkv.size(0), N = qkv.size(1), hd = qkv.size(2) / (3 * H);
   Tensor t = raw::permute(raw::reshape(qkv, {B, N, 3, H, hd}), {2, 0, 3, 1, 4});  // (3, B, H, N, hd)
   return {raw::select(t, 0, 0), raw::select(t, 0, 1), raw::select(t, 0, 2)};
 }
+// A (B, N, D) tensor as its (B, H, N, hd) head view.
+Tensor heads_of(const Tensor& x, int64_t H) {
+  const int64_t B = x.size(0), N = x.size(1), hd = x.size(2) / H;
+  return raw::permute(raw::reshape(x, {B, N, H, hd}), {0, 2, 1, 3});
+}
 }  // namespace
 
+// Every product reads and writes the head-split views in place: the 1/sqrt(hd) scale rides on the
+// GEMMs' alpha, the heads are merged by writing o straight into the (B, N, D) output, and the
+// q, k, v gradients land in one (B, N, 3D) buffer; only the (B, H, N, N) probabilities are stored.
 Tensor attention(const Tensor& qkv, int64_t num_heads) {
   PROMOE_CHECK(qkv.dim() == 3 && qkv.size(2) % (3 * num_heads) == 0, "attention: qkv ", describe(qkv),
                " is not (B, N, 3 * D) with D divisible by ", num_heads, " heads");
   const int64_t B = qkv.size(0), N = qkv.size(1), D = qkv.size(2) / 3, hd = D / num_heads;
   const double scale = 1.0 / std::sqrt(double(hd));
   auto [q, k, v] = split_heads(qkv, num_heads);
-  Tensor scores = raw::matmul(q, raw::transpose(k, -1, -2));  // (B, H, N, N)
-  Tensor p = raw::softmax(raw::mul_scalar(scores, scale), -1);
-  Tensor o = raw::matmul(p, v);                                                   // (B, H, N, hd)
-  Tensor out = raw::reshape(raw::permute(o, {0, 2, 1, 3}), {B, N, D});            // (B, N, D)
+  Tensor scores = Tensor::empty({B, num_heads, N, N}, qkv.dtype(), qkv.device());
+  raw::matmul_into(scores, q, raw::transpose(k, -1, -2), scale);
+  Tensor p = raw::softmax(scores, -1);
+  Tensor out = Tensor::empty({B, N, D}, qkv.dtype(), qkv.device());
+  raw::matmul_into(heads_of(out, num_heads), p, v);
   if (!needs_grad({qkv})) return out;
   Tensor sq = q.detach(), sk = k.detach(), sv = v.detach(), sp = p.detach();
   return record(out, "attention", {qkv}, [=](const Tensor& g) {
-    Tensor go = raw::permute(raw::reshape(g, {B, N, num_heads, hd}), {0, 2, 1, 3});  // (B, H, N, hd)
-    Tensor gv = raw::matmul(raw::transpose(sp, -1, -2), go);
+    Tensor go = heads_of(g, num_heads);  // (B, H, N, hd)
     Tensor gp = raw::matmul(go, raw::transpose(sv, -1, -2));
-    Tensor gs = raw::mul_scalar(raw::softmax_backward(gp, sp, -1, false), scale);  // (B, H, N, N)
-    Tensor gq = raw::matmul(gs, sk);
-    Tensor gk = raw::matmul(raw::transpose(gs, -1, -2), sq);
-    Tensor gqkv = Tensor::empty({3, B, num_heads, N, hd}, g.dtype(), g.device());
-    raw::copy_(raw::select(gqkv, 0, 0), gq);
-    raw::copy_(raw::select(gqkv, 0, 1), gk);
-    raw::copy_(raw::select(gqkv, 0, 2), gv);
-    return Grads{raw::reshape(raw::permute(gqkv, {1, 3, 0, 2, 4}), {B, N, 3 * D})};
+    Tensor gs = raw::softmax_backward(gp, sp, -1, false);  // d/d(scaled scores), (B, H, N, N)
+    Tensor gqkv = Tensor::empty({B, N, 3 * D}, g.dtype(), g.device());
+    auto [gq, gk, gv] = split_heads(gqkv, num_heads);
+    raw::matmul_into(gq, gs, sk, scale);
+    raw::matmul_into(gk, raw::transpose(gs, -1, -2), sq, scale);
+    raw::matmul_into(gv, raw::transpose(sp, -1, -2), go);
+    return Grads{gqkv};
   });
 }
 

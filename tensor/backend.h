@@ -64,11 +64,11 @@ class Backend {
   // a (Bt, M, K), b (Bt, K, N), out (Bt, M, N). A view with unit stride in its last or its
   // second-to-last dim is used in place (transposes cost nothing); batch strides may be 0.
   virtual void matmul(const Tensor& out, const Tensor& a, const Tensor& b, double alpha, double beta) = 0;
-  // out (batch..., M, N) = a (batch..., M, K) @ b (batch..., K, N) over any number of batch dims of
-  // equal shape, with any batch strides (0 where broadcast); out contiguous. The default (in
+  // out (batch..., M, N) = alpha * a (batch..., M, K) @ b (batch..., K, N) over any number of batch
+  // dims of equal shape, with any batch strides (0 where broadcast; not in out). The default (in
   // tensor/ops_matmul.cpp) folds what batch dims it can into one stride and calls matmul() per
   // leading index; a backend may override it to run all products in one launch.
-  virtual void batched_matmul(const Tensor& out, const Tensor& a, const Tensor& b);
+  virtual void batched_matmul(const Tensor& out, const Tensor& a, const Tensor& b, double alpha = 1.0);
 
   // Row-wise over the last dim of contiguous tensors.
   virtual void softmax(const Tensor& out, const Tensor& a, bool log) = 0;

@@ -63,6 +63,10 @@ Tensor argmax(const Tensor& a, int64_t dim, bool keepdim = false);
 
 // Matrix product with PyTorch's rules: 1-D, 2-D and batched (broadcast batch dims).
 Tensor matmul(const Tensor& a, const Tensor& b);
+// out = alpha * a @ b written into the view `out` (batch..., M, N) from a (batch..., M, K) and
+// b (batch..., K, N) of the same batch shape: for ops that want a product laid out in place
+// (heads merged into tokens, gradients into one qkv buffer) instead of copied there.
+void matmul_into(const Tensor& out, const Tensor& a, const Tensor& b, double alpha = 1.0);
 
 // Normalisation over the last dim / `dim`.
 Tensor softmax(const Tensor& a, int64_t dim, bool log = false);

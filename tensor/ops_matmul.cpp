@@ -42,25 +42,28 @@ Tensor batch_view(const Tensor& t, int64_t from, int64_t nb, int64_t lead, int64
 // The default batched product: the trailing batch dims whose strides fold into one stride in both
 // operands go to matmul() as one batched call, looping over the leading dims that do not fold (the
 // head-split views of an attention block fold their heads but not heads with images). When fewer
-// than 4 products would go per call, non-folding operands are copied once instead, so that
-// matmul() sees one large batch.
-void Backend::batched_matmul(const Tensor& out, const Tensor& a, const Tensor& b) {
+// than 4 products would go per call, non-folding operands are copied once instead (a non-folding
+// out is computed in a contiguous buffer and copied back), so that matmul() sees one large batch.
+void Backend::batched_matmul(const Tensor& out, const Tensor& a, const Tensor& b, double alpha) {
   const int64_t nb = out.dim() - 2;
-  Tensor A = a, B = b;
+  Tensor A = a, B = b, O = out;
+  auto folds = [nb](const Tensor& t, int64_t from) { return folded_batch_stride(t, from, nb) >= 0; };
   int64_t from = 0;
-  while (from < nb && (folded_batch_stride(A, from, nb) < 0 || folded_batch_stride(B, from, nb) < 0)) ++from;
+  while (from < nb && !(folds(A, from) && folds(B, from) && folds(O, from))) ++from;
   int64_t lead = 1, inner = 1;
   for (int64_t d = 0; d < nb; ++d) (d < from ? lead : inner) *= out.shape()[d];
   if (from > 0 && inner < 4) {
-    if (folded_batch_stride(A, 0, nb) < 0) A = raw::clone(A);
-    if (folded_batch_stride(B, 0, nb) < 0) B = raw::clone(B);
+    if (!folds(A, 0)) A = raw::clone(A);
+    if (!folds(B, 0)) B = raw::clone(B);
+    if (!folds(O, 0)) O = Tensor::empty(out.shape(), out.dtype(), out.device());
     from = 0;
     lead = 1;
   }
   const int64_t sa = folded_batch_stride(A, from, nb), sb = folded_batch_stride(B, from, nb),
-                so = folded_batch_stride(out, from, nb);
+                so = folded_batch_stride(O, from, nb);
   for (int64_t l = 0; l < lead; ++l)
-    matmul(batch_view(out, from, nb, l, so), batch_view(A, from, nb, l, sa), batch_view(B, from, nb, l, sb), 1.0, 0.0);
+    matmul(batch_view(O, from, nb, l, so), batch_view(A, from, nb, l, sa), batch_view(B, from, nb, l, sb), alpha, 0.0);
+  if (!O.same(out)) copy(out, O);
 }
 
 }  // namespace promoe
@@ -117,6 +120,26 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (a.dim() == 1) out = squeeze(out, -2);
   if (b.dim() == 1) out = squeeze(out, -1);
   return out;
+}
+
+void matmul_into(const Tensor& out, const Tensor& a, const Tensor& b, double alpha) {
+  for (const Tensor* t : {&out, &a, &b}) {
+    check_defined(*t, "matmul_into");
+    check_same_device(out, *t, "matmul_into");
+    check_same_dtype(out, *t, "matmul_into");
+  }
+  check_floating(a, "matmul_into");
+  const int64_t nd = out.dim();
+  PROMOE_CHECK(nd >= 2 && a.dim() == nd && b.dim() == nd, "matmul_into: ", describe(out), " = ", describe(a), " @ ",
+               describe(b), " needs operands of equal rank >= 2");
+  Shape want_a = out.shape(), want_b = out.shape();
+  want_a[nd - 1] = a.size(-1);
+  want_b[nd - 2] = a.size(-1);
+  PROMOE_CHECK(a.shape() == want_a && b.shape() == want_b, "matmul_into: shapes do not chain, ", describe(out), " = ",
+               describe(a), " @ ", describe(b));
+  if (!out.numel()) return;
+  if (a.size(-1) == 0) return fill_(out, 0.0);
+  be(a).batched_matmul(out, a, b, alpha);
 }
 
 // ---------------------------------------------------------------------------------------------

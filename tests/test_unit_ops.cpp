@@ -407,6 +407,30 @@ TEST_CASE("the backend-neutral batched_matmul (folding batch dims, looping or co
   check_default(r({6, 2, 5}), raw::transpose(r({6, 3, 5}), 1, 2));              // one batch dim
 }
 
+TEST_CASE("matmul_into writes alpha * a @ b into strided output views on the CPU and through the default") {
+  Generator gen(8);
+  auto r = [&](const Shape& s) { return randn(gen, s); };
+  Tensor a = r({2, 3, 5, 4}), b = r({2, 3, 4, 6});
+  Ref want = naive_matmul(ref(a), ref(b));
+  for (double& x : want.v) x *= 0.5;
+  // (B, H, N, hd) head views of a (B, N, H * hd) buffer: the batch dims do not fold into one stride.
+  auto head_view = [](const Tensor& buf) { return raw::permute(raw::reshape(buf, {2, 5, 3, 6}), {0, 2, 1, 3}); };
+  Tensor buf = raw::zeros({2, 5, 18}, DType::F64);
+  raw::matmul_into(head_view(buf), a, b, 0.5);
+  check_close(raw::contiguous(head_view(buf)), want, 1e-12);
+  for (bool few : {false, true}) {  // 6 products per call, or 2 (the default then copies)
+    Tensor A = few ? raw::narrow(a, 1, 0, 1) : a, B = few ? raw::narrow(b, 1, 0, 1) : b;
+    Tensor base = raw::zeros({2, 5, 18}, DType::F64);
+    Tensor out = few ? raw::narrow(head_view(base), 1, 0, 1) : head_view(base);
+    backend_for(Device::cpu()).Backend::batched_matmul(out, A, B, 0.5);
+    Ref w = naive_matmul(ref(A), ref(B));
+    for (double& x : w.v) x *= 0.5;
+    check_close(raw::contiguous(out), w, 1e-12);
+  }
+  CHECK_THROWS_WITH_AS(raw::matmul_into(raw::zeros({2, 5, 5}, DType::F64), r({2, 5, 4}), r({2, 3, 5})),
+                       doctest::Contains("matmul_into: shapes do not chain"), Error);
+}
+
 TEST_CASE("float matmul (oneDNN where built) matches the double product in every operand and output layout") {
   Generator gen(17);
   Backend& cpu = backend_for(Device::cpu());
