@@ -39,7 +39,7 @@ double clip_grad_norm(const NamedTensors& params, double max_norm) {
   for (auto& [name, t] : params) {
     Tensor g = t.grad();
     if (!g.defined()) continue;
-    double n = raw::sum(raw::unary(UnaryOp::Square, raw::to(g, DType::F64))).item();
+    double n = raw::sum(raw::unary(UnaryOp::Square, g)).item();  // sums accumulate in double
     total += n;
   }
   double norm = std::sqrt(total);
