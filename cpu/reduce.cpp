@@ -1,6 +1,8 @@
 // CPU reductions: sum/mean/max/min over trailing dims, and max/min with indices over the last dim.
 // Floating sums accumulate in double.
+#include <algorithm>
 #include <cmath>
+#include <vector>
 #include <limits>
 
 #include "cpu/cpu_backend.h"
@@ -74,18 +76,26 @@ bool column_sums(ReduceOp op, T* out, const T* x, const Shape& kept_shape, const
   for (int64_t s : red.shape) rows *= s;
   const int64_t nr = int64_t(red.shape.size());
   const double scale = op == ReduceOp::Mean ? 1.0 / double(rows) : 1.0;
-  // Parallel over (outer row, block of 256 columns); each task sums its rows in a fixed order.
-  const int64_t blocks = (inner + 255) / 256, tasks = outer * blocks;
+  // Tasks are (outer row, block of 256 columns, slice of the reduced rows); each sums its rows in
+  // a fixed order into double partials, and the slices are added in order afterwards. Slices are
+  // cut only when there are too few (outer, block) tasks to share out (a bias gradient: one
+  // output row of 128 columns over thousands of tokens), and their count depends on the sizes
+  // alone, so results do not depend on the thread count.
+  const int64_t blocks = (inner + 255) / 256;
+  const int64_t slices = outer * blocks >= 8 ? 1 : std::clamp<int64_t>(rows / 256, 1, 16);
+  const int64_t tasks = outer * blocks * slices, per_slice = (rows + slices - 1) / slices;
+  std::vector<double> partial(size_t(tasks) * 256);
 _Pragma("omp parallel for schedule(static) if (tasks > 1 && outer * inner * rows > 65536)")
   for (int64_t task = 0; task < tasks; ++task) {
-    const int64_t o = task / blocks, c0 = (task % blocks) * 256, n = std::min<int64_t>(256, inner - c0);
+    const int64_t ob = task / slices, sl = task % slices;
+    const int64_t o = ob / blocks, c0 = (ob % blocks) * 256, n = std::min<int64_t>(256, inner - c0);
     int64_t base = c0;
     for (int64_t d = nk - 2, rem = o; d >= 0; --d) {
       base += (rem % kept_shape[d]) * kept_strides[d];
       rem /= kept_shape[d];
     }
-    double acc[256] = {0};
-    for (int64_t r = 0; r < rows; ++r) {
+    double* acc = partial.data() + task * 256;
+    for (int64_t r = sl * per_slice; r < std::min(rows, (sl + 1) * per_slice); ++r) {
       int64_t off = base;
       for (int64_t d = nr - 1, rem = r; d >= 0; --d) {
         off += (rem % red.shape[d]) * red.strides[0][d];
@@ -95,8 +105,15 @@ _Pragma("omp parallel for schedule(static) if (tasks > 1 && outer * inner * rows
 _Pragma("omp simd")
       for (int64_t i = 0; i < n; ++i) acc[i] += double(row[i]);
     }
+  }
+  for (int64_t ob = 0; ob < outer * blocks; ++ob) {
+    const int64_t o = ob / blocks, c0 = (ob % blocks) * 256, n = std::min<int64_t>(256, inner - c0);
     T* dst = out + o * inner + c0;
-    for (int64_t i = 0; i < n; ++i) dst[i] = T(acc[i] * scale);
+    for (int64_t i = 0; i < n; ++i) {
+      double total = 0;
+      for (int64_t sl = 0; sl < slices; ++sl) total += partial[(ob * slices + sl) * 256 + i];
+      dst[i] = T(total * scale);
+    }
   }
   return true;
 }

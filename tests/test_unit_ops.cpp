@@ -4,6 +4,8 @@
 // GEMM path (oneDNN where built) against the double one in every operand and output layout.
 #include <doctest/doctest.h>
 
+#include <omp.h>
+
 #include <cmath>
 #include <functional>
 
@@ -240,6 +242,17 @@ TEST_CASE("reductions over one, several and all dims, also of non-contiguous vie
   Tensor big = gen.randn({64, 33, 40});
   check_close(raw::sum(raw::transpose(big, 0, 2), {1}), naive_reduce(ref(raw::transpose(big, 0, 2)), {1}, false, 0, add), 1e-5);
   check_close(raw::reduce(ReduceOp::Max, big, {0, 1, 2}, false), naive_reduce(ref(big), {0, 1, 2}, false, -1e300, mx), 0);
+  // Column sums over many rows (a bias gradient): the rows are cut into slices summed separately,
+  // and the result does not depend on the thread count.
+  for (const Tensor& cols : {gen.randn({3000, 130}), gen.randn({2, 700, 70})}) {
+    std::vector<int64_t> dims{cols.dim() - 2};
+    Tensor s = raw::sum(cols, dims);
+    check_close(s, naive_reduce(ref(cols), dims, false, 0, add), 1e-5);
+    const int threads = omp_get_max_threads();
+    omp_set_num_threads(threads == 1 ? 2 : 1);
+    CHECK(raw::sum(cols, dims).to_vector<float>() == s.to_vector<float>());
+    omp_set_num_threads(threads);
+  }
   // i64 sums; NaN propagates through max.
   CHECK(raw::sum(raw::from_vector<int64_t>({1, 2, 3, 4}, {2, 2}), {0}).to_vector<int64_t>() == std::vector<int64_t>{4, 6});
   CHECK(std::isnan(raw::reduce(ReduceOp::Max, raw::from_vector<double>({1, NAN, 3}, {3}), {}, false).item()));
