@@ -48,6 +48,9 @@ class CpuBackend final : public Backend {
   void gated_add(const Tensor& out, const Tensor& x, const Tensor& gate, const Tensor& y) override;
   void gated_add_backward(const Tensor& grad_y, const Tensor& grad_gate, const Tensor& g, const Tensor& y,
                           const Tensor& gate) override;
+  void bias_gelu(const Tensor& out, const Tensor& pre, const Tensor& bias) override;
+  void bias_gelu_backward(const Tensor& grad_pre, const Tensor& grad_bias, const Tensor& g,
+                          const Tensor& pre) override;
 
   void index_select(const Tensor& out, const Tensor& a, int64_t dim, const Tensor& index) override;
   void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) override;

@@ -116,8 +116,7 @@ Tensor dispatch(const Tensor& U, const Assignments& a, const std::vector<ExpertW
     if (n == 0) continue;
     const ExpertWeights& w = experts[e];
     Tensor hpre = raw::matmul(raw::narrow(X, 0, at, n), raw::transpose(w.w1, 0, 1));  // (n, I)
-    raw::add_(hpre, w.b1);
-    Tensor h = raw::unary(UnaryOp::GeluTanh, hpre);
+    Tensor h = raw::bias_gelu_(hpre, w.b1);                                             // hpre += b1
     Tensor y = raw::matmul(h, raw::transpose(w.w2, 0, 1));  // (n, D)
     raw::add_(y, w.b2);
     raw::index_add_(O, 0, raw::narrow(sorted_token, 0, at, n),
@@ -156,9 +155,10 @@ Tensor dispatch(const Tensor& U, const Assignments& a, const std::vector<ExpertW
       if (needs[gi + 2]) grads[gi + 2] = raw::matmul(raw::transpose(gy, 0, 1), s.h);  // (D, I)
       if (needs[gi + 3]) grads[gi + 3] = raw::sum(gy, {0});
       Tensor gh = raw::matmul(gy, w2);                                        // (n, I)
-      Tensor ghp = raw::binary(BinaryOp::GeluTanhBackward, s.hpre, gh);       // (n, I)
+      raw::BiasGeluGrads gb = raw::bias_gelu_backward(gh, s.hpre);            // (n, I), (I)
+      const Tensor& ghp = gb.pre;
       if (needs[gi + 0]) grads[gi + 0] = raw::matmul(raw::transpose(ghp, 0, 1), raw::narrow(sX, 0, at, n));
-      if (needs[gi + 1]) grads[gi + 1] = raw::sum(ghp, {0});
+      if (needs[gi + 1]) grads[gi + 1] = gb.bias;
       if (needs[0]) raw::index_add_(gU, 0, raw::narrow(sorted_token, 0, at, n), raw::matmul(ghp, w1));
     }
     grads[0] = gU;

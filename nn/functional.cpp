@@ -33,6 +33,30 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   });
 }
 
+Tensor linear_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  PROMOE_CHECK(weight.dim() == 2 && x.dim() >= 1 && x.size(-1) == weight.size(1), "linear_gelu: input ", describe(x),
+               " does not match weight ", describe(weight));
+  PROMOE_CHECK(bias.defined() && bias.shape() == Shape{weight.size(0)}, "linear_gelu: bias ",
+               bias.defined() ? describe(bias) : "undefined", " does not match weight ", describe(weight));
+  const int64_t in = weight.size(1), out_f = weight.size(0);
+  Shape out_shape = x.shape();
+  out_shape.back() = out_f;
+  Tensor x2 = raw::reshape(x, {-1, in});                            // (rows, in)
+  Tensor pre = raw::matmul(x2, raw::transpose(weight, 0, 1));        // (rows, out), bias added below
+  Tensor h = raw::reshape(raw::bias_gelu_(pre, bias), out_shape);
+  if (!needs_grad({x, weight, bias})) return h;
+  Tensor sx = x2.detach(), sw = weight.detach();
+  Shape x_shape = x.shape();
+  bool rx = x.requires_grad(), rw = weight.requires_grad();
+  return record(h, "linear_gelu", {x, weight, bias}, [=](const Tensor& g) {
+    raw::BiasGeluGrads d = raw::bias_gelu_backward(raw::reshape(g, {-1, out_f}), pre);
+    Grads grads{Tensor(), Tensor(), d.bias};
+    if (rx) grads[0] = raw::reshape(raw::matmul(d.pre, sw), x_shape);
+    if (rw) grads[1] = raw::matmul(raw::transpose(d.pre, 0, 1), sx);
+    return grads;
+  });
+}
+
 Tensor modulate(const Tensor& h, const Tensor& shift, const Tensor& scale) {
   return h * (unsqueeze(scale, 1) + 1.0) + unsqueeze(shift, 1);
 }

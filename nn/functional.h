@@ -8,6 +8,11 @@ namespace promoe::nn {
 // y = x W^T + b over the last dim of x (..., in) with W (out, in), b (out) or undefined.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
 
+// gelu_tanh(linear(x, weight, bias)) as one op: the bias add and the activation are one pass over
+// the (rows, out) product forward, and the activation derivative with the bias gradient one
+// backward. bias must be defined.
+Tensor linear_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias);
+
 // h * (1 + scale) + shift with shift, scale (B, D) broadcast over the tokens of h (B, N, D).
 Tensor modulate(const Tensor& h, const Tensor& shift, const Tensor& scale);
 

@@ -20,6 +20,8 @@ Mlp::Mlp(int64_t dim, int64_t hidden, Generator& gen, const char* first, const c
   fc2 = register_module(second, std::make_shared<Linear>(hidden, dim, true, gen));
 }
 
-Tensor Mlp::forward(const Tensor& x) const { return fc2->forward(gelu_tanh(fc1->forward(x))); }
+Tensor Mlp::forward(const Tensor& x) const {
+  return fc2->forward(linear_gelu(x, fc1->weight, *fc1->bias));  // fc1 always has a bias
+}
 
 }  // namespace promoe::nn

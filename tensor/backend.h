@@ -82,7 +82,7 @@ class Backend {
                                    const Tensor& mean, const Tensor& rstd) = 0;
 
   // adaLN-Zero conditioning of a contiguous x (B, N, D) by contiguous per-image vectors (B, D).
-  // The defaults (tensor/backend_adaln.cpp) compose the primitives above; a backend may fuse them.
+  // The defaults (tensor/backend_fused.cpp) compose the primitives above; a backend may fuse them.
   // out = LayerNorm(x) * (1 + scale) + shift, with mean, rstd (B, N) as layer_norm writes them.
   virtual void layer_norm_modulate(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,
                                    const Tensor& shift, const Tensor& scale, double eps);
@@ -95,6 +95,12 @@ class Backend {
   // From g = d/d out: grad_y = g * gate, grad_gate = sum_n g * y (grad_x is g itself).
   virtual void gated_add_backward(const Tensor& grad_y, const Tensor& grad_gate, const Tensor& g, const Tensor& y,
                                   const Tensor& gate);
+
+  // The bias and GELU(tanh) after an MLP's first GEMM, on contiguous pre (rows, n) and bias (n):
+  // pre += bias in place (kept for backward), out = gelu_tanh(pre). Default composed as above.
+  virtual void bias_gelu(const Tensor& out, const Tensor& pre, const Tensor& bias);
+  // grad_pre = g * gelu_tanh'(pre); grad_bias (n) = column sums of grad_pre.
+  virtual void bias_gelu_backward(const Tensor& grad_pre, const Tensor& grad_bias, const Tensor& g, const Tensor& pre);
 
   // Indexing along `dim` with an i64 index vector / index tensor (contiguous index).
   virtual void index_select(const Tensor& out, const Tensor& a, int64_t dim, const Tensor& index) = 0;

@@ -77,7 +77,8 @@ struct LayerNormResult {
 LayerNormResult layer_norm(const Tensor& a, double eps);
 Tensor layer_norm_backward(const Tensor& grad_out, const Tensor& a, const Tensor& mean, const Tensor& rstd);
 
-// adaLN-Zero conditioning of x (B, N, D) by per-image vectors (B, D), fused (tensor/ops_adaln.cpp).
+// Fused ops (tensor/ops_fused.cpp).
+// adaLN-Zero conditioning of x (B, N, D) by per-image vectors (B, D).
 struct LayerNormModulateResult {
   Tensor out, mean, rstd;  // out (B, N, D); mean, rstd (B, N)
 };
@@ -94,6 +95,13 @@ struct GatedAddGrads {
   Tensor y, gate;  // the gradient for x is grad_out itself
 };
 GatedAddGrads gated_add_backward(const Tensor& grad_out, const Tensor& y, const Tensor& gate);
+// An MLP's bias and GELU(tanh) on the first GEMM's output pre (rows, n): pre += bias in place
+// (pre must be a fresh contiguous tensor; it is what backward needs), returns gelu_tanh(pre).
+Tensor bias_gelu_(const Tensor& pre, const Tensor& bias);
+struct BiasGeluGrads {
+  Tensor pre, bias;
+};
+BiasGeluGrads bias_gelu_backward(const Tensor& grad_out, const Tensor& pre);
 
 // Indexing.
 Tensor index_select(const Tensor& a, int64_t dim, const Tensor& index);

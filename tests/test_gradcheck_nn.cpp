@@ -57,6 +57,20 @@ TEST_CASE("fused LayerNorm + modulate and gated residual equal the composed vers
   }
 }
 
+TEST_CASE("fused linear + GELU equals gelu_tanh(linear) and passes gradcheck") {
+  Generator gen(10);
+  Tensor x = gen.randn({2, 3, 4}, DType::F64), w = gen.randn({5, 4}, DType::F64), b = gen.randn({5}, DType::F64);
+  for (Tensor* t : {&x, &w, &b}) t->set_requires_grad(true);
+  CHECK(max_abs_diff(nn::linear_gelu(x, w, b), gelu_tanh(nn::linear(x, w, b))) < 1e-12);
+  auto r = gradcheck([](const std::vector<Tensor>& in) { return nn::linear_gelu(in[0], in[1], in[2]); }, {x, w, b});
+  CHECK_MESSAGE(r.ok, r.report);
+  // Many rows: the bias gradient sums over several row blocks.
+  Tensor xl = gen.randn({150, 3}, DType::F64), wl = gen.randn({2, 3}, DType::F64), bl = gen.randn({2}, DType::F64);
+  for (Tensor* t : {&xl, &wl, &bl}) t->set_requires_grad(true);
+  r = gradcheck([](const std::vector<Tensor>& in) { return nn::linear_gelu(in[0], in[1], in[2]); }, {xl, wl, bl});
+  CHECK_MESSAGE(r.ok, r.report);
+}
+
 TEST_CASE("fused linear passes gradcheck for x, weight and bias, with and without bias") {
   Generator gen(6);
   Tensor x = gen.randn({2, 3, 4}, DType::F64), w = gen.randn({5, 4}, DType::F64), b = gen.randn({5}, DType::F64);

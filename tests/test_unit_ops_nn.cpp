@@ -1,8 +1,8 @@
 // Forward values of the normalisation, loss, joining and indexing ops against hand-computed or
 // naive references: softmax / log_softmax, layer_norm, normalize, cross_entropy, mse_loss,
 // cat / stack / split / chunk, index_select / gather / scatter_add / index_add, embedding,
-// topk and sort (ties to the lower index first), clamp; the fused adaLN kernels against their
-// composed defaults.
+// topk and sort (ties to the lower index first), clamp; the fused adaLN and bias + GELU kernels
+// against their composed defaults.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -291,6 +291,27 @@ TEST_CASE("fused adaLN kernels of the CPU backend equal the backend-neutral comp
     cpu.Backend::gated_add_backward(gy_ref, gg_ref, g, y, gate);
     check_close(vals(gy), vals(gy_ref), 1e-6);
     check_close(vals(gg), vals(gg_ref), 1e-5);
+  }
+}
+
+TEST_CASE("fused bias + GELU kernels of the CPU backend equal the composed defaults") {
+  Backend& cpu = backend_for(Device::cpu());
+  Generator gen(22);
+  for (int64_t rows : {1, 300}) {
+    CAPTURE(rows);
+    const int64_t n = 130;
+    Tensor pre = gen.randn({rows, n}), bias = gen.randn({n}), g = gen.randn({rows, n});
+    Tensor pre_ref = raw::clone(pre), out = Tensor::empty({rows, n}), out_ref = Tensor::empty({rows, n});
+    cpu.bias_gelu(out, pre, bias);
+    cpu.Backend::bias_gelu(out_ref, pre_ref, bias);
+    check_close(vals(pre), vals(pre_ref), 1e-6);  // the bias added in place
+    check_close(vals(out), vals(out_ref), 1e-5);
+    Tensor gp = Tensor::empty({rows, n}), gb = Tensor::empty({n}), gp_ref = Tensor::empty({rows, n}),
+           gb_ref = Tensor::empty({n});
+    cpu.bias_gelu_backward(gp, gb, g, pre);
+    cpu.Backend::bias_gelu_backward(gp_ref, gb_ref, g, pre);
+    check_close(vals(gp), vals(gp_ref), 1e-5);
+    check_close(vals(gb), vals(gb_ref), 1e-4);
   }
 }
 

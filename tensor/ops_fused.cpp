@@ -1,4 +1,5 @@
-// Raw adaLN ops: argument checks, contiguous operands and outputs, dispatch to the backend.
+// Raw fused ops (adaLN, bias + GELU): argument checks, contiguous operands and outputs, dispatch
+// to the backend.
 #include "tensor/ops.h"
 #include "tensor/ops_util.h"
 
@@ -59,6 +60,28 @@ GatedAddGrads gated_add_backward(const Tensor& grad_out, const Tensor& y, const 
                " does not match ", describe(y));
   GatedAddGrads g{Tensor::empty(y.shape(), y.dtype(), y.device()), Tensor::empty(gate.shape(), y.dtype(), y.device())};
   if (y.numel()) be(y).gated_add_backward(g.y, g.gate, contiguous(grad_out), contiguous(y), contiguous(gate));
+  return g;
+}
+
+Tensor bias_gelu_(const Tensor& pre, const Tensor& bias) {
+  detail::check_floating(pre, "bias_gelu");
+  check_same_device(pre, bias, "bias_gelu");
+  detail::check_same_dtype(pre, bias, "bias_gelu");
+  PROMOE_CHECK(pre.dim() == 2 && pre.is_contiguous() && bias.shape() == Shape{pre.size(1)}, "bias_gelu: ",
+               describe(pre), " must be contiguous (rows, n) with a bias (n), got bias ", describe(bias));
+  Tensor out = Tensor::empty(pre.shape(), pre.dtype(), pre.device());
+  if (pre.numel()) be(pre).bias_gelu(out, pre, contiguous(bias));
+  return out;
+}
+
+BiasGeluGrads bias_gelu_backward(const Tensor& grad_out, const Tensor& pre) {
+  PROMOE_CHECK(pre.dim() == 2 && grad_out.shape() == pre.shape(), "bias_gelu_backward: gradient ",
+               describe(grad_out), " does not match ", describe(pre));
+  BiasGeluGrads g{Tensor::empty(pre.shape(), pre.dtype(), pre.device()),
+                  Tensor::empty({pre.size(1)}, pre.dtype(), pre.device())};
+  if (pre.size(1) == 0) return g;
+  if (pre.size(0) == 0) fill_(g.bias, 0.0);
+  else be(pre).bias_gelu_backward(g.pre, g.bias, contiguous(grad_out), contiguous(pre));
   return g;
 }
 

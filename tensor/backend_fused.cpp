@@ -1,5 +1,6 @@
-// Default adaLN kernels, composed from the backend's primitives through raw ops: correct on any
-// backend, and the reference the fused CPU kernels (cpu/adaln.cpp) are tested against.
+// Default fused kernels (adaLN, bias + GELU), composed from the backend's primitives through raw
+// ops: correct on any backend, and the reference the fused CPU kernels (cpu/adaln.cpp,
+// cpu/bias_gelu.cpp) are tested against.
 #include "tensor/ops.h"
 
 namespace promoe {
@@ -31,6 +32,17 @@ void Backend::gated_add_backward(const Tensor& grad_y, const Tensor& grad_gate, 
                                  const Tensor& gate) {
   raw::copy_(grad_y, raw::mul(g, per_image(gate)));
   raw::copy_(grad_gate, raw::sum(raw::mul(g, y), {1}));
+}
+
+void Backend::bias_gelu(const Tensor& out, const Tensor& pre, const Tensor& bias) {
+  raw::add_(pre, bias);
+  raw::copy_(out, raw::unary(UnaryOp::GeluTanh, pre));
+}
+
+void Backend::bias_gelu_backward(const Tensor& grad_pre, const Tensor& grad_bias, const Tensor& g,
+                                 const Tensor& pre) {
+  raw::copy_(grad_pre, raw::binary(BinaryOp::GeluTanhBackward, pre, g));
+  raw::copy_(grad_bias, raw::sum(grad_pre, {0}));
 }
 
 }  // namespace promoe
