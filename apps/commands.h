@@ -13,5 +13,7 @@ void add_routing_command(CLI::App& app);
 
 // Sets the OpenMP and Eigen thread counts (0 = leave the defaults).
 void set_threads(int threads);
+// Re-executes the program with a short OpenMP spin-wait unless the user chose one (apps/threads.cpp).
+void tune_openmp_wait(char** argv);
 
 }  // namespace promoe::apps

@@ -5,6 +5,7 @@
 #include "tensor/error.h"
 
 int main(int argc, char** argv) {
+  promoe::apps::tune_openmp_wait(argv);
   CLI::App app{"promoe: ProMoE mixture-of-experts diffusion transformers on a from-scratch C++ runtime"};
   app.require_subcommand(1);
   promoe::apps::add_train_command(app);
