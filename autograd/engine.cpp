@@ -13,6 +13,15 @@ thread_local bool g_grad_enabled = true;
 void accumulate(Tensor& slot, const Tensor& g) {
   slot = slot.defined() ? raw::add(slot, g) : g;
 }
+
+// True when nothing but the engine can see `t`: one handle on a dense storage of its own. A leaf
+// may then adopt it as its gradient without a copy (a weight gradient fresh from its GEMM). A
+// view into a larger gradient, or a tensor a closure still holds, is copied instead, so that a
+// leaf's gradient never aliases anything else.
+bool exclusively_owned(const Tensor& t) {
+  return t.impl_ptr().use_count() == 1 && t.storage().use_count() == 1 && t.is_contiguous() && t.offset() == 0 &&
+         t.storage()->nbytes() == size_t(t.numel()) * dtype_size(t.dtype());
+}
 }  // namespace
 
 bool grad_enabled() { return g_grad_enabled; }
@@ -29,7 +38,8 @@ bool needs_grad(std::initializer_list<Tensor> inputs) { return needs_grad(std::v
 
 std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_out) {
   Tensor leaf_t(leaf);
-  Tensor g = raw::clone(raw::sum_to(grad_out, leaf_t.shape()));
+  const bool adopt = grad_out.shape() == leaf_t.shape() && exclusively_owned(grad_out);
+  Tensor g = adopt ? grad_out : raw::clone(raw::sum_to(grad_out, leaf_t.shape()));
   Tensor have = leaf_t.grad();
   leaf_t.set_grad(have.defined() ? raw::add(have, g) : g);
   return {};

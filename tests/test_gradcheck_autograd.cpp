@@ -1,6 +1,7 @@
 // The autograd engine's contract: no-grad mode records nothing, the graph is freed after backward
 // (a second backward throws unless retain_graph), detach, zero_grad, gradient accumulation across
-// backward calls, gradients summed over several paths in topological order.
+// backward calls, gradients summed over several paths in topological order, leaf gradients that
+// never alias other tensors.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -151,6 +152,27 @@ TEST_CASE("backward from a leaf, with an explicit gradient, and of a non-leaf in
   CHECK(vals(x.grad()) == std::vector<double>{2, 40});
   CHECK(!y.grad().defined());  // intermediates do not keep gradients
   CHECK(!y.is_leaf());
+}
+
+TEST_CASE("a leaf's gradient never aliases a tensor anyone else holds") {
+  // A gradient passed straight through (x + 0 * y hands the seed to x) is the caller's seed: the
+  // leaf keeps a copy. A fresh gradient nothing else holds is adopted as it is.
+  Tensor x = leaf({1, 2}, {2}), y = leaf({3, 4}, {2});
+  Tensor seed = raw::from_vector<double>({5, 6}, {2});
+  (x + y * 0.0).backward(seed);
+  raw::fill_(seed, 0.0);
+  CHECK(vals(x.grad()) == std::vector<double>{5, 6});
+  Tensor w = leaf({1, 2}, {2});
+  Tensor shared = raw::from_vector<double>({7, 8}, {2});
+  Tensor z = w * 2.0;
+  z.backward(shared);
+  raw::fill_(shared, 0.0);
+  CHECK(vals(w.grad()) == std::vector<double>{14, 16});
+  // A second backward accumulates into a fresh tensor, leaving the first gradient's holders alone.
+  Tensor first = w.grad();
+  (w * 1.0).backward(raw::from_vector<double>({1, 1}, {2}));
+  CHECK(vals(first) == std::vector<double>{14, 16});
+  CHECK(vals(w.grad()) == std::vector<double>{15, 17});
 }
 
 TEST_CASE("gradients reach leaves of any shape through broadcasting, with the leaf's shape") {
