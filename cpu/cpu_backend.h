@@ -34,6 +34,8 @@ class CpuBackend final : public Backend {
 
   void matmul(const Tensor& out, const Tensor& a, const Tensor& b, double alpha, double beta) override;
   void batched_matmul(const Tensor& out, const Tensor& a, const Tensor& b, double alpha = 1.0) override;
+  void grouped_matmul(const std::vector<Tensor>& outs, const std::vector<Tensor>& as,
+                      const std::vector<Tensor>& bs) override;
 
   void softmax(const Tensor& out, const Tensor& a, bool log) override;
   void softmax_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& out, bool log) override;

@@ -75,6 +75,26 @@ _Pragma("omp parallel for schedule(static) if (n * numel_of(so.shape) > 32768)")
 void CpuBackend::index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) {
   const int64_t* idx = index.data<int64_t>();
   const int64_t n = index.numel();
+  if (out.dim() == 2 && dim == 0 && out.stride(1) == 1 && src.stride(1) == 1 && n * out.size(1) > 32768) {
+    // Rows into rows (the combine of an expert dispatch): threads own blocks of columns, so
+    // repeated indices never race and every element adds its rows in index order.
+    const int64_t cols = out.size(1), blocks = (cols + 63) / 64;
+    PROMOE_DISPATCH_ALL(out.dtype(), "index_add", {
+      T* o = out.data<T>();
+      const T* s = src.data<T>();
+_Pragma("omp parallel for schedule(static)")
+      for (int64_t blk = 0; blk < blocks; ++blk) {
+        const int64_t c0 = blk * 64, c1 = std::min(cols, c0 + 64);
+        for (int64_t j = 0; j < n; ++j) {
+          T* dst = o + idx[j] * out.stride(0);
+          const T* row = s + j * src.stride(0);
+_Pragma("omp simd")
+          for (int64_t c = c0; c < c1; ++c) dst[c] += row[c];
+        }
+      }
+    });
+    return;
+  }
   Slice so = slice_of(out, dim), ss = slice_of(src, dim);
   PROMOE_DISPATCH_ALL(out.dtype(), "index_add", {
     T* o = out.data<T>();

@@ -7,6 +7,8 @@
 #include <omp.h>
 
 #include <Eigen/Core>
+#include <algorithm>
+#include <vector>
 #ifdef PROMOE_WITH_ONEDNN
 #include <dnnl.h>
 #endif
@@ -164,6 +166,28 @@ _Pragma("omp parallel for schedule(static)")
 
 void CpuBackend::matmul(const Tensor& out, const Tensor& a, const Tensor& b, double alpha, double beta) {
   products(out, a, b, alpha, beta);
+}
+
+// Largest products first on a dynamic schedule, each single-threaded inside: many small products
+// (an expert's few hundred rows) keep every thread busy, where one after another each would be
+// too small to share out.
+void CpuBackend::grouped_matmul(const std::vector<Tensor>& outs, const std::vector<Tensor>& as,
+                                const std::vector<Tensor>& bs) {
+  const int64_t n = int64_t(outs.size());
+  std::vector<int64_t> order(n);
+  std::vector<double> work(n);
+  double total = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    order[i] = i;
+    work[i] = double(outs[i].numel()) * double(as[i].size(1));
+    total += work[i];
+  }
+  std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return work[x] > work[y]; });
+  auto one = [&](int64_t i) {
+    products(raw::unsqueeze(outs[i], 0), raw::unsqueeze(as[i], 0), raw::unsqueeze(bs[i], 0), 1.0, 0.0);
+  };
+_Pragma("omp parallel for schedule(dynamic, 1) if (n > 1 && total >= double(1 << 20))")
+  for (int64_t j = 0; j < n; ++j) one(order[j]);
 }
 
 // One parallel loop over all products, whatever the batch strides: no folding, no copies.

@@ -68,9 +68,9 @@ Plan make_plan(const std::vector<int64_t>& tok, const std::vector<int64_t>& ex, 
   return p;
 }
 
-// What backward needs of one busy expert's segment.
+// The busy experts' segments of the sorted assignments: expert e owns rows [at, at + n).
 struct Segment {
-  Tensor hpre, h, y;  // (n, I), (n, I), (n, D): pre-activation, GELU output, expert output
+  int64_t expert, at, n;
 };
 
 }  // namespace
@@ -94,77 +94,115 @@ Assignments from_slots(const Tensor& idx, const Tensor& w) {
           reshape(w, {T * K})};
 }
 
+// The experts' products run as grouped GEMMs (one call per layer of the expert MLPs, forward and
+// backward), each writing its segment of one sorted buffer in place; the elementwise steps run
+// per segment (bias + GELU, bias) or over the whole sorted buffer (weighting, combine).
 Tensor dispatch(const Tensor& U, const Assignments& a, const std::vector<ExpertWeights>& experts) {
   std::vector<int64_t> tok, ex;
   check_inputs(U, a, experts, tok, ex);
   const int64_t T = U.size(0), D = U.size(1), A = int64_t(tok.size()), E = int64_t(experts.size());
+  const int64_t I = experts[0].w1.size(0);
   const Device dev = U.device();
+  const DType dt = U.dtype();
   Plan plan = make_plan(tok, ex, E);
   Tensor sorted_token = raw::from_vector(plan.sorted_token, {A}, dev);
   Tensor order = raw::from_vector(plan.order, {A}, dev);
+  std::vector<Segment> busy;
+  for (int64_t e = 0; e < E; ++e)
+    if (plan.offset[e + 1] > plan.offset[e]) busy.push_back({e, plan.offset[e], plan.offset[e + 1] - plan.offset[e]});
+  for (const ExpertWeights& w : experts)
+    PROMOE_CHECK(w.w1.size(0) == I, "dispatch: experts of different widths (", I, " and ", w.w1.size(0), ")");
 
   std::vector<Tensor> inputs{U, a.weight};
   for (const ExpertWeights& w : experts) inputs.insert(inputs.end(), {w.w1, w.b1, w.w2, w.b2});
   const bool grad = needs_grad(inputs);
 
-  Tensor X = raw::index_select(U, 0, sorted_token);      // (A, D) rows grouped by expert
-  Tensor ws = raw::index_select(a.weight, 0, order);     // (A) weights in the same order
-  Tensor O = raw::zeros({T, D}, U.dtype(), dev);
-  std::vector<Segment> seg(E);
-  for (int64_t e = 0; e < E; ++e) {
-    const int64_t at = plan.offset[e], n = plan.offset[e + 1] - at;
-    if (n == 0) continue;
-    const ExpertWeights& w = experts[e];
-    Tensor hpre = raw::matmul(raw::narrow(X, 0, at, n), raw::transpose(w.w1, 0, 1));  // (n, I)
-    Tensor h = raw::bias_gelu_(hpre, w.b1);                                             // hpre += b1
-    Tensor y = raw::matmul(h, raw::transpose(w.w2, 0, 1));  // (n, D)
-    raw::add_(y, w.b2);
-    raw::index_add_(O, 0, raw::narrow(sorted_token, 0, at, n),
-                    raw::mul(y, raw::unsqueeze(raw::narrow(ws, 0, at, n), 1)));
-    if (grad) seg[e] = {hpre, h, y};
+  auto rows = [](const Tensor& t, const Segment& s) { return raw::narrow(t, 0, s.at, s.n); };
+  Tensor X = raw::index_select(U, 0, sorted_token);   // (A, D) rows grouped by expert
+  Tensor ws = raw::index_select(a.weight, 0, order);  // (A) weights in the same order
+  Tensor Hpre = Tensor::empty({A, I}, dt, dev);       // pre-activations, + b1 in place below
+  std::vector<Tensor> H(busy.size());                  // GELU outputs (n, I) per busy expert
+  Tensor Y = Tensor::empty({A, D}, dt, dev);          // expert outputs (with b2, unweighted)
+  std::vector<Tensor> o, x, w;
+  for (const Segment& s : busy) {
+    o.push_back(rows(Hpre, s));
+    x.push_back(rows(X, s));
+    w.push_back(raw::transpose(experts[s.expert].w1, 0, 1));
   }
+  raw::grouped_matmul_into(o, x, w);
+  o.clear(), x.clear(), w.clear();
+  for (size_t i = 0; i < busy.size(); ++i) {
+    const Segment& s = busy[i];
+    H[i] = raw::bias_gelu_(rows(Hpre, s), experts[s.expert].b1);
+    o.push_back(rows(Y, s));
+    x.push_back(H[i]);
+    w.push_back(raw::transpose(experts[s.expert].w2, 0, 1));
+  }
+  raw::grouped_matmul_into(o, x, w);
+  for (const Segment& s : busy) raw::add_(rows(Y, s), experts[s.expert].b2);
+  Tensor O = raw::zeros({T, D}, dt, dev);
+  raw::index_add_(O, 0, sorted_token, raw::mul(Y, raw::unsqueeze(ws, 1)));
   if (!grad) return O;
 
   std::vector<bool> needs(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) needs[i] = inputs[i].defined() && inputs[i].requires_grad();
   std::vector<Tensor> weights_saved;
   for (size_t i = 2; i < inputs.size(); ++i) weights_saved.push_back(inputs[i].detach());
-  auto segments = std::make_shared<std::vector<Segment>>(std::move(seg));
   Tensor sX = X.detach(), sws = ws.detach();
-  std::vector<int64_t> offset = plan.offset;
-  const DType dt = U.dtype();
 
   return record(O, "moe_dispatch", inputs, [=](const Tensor& gO) {
     Grads grads(needs.size());
     Tensor G = raw::index_select(gO, 0, sorted_token);  // (A, D) upstream rows in sorted order
-    Tensor gU = needs[0] ? raw::zeros({T, D}, dt, dev) : Tensor();
-    Tensor gws = needs[1] ? raw::zeros({A}, dt, dev) : Tensor();
-    for (int64_t e = 0; e < E; ++e) {
-      const Tensor &w1 = weights_saved[4 * e], &w2 = weights_saved[4 * e + 2];
-      const size_t gi = 2 + 4 * size_t(e);
-      const int64_t at = offset[e], n = offset[e + 1] - at;
-      if (n == 0) {  // idle expert: defined zero gradients
-        for (size_t j = 0; j < 4; ++j)
-          if (needs[gi + j]) grads[gi + j] = raw::zeros(weights_saved[4 * e + j].shape(), dt, dev);
-        continue;
+    Tensor gY = raw::mul(G, raw::unsqueeze(sws, 1));     // (A, D) d loss / d expert output
+    Tensor gH = Tensor::empty({A, I}, dt, dev), gX = Tensor::empty({A, D}, dt, dev);
+    auto w_of = [&](int64_t e, int j) { return weights_saved[4 * e + j]; };
+    auto grad_slot = [](int64_t e, int j) { return 2 + 4 * size_t(e) + size_t(j); };
+    // Layer 2: dW2 = gy^T h, gh = gy W2 (one grouped call), db2 = column sums of gy.
+    std::vector<Tensor> o, x, w;
+    for (size_t i = 0; i < busy.size(); ++i) {
+      const Segment& s = busy[i];
+      if (needs[grad_slot(s.expert, 2)]) {
+        grads[grad_slot(s.expert, 2)] = Tensor::empty({D, I}, dt, dev);
+        o.push_back(grads[grad_slot(s.expert, 2)]);
+        x.push_back(raw::transpose(rows(gY, s), 0, 1));
+        w.push_back(H[i]);
       }
-      const Segment& s = (*segments)[e];
-      Tensor ge = raw::narrow(G, 0, at, n);  // (n, D) d loss / d (weighted output)
-      if (needs[1]) raw::copy_(raw::narrow(gws, 0, at, n), raw::reshape(row_sums(raw::mul(ge, s.y)), {n}));
-      Tensor gy = raw::mul(ge, raw::unsqueeze(raw::narrow(sws, 0, at, n), 1));  // (n, D)
-      if (needs[gi + 2]) grads[gi + 2] = raw::matmul(raw::transpose(gy, 0, 1), s.h);  // (D, I)
-      if (needs[gi + 3]) grads[gi + 3] = raw::sum(gy, {0});
-      Tensor gh = raw::matmul(gy, w2);                                        // (n, I)
-      raw::BiasGeluGrads gb = raw::bias_gelu_backward(gh, s.hpre);            // (n, I), (I)
-      const Tensor& ghp = gb.pre;
-      if (needs[gi + 0]) grads[gi + 0] = raw::matmul(raw::transpose(ghp, 0, 1), raw::narrow(sX, 0, at, n));
-      if (needs[gi + 1]) grads[gi + 1] = gb.bias;
-      if (needs[0]) raw::index_add_(gU, 0, raw::narrow(sorted_token, 0, at, n), raw::matmul(ghp, w1));
+      o.push_back(rows(gH, s));
+      x.push_back(rows(gY, s));
+      w.push_back(w_of(s.expert, 2));
+      if (needs[grad_slot(s.expert, 3)]) grads[grad_slot(s.expert, 3)] = raw::sum(rows(gY, s), {0});
     }
-    grads[0] = gU;
-    if (needs[1]) {  // back from sorted to assignment order (order is a permutation)
+    raw::grouped_matmul_into(o, x, w);
+    // GELU and b1, then layer 1: dW1 = ghp^T x, gx = ghp W1 (one grouped call).
+    o.clear(), x.clear(), w.clear();
+    std::vector<Tensor> ghp(busy.size());
+    for (size_t i = 0; i < busy.size(); ++i) {
+      const Segment& s = busy[i];
+      raw::BiasGeluGrads gb = raw::bias_gelu_backward(rows(gH, s), rows(Hpre, s));
+      ghp[i] = gb.pre;
+      if (needs[grad_slot(s.expert, 1)]) grads[grad_slot(s.expert, 1)] = gb.bias;
+      if (needs[grad_slot(s.expert, 0)]) {
+        grads[grad_slot(s.expert, 0)] = Tensor::empty({I, D}, dt, dev);
+        o.push_back(grads[grad_slot(s.expert, 0)]);
+        x.push_back(raw::transpose(ghp[i], 0, 1));
+        w.push_back(rows(sX, s));
+      }
+      o.push_back(rows(gX, s));
+      x.push_back(ghp[i]);
+      w.push_back(w_of(s.expert, 0));
+    }
+    raw::grouped_matmul_into(o, x, w);
+    for (int64_t e = 0; e < E; ++e)  // idle experts: defined zero gradients
+      for (int j = 0; j < 4; ++j)
+        if (needs[grad_slot(e, j)] && !grads[grad_slot(e, j)].defined())
+          grads[grad_slot(e, j)] = raw::zeros(w_of(e, j).shape(), dt, dev);
+    if (needs[0]) {
+      grads[0] = raw::zeros({T, D}, dt, dev);
+      raw::index_add_(grads[0], 0, sorted_token, gX);
+    }
+    if (needs[1]) {  // d loss / d weight = <G, y> per row, back from sorted to assignment order
       Tensor gw = raw::zeros({A}, dt, dev);
-      raw::index_add_(gw, 0, order, gws);
+      raw::index_add_(gw, 0, order, raw::reshape(row_sums(raw::mul(G, Y)), {A}));
       grads[1] = gw;
     }
     return grads;

@@ -10,6 +10,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "tensor/tensor.h"
 
@@ -69,6 +70,11 @@ class Backend {
   // tensor/ops_matmul.cpp) folds what batch dims it can into one stride and calls matmul() per
   // leading index; a backend may override it to run all products in one launch.
   virtual void batched_matmul(const Tensor& out, const Tensor& a, const Tensor& b, double alpha = 1.0);
+  // Independent products outs[i] = as[i] @ bs[i] of 2-D views (laid out as matmul() takes them),
+  // e.g. one per expert. The default (tensor/ops_matmul.cpp) runs them one after another; the CPU
+  // backend shares them out over its threads, each product single-threaded.
+  virtual void grouped_matmul(const std::vector<Tensor>& outs, const std::vector<Tensor>& as,
+                              const std::vector<Tensor>& bs);
 
   // Row-wise over the last dim of contiguous tensors.
   virtual void softmax(const Tensor& out, const Tensor& a, bool log) = 0;

@@ -67,6 +67,9 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 // b (batch..., K, N) of the same batch shape: for ops that want a product laid out in place
 // (heads merged into tokens, gradients into one qkv buffer) instead of copied there.
 void matmul_into(const Tensor& out, const Tensor& a, const Tensor& b, double alpha = 1.0);
+// outs[i] = as[i] @ bs[i] for independent 2-D products (one per expert), written into the views
+// outs[i]; the backend may run them concurrently.
+void grouped_matmul_into(const std::vector<Tensor>& outs, const std::vector<Tensor>& as, const std::vector<Tensor>& bs);
 
 // Normalisation over the last dim / `dim`.
 Tensor softmax(const Tensor& a, int64_t dim, bool log = false);
