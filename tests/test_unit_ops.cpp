@@ -420,6 +420,33 @@ TEST_CASE("the backend-neutral batched_matmul (folding batch dims, looping or co
   check_default(r({6, 2, 5}), raw::transpose(r({6, 3, 5}), 1, 2));              // one batch dim
 }
 
+TEST_CASE("grouped_matmul_into runs independent products of any layouts, on the CPU and through the default") {
+  Generator gen(9);
+  auto r = [&](const Shape& s) { return randn(gen, s); };
+  // Products of different sizes (one large enough to share out), transposed operands, views of
+  // one buffer as outputs, and an empty inner dim.
+  Tensor buf = raw::zeros({70, 7}, DType::F64);
+  std::vector<Tensor> as{r({5, 3}), raw::transpose(r({4, 6}), 0, 1), r({50, 300}), r({2, 0})};
+  std::vector<Tensor> bs{r({3, 7}), r({4, 7}), raw::transpose(r({7, 300}), 0, 1), r({0, 7})};
+  for (bool fallback : {false, true}) {
+    raw::fill_(buf, 1.0);
+    std::vector<Tensor> outs{raw::narrow(buf, 0, 0, 5), raw::narrow(buf, 0, 5, 6), raw::narrow(buf, 0, 11, 50),
+                             raw::narrow(buf, 0, 66, 2)};
+    if (fallback) {
+      std::vector<Tensor> o(outs.begin(), outs.end() - 1), a(as.begin(), as.end() - 1), b(bs.begin(), bs.end() - 1);
+      backend_for(Device::cpu()).Backend::grouped_matmul(o, a, b);
+      raw::fill_(outs.back(), 0.0);
+    } else {
+      raw::grouped_matmul_into(outs, as, bs);
+    }
+    CAPTURE(fallback);
+    for (size_t i = 0; i < outs.size(); ++i) check_close(raw::contiguous(outs[i]), naive_matmul(ref(as[i]), ref(bs[i])), 1e-10);
+    CHECK(raw::narrow(buf, 0, 61, 5).to_vector<double>() == std::vector<double>(35, 1.0));  // rows no product owns
+  }
+  CHECK_THROWS_WITH_AS(raw::grouped_matmul_into({raw::zeros({2, 2}, DType::F64)}, {r({2, 3})}, {r({2, 2})}),
+                       doctest::Contains("grouped_matmul_into: product 0"), Error);
+}
+
 TEST_CASE("matmul_into writes alpha * a @ b into strided output views on the CPU and through the default") {
   Generator gen(8);
   auto r = [&](const Shape& s) { return randn(gen, s); };

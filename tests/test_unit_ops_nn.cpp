@@ -151,6 +151,16 @@ TEST_CASE("index_select and index_add along any dim, with repeated indices") {
   Tensor r = index_add(raw::transpose(base, 0, 1), 1, raw::from_vector<int64_t>({1}, {1}),
                        raw::from_vector<double>({7, 8, 9}, {3, 1}));
   CHECK(vals(r) == std::vector<double>{0, 7, 0, 0, 0, 8, 0, 0, 0, 9, 0, 0});
+  // Rows into rows, large enough for the column-parallel path: repeated rows add in index order.
+  Generator gen(23);
+  Tensor many = gen.randn({900, 130}, DType::F64), into = gen.randn({40, 130}, DType::F64);
+  std::vector<int64_t> rows(900);
+  for (int64_t j = 0; j < 900; ++j) rows[j] = (j * 7) % 40;
+  Tensor sum = raw::index_add(into, 0, raw::from_vector<int64_t>(rows, {900}), many);
+  std::vector<double> want = vals(into), m = vals(many);
+  for (int64_t j = 0; j < 900; ++j)
+    for (int64_t c = 0; c < 130; ++c) want[rows[j] * 130 + c] += m[j * 130 + c];
+  check_close(vals(sum), want, 1e-12);
 }
 
 TEST_CASE("gather and scatter_add follow PyTorch's index geometry") {
