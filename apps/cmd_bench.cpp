@@ -39,8 +39,7 @@ StepTiming time_training_step(const std::string& preset, int64_t batch, int repe
     Tensor loss = diffusion::rf_training_loss(fn, x0, y, gen).loss;
     for (auto& [n, a] : ctx.aux_losses) loss = loss + a;
     loss.backward();
-    nn::clip_grad_norm(params, 0.5);
-    opt.step();
+    opt.step(nn::grad_clip(params, 0.5).scale);
     opt.zero_grad();
     if (!device.is_cpu()) (void)loss.item();  // a copy to the host waits for every queued kernel
   };

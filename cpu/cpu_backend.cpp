@@ -2,6 +2,7 @@
 // AdamW update.
 #include "cpu/cpu_backend.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstdlib>
 #include <cstring>
@@ -132,7 +133,7 @@ _Pragma("omp parallel for schedule(static) if (n > 65536)")
 }
 
 void CpuBackend::adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr,
-                       double beta1, double beta2, double eps, double weight_decay, int64_t step) {
+                       double beta1, double beta2, double eps, double weight_decay, int64_t step, double grad_scale) {
   const double bias1 = 1.0 - std::pow(beta1, double(step));
   const double bias2_sqrt = std::sqrt(1.0 - std::pow(beta2, double(step)));
   PROMOE_DISPATCH_FLOAT(param.dtype(), "adamw", {
@@ -141,11 +142,41 @@ void CpuBackend::adamw(const Tensor& param, const Tensor& grad, const Tensor& m,
     T* pm = m.data<T>();
     T* pv = v.data<T>();
     const int64_t n = param.numel();
+    const T gs = T(grad_scale);
 _Pragma("omp parallel for simd schedule(static) if (n > 8192)")
     for (int64_t i = 0; i < n; ++i)
-      math::adamw<T>(p[i], g[i], pm[i], pv[i], T(lr), T(beta1), T(beta2), T(eps), T(weight_decay), T(bias1),
+      math::adamw<T>(p[i], g[i] * gs, pm[i], pv[i], T(lr), T(beta1), T(beta2), T(eps), T(weight_decay), T(bias1),
                      T(bias2_sqrt));
   });
+}
+
+// Fixed chunks over all tensors, each summed in double, added in order: one parallel pass, and a
+// result that does not depend on the thread count.
+double CpuBackend::sum_of_squares(const std::vector<Tensor>& ts) {
+  constexpr int64_t kChunk = 16384;
+  struct Chunk {
+    const Tensor* t;
+    int64_t begin, end;
+  };
+  std::vector<Chunk> chunks;
+  for (const Tensor& t : ts)
+    for (int64_t b = 0; b < t.numel(); b += kChunk) chunks.push_back({&t, b, std::min(t.numel(), b + kChunk)});
+  const int64_t n = int64_t(chunks.size());
+  std::vector<double> partial(n);
+_Pragma("omp parallel for schedule(static) if (n > 4)")
+  for (int64_t i = 0; i < n; ++i) {
+    const Chunk& c = chunks[i];
+    double acc = 0;
+    PROMOE_DISPATCH_FLOAT(c.t->dtype(), "sum_of_squares", {
+      const T* x = c.t->data<T>();
+_Pragma("omp simd reduction(+ : acc)")
+      for (int64_t j = c.begin; j < c.end; ++j) acc += double(x[j]) * double(x[j]);
+    });
+    partial[i] = acc;
+  }
+  double total = 0;
+  for (double p : partial) total += p;
+  return total;
 }
 
 }  // namespace promoe

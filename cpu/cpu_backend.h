@@ -65,7 +65,8 @@ class CpuBackend final : public Backend {
   void normal(const Tensor& out, uint64_t seed, uint64_t offset, double mean, double std) override;
 
   void adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr, double beta1,
-             double beta2, double eps, double weight_decay, int64_t step) override;
+             double beta2, double eps, double weight_decay, int64_t step, double grad_scale) override;
+  double sum_of_squares(const std::vector<Tensor>& ts) override;
 
  private:
   std::atomic<size_t> current_{0}, peak_{0};

@@ -66,7 +66,7 @@ class CudaBackend final : public Backend {
   void normal(const Tensor& out, uint64_t seed, uint64_t offset, double mean, double std) override;
 
   void adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr, double beta1,
-             double beta2, double eps, double weight_decay, int64_t step) override;
+             double beta2, double eps, double weight_decay, int64_t step, double grad_scale) override;
 };
 
 CudaBackend& cuda_backend();

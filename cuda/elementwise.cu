@@ -60,10 +60,10 @@ __global__ void normal_kernel(T* o, int64_t n, uint64_t seed, uint64_t offset, d
 
 template <typename T>
 __global__ void adamw_kernel(T* p, const T* g, T* m, T* v, int64_t n, T lr, T b1, T b2, T eps, T wd, T bias1,
-                             T bias2_sqrt) {
+                             T bias2_sqrt, T grad_scale) {
   PROMOE_GRID_STRIDE(i, n) {
     T pi = p[i], mi = m[i], vi = v[i];
-    math::adamw<T>(pi, g[i], mi, vi, lr, b1, b2, eps, wd, bias1, bias2_sqrt);
+    math::adamw<T>(pi, g[i] * grad_scale, mi, vi, lr, b1, b2, eps, wd, bias1, bias2_sqrt);
     p[i] = pi;
     m[i] = mi;
     v[i] = vi;
@@ -108,13 +108,14 @@ void CudaBackend::normal(const Tensor& out, uint64_t seed, uint64_t offset, doub
 }
 
 void CudaBackend::adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr,
-                        double beta1, double beta2, double eps, double weight_decay, int64_t step) {
+                        double beta1, double beta2, double eps, double weight_decay, int64_t step,
+                        double grad_scale) {
   const double bias1 = 1.0 - std::pow(beta1, double(step));
   const double bias2_sqrt = std::sqrt(1.0 - std::pow(beta2, double(step)));
   PROMOE_CUDA_DISPATCH_FLOAT(param.dtype(), "adamw",
                              launch_1d("adamw", param.numel(), adamw_kernel<T>, param.data<T>(), grad.data<T>(),
                                        m.data<T>(), v.data<T>(), param.numel(), T(lr), T(beta1), T(beta2), T(eps),
-                                       T(weight_decay), T(bias1), T(bias2_sqrt)));
+                                       T(weight_decay), T(bias1), T(bias2_sqrt), T(grad_scale)));
 }
 
 }  // namespace promoe::cuda

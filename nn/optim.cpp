@@ -16,7 +16,7 @@ AdamW::AdamW(NamedTensors p, AdamWOptions o) : options(o), params(std::move(p)) 
   }
 }
 
-void AdamW::step() {
+void AdamW::step(double grad_scale) {
   NoGradGuard ng;
   ++step_count;
   for (size_t i = 0; i < params.size(); ++i) {
@@ -25,7 +25,7 @@ void AdamW::step() {
     g = g.defined() ? raw::contiguous(g) : raw::zeros(p.shape(), p.dtype(), p.device());
     backend_for(p.device())
         .adamw(p, g, exp_avg[i], exp_avg_sq[i], options.lr * lr_scale, options.beta1, options.beta2, options.eps,
-               options.weight_decay, step_count);
+               options.weight_decay, step_count, grad_scale);
   }
 }
 
@@ -33,24 +33,25 @@ void AdamW::zero_grad() {
   for (auto& [name, t] : params) t.zero_grad();
 }
 
+GradClip grad_clip(const NamedTensors& params, double max_norm) {
+  std::vector<Tensor> grads;
+  for (auto& [name, t] : params)
+    if (t.grad().defined()) grads.push_back(t.grad());
+  const double norm = std::sqrt(raw::sum_of_squares(grads));
+  const double coef = max_norm / (norm + 1e-6);
+  return {norm, coef < 1.0 ? coef : 1.0};
+}
+
 double clip_grad_norm(const NamedTensors& params, double max_norm) {
   NoGradGuard ng;
-  double total = 0;
-  for (auto& [name, t] : params) {
-    Tensor g = t.grad();
-    if (!g.defined()) continue;
-    double n = raw::sum(raw::unary(UnaryOp::Square, g)).item();  // sums accumulate in double
-    total += n;
-  }
-  double norm = std::sqrt(total);
-  double coef = max_norm / (norm + 1e-6);
-  if (coef < 1.0)
+  GradClip c = grad_clip(params, max_norm);
+  if (c.scale < 1.0)
     for (auto& [name, t] : params) {
       Tensor handle = t;
       Tensor g = handle.grad();
-      if (g.defined()) handle.set_grad(raw::mul_scalar(g, coef));
+      if (g.defined()) handle.set_grad(raw::mul_scalar(g, c.scale));
     }
-  return norm;
+  return c.norm;
 }
 
 Ema::Ema(const NamedTensors& params, double d) : decay(d) {

@@ -17,7 +17,8 @@ struct AdamWOptions {
 class AdamW {
  public:
   AdamW(NamedTensors params, AdamWOptions options);
-  void step();
+  // One step with every gradient read as grad * grad_scale (a clipping factor, see grad_clip).
+  void step(double grad_scale = 1.0);
   void zero_grad();
 
   AdamWOptions options;
@@ -28,8 +29,15 @@ class AdamW {
   double lr_scale = 1.0;  // multiplies options.lr (warm-up)
 };
 
-// torch.nn.utils.clip_grad_norm_: scales every gradient by max_norm / (norm + 1e-6) when that is
-// below 1. Returns the global L2 norm before clipping.
+// The global L2 norm of the gradients and the factor torch.nn.utils.clip_grad_norm_ scales them by:
+// max_norm / (norm + 1e-6) when that is below 1, else 1. Training passes the factor to
+// AdamW::step instead of rewriting every gradient.
+struct GradClip {
+  double norm, scale;
+};
+GradClip grad_clip(const NamedTensors& params, double max_norm);
+// torch.nn.utils.clip_grad_norm_: scales every gradient in place by grad_clip's factor. Returns the
+// global L2 norm before clipping.
 double clip_grad_norm(const NamedTensors& params, double max_norm);
 
 // Exponential moving average of parameters: ema = decay * ema + (1 - decay) * param.

@@ -124,9 +124,15 @@ class Backend {
   virtual void uniform(const Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) = 0;
   virtual void normal(const Tensor& out, uint64_t seed, uint64_t offset, double mean, double std) = 0;
 
-  // Fused AdamW update on contiguous f32 tensors of equal shape (PyTorch semantics).
+  // Fused AdamW update on contiguous float tensors of equal shape (PyTorch semantics), with the
+  // gradient read as grad * grad_scale (gradient clipping folded into the step).
   virtual void adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr,
-                     double beta1, double beta2, double eps, double weight_decay, int64_t step) = 0;
+                     double beta1, double beta2, double eps, double weight_decay, int64_t step,
+                     double grad_scale) = 0;
+  // Sum of the squares of every element of the contiguous float tensors `ts` (a global gradient
+  // norm squared), accumulated in double. The default (tensor/backend_fused.cpp) is one reduction
+  // per tensor; a backend may do all of them in one pass.
+  virtual double sum_of_squares(const std::vector<Tensor>& ts);
 };
 
 // The backend that owns `device`'s memory; throws if that device is not built or not present.

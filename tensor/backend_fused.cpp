@@ -1,4 +1,4 @@
-// Default fused kernels (adaLN, bias + GELU), composed from the backend's primitives through raw
+// Default fused kernels (adaLN, bias + GELU, sum of squares), composed from the backend's primitives through raw
 // ops: correct on any backend, and the reference the fused CPU kernels (cpu/adaln.cpp,
 // cpu/bias_gelu.cpp) are tested against.
 #include "tensor/ops.h"
@@ -32,6 +32,12 @@ void Backend::gated_add_backward(const Tensor& grad_y, const Tensor& grad_gate, 
                                  const Tensor& gate) {
   raw::copy_(grad_y, raw::mul(g, per_image(gate)));
   raw::copy_(grad_gate, raw::sum(raw::mul(g, y), {1}));
+}
+
+double Backend::sum_of_squares(const std::vector<Tensor>& ts) {
+  double total = 0;
+  for (const Tensor& t : ts) total += raw::sum(raw::unary(UnaryOp::Square, t)).item();
+  return total;
 }
 
 void Backend::bias_gelu(const Tensor& out, const Tensor& pre, const Tensor& bias) {

@@ -98,6 +98,8 @@ struct GatedAddGrads {
   Tensor y, gate;  // the gradient for x is grad_out itself
 };
 GatedAddGrads gated_add_backward(const Tensor& grad_out, const Tensor& y, const Tensor& gate);
+// Sum of the squares of all elements of all `ts` (float tensors on one device), in double.
+double sum_of_squares(const std::vector<Tensor>& ts);
 // An MLP's bias and GELU(tanh) on the first GEMM's output pre (rows, n): pre += bias in place
 // (pre must be a fresh contiguous tensor; it is what backward needs), returns gelu_tanh(pre).
 Tensor bias_gelu_(const Tensor& pre, const Tensor& bias);

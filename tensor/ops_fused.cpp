@@ -63,6 +63,16 @@ GatedAddGrads gated_add_backward(const Tensor& grad_out, const Tensor& y, const 
   return g;
 }
 
+double sum_of_squares(const std::vector<Tensor>& ts) {
+  std::vector<Tensor> dense;
+  for (const Tensor& t : ts) {
+    detail::check_floating(t, "sum_of_squares");
+    check_same_device(ts[0], t, "sum_of_squares");
+    if (t.numel()) dense.push_back(contiguous(t));
+  }
+  return dense.empty() ? 0.0 : be(dense[0]).sum_of_squares(dense);
+}
+
 Tensor bias_gelu_(const Tensor& pre, const Tensor& bias) {
   detail::check_floating(pre, "bias_gelu");
   check_same_device(pre, bias, "bias_gelu");

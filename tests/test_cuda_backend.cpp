@@ -501,8 +501,8 @@ TEST_CASE("cuda: fused AdamW steps") {
     Pair p = upload(gen.randn({3001}, dt)), m = upload(raw::zeros({3001}, dt)), v = upload(raw::zeros({3001}, dt));
     for (int64_t step = 1; step <= 5; ++step) {
       Pair g = upload(gen.randn({3001}, dt));
-      cpu_be().adamw(p.cpu, g.cpu, m.cpu, v.cpu, 1e-2, 0.9, 0.999, 1e-8, 0.05, step);
-      gpu_be().adamw(p.gpu, g.gpu, m.gpu, v.gpu, 1e-2, 0.9, 0.999, 1e-8, 0.05, step);
+      cpu_be().adamw(p.cpu, g.cpu, m.cpu, v.cpu, 1e-2, 0.9, 0.999, 1e-8, 0.05, step, 0.7);
+      gpu_be().adamw(p.gpu, g.gpu, m.gpu, v.gpu, 1e-2, 0.9, 0.999, 1e-8, 0.05, step, 0.7);
     }
     check_pair(p, rtol_for(dt), atol_for(dt), std::string("adamw param ") + dtype_name(dt));
     check_pair(m, rtol_for(dt), atol_for(dt), std::string("adamw m ") + dtype_name(dt));

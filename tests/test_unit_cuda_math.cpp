@@ -292,12 +292,12 @@ TEST_CASE("cuda math: the fused AdamW step matches the CPU") {
     Tensor p = gen.randn({257}, dt), g = gen.randn({257}, dt), m = gen.randn({257}, dt);
     Tensor v = raw::unary(UnaryOp::Abs, gen.randn({257}, dt));
     Tensor p2 = raw::clone(p), m2 = raw::clone(m), v2 = raw::clone(v);
-    cpu().adamw(p, g, m, v, 1e-3, 0.9, 0.999, 1e-8, 0.01, 7);
+    cpu().adamw(p, g, m, v, 1e-3, 0.9, 0.999, 1e-8, 0.01, 7, 0.5);
     const double bias1 = 1.0 - std::pow(0.9, 7.0), bias2_sqrt = std::sqrt(1.0 - std::pow(0.999, 7.0));
     with_numeric(dt, [&](auto tag) {
       using T = decltype(tag);
       for (int64_t i = 0; i < 257; ++i)
-        math::adamw<T>(p2.data<T>()[i], g.data<T>()[i], m2.data<T>()[i], v2.data<T>()[i], T(1e-3), T(0.9), T(0.999),
+        math::adamw<T>(p2.data<T>()[i], g.data<T>()[i] * T(0.5), m2.data<T>()[i], v2.data<T>()[i], T(1e-3), T(0.9), T(0.999),
                        T(1e-8), T(0.01), T(bias1), T(bias2_sqrt));
     });
     check_equal(p2, p, "adamw param");

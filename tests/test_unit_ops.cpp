@@ -374,7 +374,7 @@ TEST_CASE("matmul: 1-D, 2-D, batched, broadcast batch dims, transposed and oddly
   check_matmul(gen.randn({6, 33, 17}), raw::transpose(gen.randn({6, 21, 17}), 1, 2), 1e-4);
 }
 
-TEST_CASE("fused AdamW follows PyTorch's update over several steps") {
+TEST_CASE("fused AdamW follows PyTorch's update over several steps, with a gradient scale") {
   Generator gen(6);
   Tensor p = gen.randn({7}), m = raw::zeros({7}), v = raw::zeros({7});
   std::vector<double> rp = p.to_vector<double>(), rm(7, 0), rv(7, 0);
@@ -382,7 +382,9 @@ TEST_CASE("fused AdamW follows PyTorch's update over several steps") {
   for (int64_t step = 1; step <= 3; ++step) {
     Tensor g = gen.randn({7});
     std::vector<double> gv = g.to_vector<double>();
-    backend_for(Device::cpu()).adamw(p, g, m, v, lr, b1, b2, eps, wd, step);
+    const double scale = step == 2 ? 0.25 : 1.0;  // clipping folded into the step
+    for (double& x : gv) x *= scale;
+    backend_for(Device::cpu()).adamw(p, g, m, v, lr, b1, b2, eps, wd, step, scale);
     for (int i = 0; i < 7; ++i) {  // torch.optim.AdamW, single tensor
       rp[i] *= 1 - lr * wd;
       rm[i] = b1 * rm[i] + (1 - b1) * gv[i];
@@ -394,6 +396,24 @@ TEST_CASE("fused AdamW follows PyTorch's update over several steps") {
   check_close(p, Ref{{7}, rp}, 1e-5);
   check_close(m, Ref{{7}, rm}, 1e-5);
   check_close(v, Ref{{7}, rv}, 1e-5);
+}
+
+TEST_CASE("sum_of_squares over many tensors equals the composed default and ignores the thread count") {
+  Generator gen(12);
+  std::vector<Tensor> ts{gen.randn({300, 130}), gen.randn({7}), raw::transpose(gen.randn({40, 50}), 0, 1),
+                         gen.randn({70000}), raw::zeros({0})};
+  double want = 0;
+  for (const Tensor& t : ts)
+    for (double x : t.to_vector<double>()) want += x * x;
+  const double got = raw::sum_of_squares(ts);
+  CHECK(got == doctest::Approx(want).epsilon(1e-12));
+  std::vector<Tensor> dense;
+  for (const Tensor& t : ts) dense.push_back(raw::contiguous(t));
+  CHECK(backend_for(Device::cpu()).Backend::sum_of_squares(dense) == doctest::Approx(want).epsilon(1e-6));
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(threads == 1 ? 2 : 1);
+  CHECK(raw::sum_of_squares(ts) == got);
+  omp_set_num_threads(threads);
 }
 
 TEST_CASE("the backend-neutral batched_matmul (folding batch dims, looping or copying) is right") {

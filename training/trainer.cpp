@@ -143,9 +143,10 @@ TrainSummary train(const TrainOptions& o) {
     PROMOE_CHECK(std::isfinite(loss_value) && std::isfinite(aux_value), "train: the loss became ", loss_value,
                  " at step ", step + 1, "; stopping. The last good checkpoint is ", ckpt);
     total.backward();
-    double grad_norm = o.clip > 0 ? nn::clip_grad_norm(params, o.clip) : 0.0;
+    const nn::GradClip clip = o.clip > 0 ? nn::grad_clip(params, o.clip) : nn::GradClip{0.0, 1.0};
+    const double grad_norm = clip.norm;
     opt.lr_scale = o.warmup > 0 ? std::min(1.0, double(step + 1) / double(o.warmup)) : 1.0;
-    opt.step();
+    opt.step(clip.scale);
     opt.zero_grad();
     ema.update(params);
     ++step;
