@@ -1,6 +1,6 @@
 // Device-side helpers shared by the kernels in cuda/*.cu: the grid-stride loop, warp and block
-// reductions. Only .cu files include this; the math the kernels apply lives in the *_math.cuh
-// headers, which host tests include too.
+// reductions, the loop and launch of row kernels. Only .cu files include this; the math the kernels
+// apply lives in the *_math.cuh headers, which host tests include too.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -43,6 +43,24 @@ __device__ inline V group_reduce(V v, Op op, V* smem) {
     return r;
   }
 }
+
+// Rows of n elements shared by groups of NL lanes (a warp, or a block of NL threads): the body runs
+// for each row r of this thread's group, with `lane` in [0, NL) and `smem` for group_reduce<NL>.
+#define PROMOE_ROW_LOOP(r, rows)                                                               \
+  const int lane = int(threadIdx.x) % NL, groups = int(blockDim.x) / NL;                     \
+  __shared__ double smem[NL / 32];                                                             \
+  for (int64_t r = int64_t(blockIdx.x) * groups + int(threadIdx.x) / NL; r < (rows);         \
+       r += int64_t(gridDim.x) * groups)
+
+// Runs KERNEL<T, NL> over `rows` rows of length n: NL = 32 (a warp per row) up to n = 1024, else 256.
+#define PROMOE_ROW_LAUNCH(KERNEL, what, rows, n, ...)                                             \
+  do {                                                                                            \
+    if ((n) <= 1024)                                                                              \
+      KERNEL<T, 32><<<grid_for((rows) * 32, kBlock), kBlock, 0, context().stream>>>(__VA_ARGS__); \
+    else                                                                                          \
+      KERNEL<T, 256><<<grid_for((rows) * 256, kBlock), kBlock, 0, context().stream>>>(__VA_ARGS__); \
+    CUDA_CHECK_LAUNCH(what);                                                                      \
+  } while (0)
 
 struct SumOp {
   template <typename V>

@@ -1,5 +1,6 @@
-// CUDA reductions: sum / mean / max / min over trailing reduced dims (kept dims strided) and
-// arg max / min over the last dim. Work split and math in cuda/reduce_math.cuh.
+// CUDA reductions: sum / mean / max / min over trailing reduced dims (kept dims strided), arg max /
+// min over the last dim, and the sum of squares of many tensors (one pass, one host wait). Work
+// split and math in cuda/reduce_math.cuh.
 //
 // Two kernels for reduce: a warp per work item (reduced elements read by 32 lanes side by side,
 // for reductions along contiguous memory), and a thread per output when the kept dims are the
@@ -96,6 +97,27 @@ __global__ void arg_reduce_kernel(const T* x, T* values, int64_t* indices, Geom<
   }
 }
 
+// Grid (max_blocks, count): block (k, t) writes tensor t's block total k.
+__global__ void sum_sq_kernel(rmath::SqBatch b, double* slots) {
+  const int t = blockIdx.y, k = blockIdx.x;
+  if (k >= b.blocks[t]) return;  // the whole block: no thread reaches the reduction
+  __shared__ double smem[kBlock / 32];
+  const int64_t first = int64_t(k) * blockDim.x + threadIdx.x, step = int64_t(b.blocks[t]) * blockDim.x;
+  const double s = b.f64[t] ? rmath::thread_sum_sq(static_cast<const double*>(b.data[t]), b.n[t], first, step)
+                            : rmath::thread_sum_sq(static_cast<const float*>(b.data[t]), b.n[t], first, step);
+  const double total = group_reduce<kBlock>(s, SumOp{}, smem);
+  if (threadIdx.x == 0) slots[b.first[t] + k] = total;
+}
+
+// One block: out = the sum of n slots.
+__global__ void sum_slots_kernel(const double* slots, int64_t n, double* out) {
+  __shared__ double smem[kBlock / 32];
+  double s = 0;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += slots[i];
+  const double total = group_reduce<kBlock>(s, SumOp{}, smem);
+  if (threadIdx.x == 0) *out = total;
+}
+
 int warp_grid(int64_t items) { return grid_for(items * 32, kBlock); }
 
 }  // namespace
@@ -134,6 +156,24 @@ void CudaBackend::arg_reduce(ReduceOp op, const Tensor& values, const Tensor& in
         a.data<T>(), values.data<T>(), indices.data<int64_t>(), p.rows_geom, p.rows, p.n, p.is, is_max);
     CUDA_CHECK_LAUNCH("arg_reduce");
   });
+}
+
+double CudaBackend::sum_of_squares(const std::vector<Tensor>& ts) {
+  const rmath::SqPlan p = rmath::sq_plan(ts, kBlock);
+  if (p.slots == 0) return 0.0;
+  Context& c = context();
+  const size_t bytes = size_t(p.slots + 1) * sizeof(double);  // block totals, then the result
+  double* slots = static_cast<double*>(c.allocator.allocate(bytes));
+  for (const rmath::SqBatch& b : p.batches) {
+    sum_sq_kernel<<<dim3(b.max_blocks, b.count), kBlock, 0, c.stream>>>(b, slots);
+    CUDA_CHECK_LAUNCH("sum_of_squares");
+  }
+  sum_slots_kernel<<<1, kBlock, 0, c.stream>>>(slots, p.slots, slots + p.slots);
+  CUDA_CHECK_LAUNCH("sum_of_squares (total)");
+  c.allocator.deallocate(slots, bytes);  // stream-ordered: the copy below is queued before any reuse
+  double total = 0;
+  copy_to_host(&total, slots + p.slots, sizeof(double));  // the one wait
+  return total;
 }
 
 }  // namespace promoe::cuda

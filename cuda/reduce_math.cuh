@@ -8,9 +8,16 @@
 // arg_reduce: the lanes of a warp each keep a (value, index) candidate over i = l, l + 32, ...
 // and candidates are merged with arg_better(), which reproduces the CPU's sequential scan exactly:
 // the best value, first index among equals, and the first NaN if there is one (as PyTorch).
+//
+// sum_of_squares: the tensors go to launches of up to kSqBatch, each described by value (SqBatch).
+// Tensor t gets blocks[t] blocks (grid y = t; blocks past blocks[t] return at once); thread j of
+// block k sums x * x in double over elements k * block + j, stepping by blocks[t] * block, and the
+// block's total goes to slot first[t] + k. One block then adds all slots in a fixed order, so the
+// result repeats bit for bit and the host waits once for all tensors.
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "cuda/strided.cuh"
 #include "tensor/backend.h"
@@ -112,6 +119,49 @@ PROMOE_HD inline bool arg_better(bool is_max, T va, int64_t ia, T vb, int64_t ib
   if (na != nb) return na;
   if (!na && va != vb) return is_max ? va > vb : va < vb;
   return ia < ib;
+}
+
+constexpr int kSqBatch = 64;
+
+struct SqBatch {
+  int count = 0, max_blocks = 0;
+  const void* data[kSqBatch];
+  int64_t n[kSqBatch], first[kSqBatch];
+  int blocks[kSqBatch];
+  bool f64[kSqBatch];
+};
+
+struct SqPlan {
+  std::vector<SqBatch> batches;
+  int64_t slots = 0;  // block totals over all batches
+};
+
+// Host: at least 8 elements per thread, at most 1024 blocks (enough to fill a GPU) per tensor.
+inline SqPlan sq_plan(const std::vector<Tensor>& ts, int block) {
+  SqPlan p;
+  for (const Tensor& t : ts) {
+    if (t.numel() == 0) continue;
+    if (p.batches.empty() || p.batches.back().count == kSqBatch) p.batches.emplace_back();
+    SqBatch& b = p.batches.back();
+    const int64_t per_block = int64_t(block) * 8, want = (t.numel() + per_block - 1) / per_block;
+    const int i = b.count++;
+    b.f64[i] = t.dtype() == DType::F64;
+    b.data[i] = b.f64[i] ? static_cast<const void*>(t.data<double>()) : static_cast<const void*>(t.data<float>());
+    b.n[i] = t.numel();
+    b.blocks[i] = int(want < 1024 ? want : 1024);
+    b.first[i] = p.slots;
+    p.slots += b.blocks[i];
+    if (b.blocks[i] > b.max_blocks) b.max_blocks = b.blocks[i];
+  }
+  return p;
+}
+
+// One thread's share of a tensor of n elements.
+template <typename T>
+PROMOE_HD inline double thread_sum_sq(const T* x, int64_t n, int64_t first, int64_t step) {
+  double s = 0;
+  for (int64_t i = first; i < n; i += step) s += double(x[i]) * double(x[i]);
+  return s;
 }
 
 }  // namespace promoe::cuda::rmath

@@ -8,13 +8,6 @@ namespace promoe::cuda {
 
 namespace {
 
-// Loop over the rows handled by this thread's group of NL lanes.
-#define PROMOE_ROW_LOOP(r, rows)                                                               \
-  const int lane = int(threadIdx.x) % NL, groups = int(blockDim.x) / NL;                     \
-  __shared__ double smem[NL / 32];                                                             \
-  for (int64_t r = int64_t(blockIdx.x) * groups + int(threadIdx.x) / NL; r < (rows);         \
-       r += int64_t(gridDim.x) * groups)
-
 template <typename T, int NL>
 __global__ void softmax_kernel(const T* x, T* y, int64_t rows, int64_t n, bool log_out) {
   PROMOE_ROW_LOOP(r, rows) {
@@ -61,18 +54,6 @@ __global__ void layer_norm_backward_kernel(T* gi, const T* g, const T* x, const 
     rowmath::layer_norm_grad_apply(gi + r * n, x + r * n, g + r * n, n, mu, inv, sg, sgx, lane, NL);
   }
 }
-
-#undef PROMOE_ROW_LOOP
-
-// Runs KERNEL<T, NL> with NL = 32 for short rows, 256 for long ones.
-#define PROMOE_ROW_LAUNCH(KERNEL, what, rows, n, ...)                                             \
-  do {                                                                                            \
-    if ((n) <= 1024)                                                                              \
-      KERNEL<T, 32><<<grid_for((rows) * 32, kBlock), kBlock, 0, context().stream>>>(__VA_ARGS__); \
-    else                                                                                          \
-      KERNEL<T, 256><<<grid_for((rows) * 256, kBlock), kBlock, 0, context().stream>>>(__VA_ARGS__); \
-    CUDA_CHECK_LAUNCH(what);                                                                      \
-  } while (0)
 
 }  // namespace
 

@@ -95,31 +95,23 @@ Tensor heads_of(const Tensor& x, int64_t H) {
 }
 }  // namespace
 
-// Every product reads and writes the head-split views in place: the 1/sqrt(hd) scale rides on the
-// GEMMs' alpha, the heads are merged by writing o straight into the (B, N, D) output, and the
-// q, k, v gradients land in one (B, N, 3D) buffer; only the (B, H, N, N) probabilities are stored.
+// The heads are read from and merged into the token-major tensors in place (no copies): o is written
+// straight into the (B, N, D) output and the q, k, v gradients into one (B, N, 3D) buffer; only the
+// (B, H, N, N) probabilities are stored for backward.
 Tensor attention(const Tensor& qkv, int64_t num_heads) {
   PROMOE_CHECK(qkv.dim() == 3 && qkv.size(2) % (3 * num_heads) == 0, "attention: qkv ", describe(qkv),
                " is not (B, N, 3 * D) with D divisible by ", num_heads, " heads");
   const int64_t B = qkv.size(0), N = qkv.size(1), D = qkv.size(2) / 3, hd = D / num_heads;
   const double scale = 1.0 / std::sqrt(double(hd));
   auto [q, k, v] = split_heads(qkv, num_heads);
-  Tensor scores = Tensor::empty({B, num_heads, N, N}, qkv.dtype(), qkv.device());
-  raw::matmul_into(scores, q, raw::transpose(k, -1, -2), scale);
-  Tensor p = raw::softmax(scores, -1);
   Tensor out = Tensor::empty({B, N, D}, qkv.dtype(), qkv.device());
-  raw::matmul_into(heads_of(out, num_heads), p, v);
+  Tensor p = raw::attention_into(heads_of(out, num_heads), q, k, v, scale);  // (B, H, N, N)
   if (!needs_grad({qkv})) return out;
-  Tensor sq = q.detach(), sk = k.detach(), sv = v.detach(), sp = p.detach();
+  Tensor sq = q.detach(), sk = k.detach(), sv = v.detach();
   return record(out, "attention", {qkv}, [=](const Tensor& g) {
-    Tensor go = heads_of(g, num_heads);  // (B, H, N, hd)
-    Tensor gp = raw::matmul(go, raw::transpose(sv, -1, -2));
-    Tensor gs = raw::softmax_backward(gp, sp, -1, false);  // d/d(scaled scores), (B, H, N, N)
     Tensor gqkv = Tensor::empty({B, N, 3 * D}, g.dtype(), g.device());
     auto [gq, gk, gv] = split_heads(gqkv, num_heads);
-    raw::matmul_into(gq, gs, sk, scale);
-    raw::matmul_into(gk, raw::transpose(gs, -1, -2), sq, scale);
-    raw::matmul_into(gv, raw::transpose(sp, -1, -2), go);
+    raw::attention_backward_into(gq, gk, gv, heads_of(raw::contiguous(g), num_heads), sq, sk, sv, p, scale);
     return Grads{gqkv};
   });
 }

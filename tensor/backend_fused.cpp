@@ -1,4 +1,4 @@
-// Default fused kernels (adaLN, bias + GELU, sum of squares), composed from the backend's primitives through raw
+// Default fused kernels (attention, adaLN, bias + GELU, sum of squares), composed from the backend's primitives through raw
 // ops: correct on any backend, and the reference the fused CPU kernels (cpu/adaln.cpp,
 // cpu/bias_gelu.cpp) are tested against.
 #include "tensor/ops.h"
@@ -32,6 +32,24 @@ void Backend::gated_add_backward(const Tensor& grad_y, const Tensor& grad_gate, 
                                  const Tensor& gate) {
   raw::copy_(grad_y, raw::mul(g, per_image(gate)));
   raw::copy_(grad_gate, raw::sum(raw::mul(g, y), {1}));
+}
+
+void Backend::attention(const Tensor& out, const Tensor& probs, const Tensor& q, const Tensor& k, const Tensor& v,
+                        double scale) {
+  Tensor scores = Tensor::empty(probs.shape(), probs.dtype(), probs.device());
+  raw::matmul_into(scores, q, raw::transpose(k, -1, -2), scale);
+  softmax(probs, scores, false);
+  raw::matmul_into(out, probs, v);
+}
+
+void Backend::attention_backward(const Tensor& gq, const Tensor& gk, const Tensor& gv, const Tensor& go,
+                                 const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& probs,
+                                 double scale) {
+  Tensor gp = raw::matmul(go, raw::transpose(v, -1, -2));    // (B, H, N, N)
+  Tensor gs = raw::softmax_backward(gp, probs, -1, false);   // d/d(scaled scores)
+  raw::matmul_into(gq, gs, k, scale);
+  raw::matmul_into(gk, raw::transpose(gs, -1, -2), q, scale);
+  raw::matmul_into(gv, raw::transpose(probs, -1, -2), go);
 }
 
 double Backend::sum_of_squares(const std::vector<Tensor>& ts) {

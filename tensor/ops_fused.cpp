@@ -63,6 +63,44 @@ GatedAddGrads gated_add_backward(const Tensor& grad_out, const Tensor& y, const 
   return g;
 }
 
+namespace {
+// A (B, H, N, hd) head view whose rows have unit stride (else a contiguous copy when `copy_ok`).
+Tensor head_view(const Tensor& t, const Shape& shape, const char* op, const char* what, bool copy_ok) {
+  PROMOE_CHECK(t.shape() == shape, op, ": ", what, " ", describe(t), " is not ", shape_str(shape));
+  if (t.stride(3) == 1 || shape[3] == 1) return t;
+  PROMOE_CHECK(copy_ok, op, ": ", what, " ", describe(t), " needs rows of unit stride");
+  return contiguous(t);
+}
+}  // namespace
+
+Tensor attention_into(const Tensor& out, const Tensor& q, const Tensor& k, const Tensor& v, double scale) {
+  detail::check_floating(q, "attention");
+  PROMOE_CHECK(q.dim() == 4, "attention: q must be (B, H, N, hd), got ", describe(q));
+  const Shape s = q.shape();
+  for (const Tensor* t : {&k, &v, &out}) {
+    check_same_device(q, *t, "attention");
+    detail::check_same_dtype(q, *t, "attention");
+  }
+  Tensor Q = head_view(q, s, "attention", "q", true), K = head_view(k, s, "attention", "k", true),
+         V = head_view(v, s, "attention", "v", true), O = head_view(out, s, "attention", "out", false);
+  Tensor probs = Tensor::empty({s[0], s[1], s[2], s[2]}, q.dtype(), q.device());
+  if (q.numel()) be(q).attention(O, probs, Q, K, V, scale);
+  return probs;
+}
+
+void attention_backward_into(const Tensor& gq, const Tensor& gk, const Tensor& gv, const Tensor& go, const Tensor& q,
+                             const Tensor& k, const Tensor& v, const Tensor& probs, double scale) {
+  const Shape s = q.shape();
+  const char* op = "attention_backward";
+  Tensor GO = head_view(go, s, op, "go", true), Q = head_view(q, s, op, "q", true),
+         K = head_view(k, s, op, "k", true), V = head_view(v, s, op, "v", true);
+  Tensor GQ = head_view(gq, s, op, "gq", false), GK = head_view(gk, s, op, "gk", false),
+         GV = head_view(gv, s, op, "gv", false);
+  PROMOE_CHECK(probs.shape() == Shape({s[0], s[1], s[2], s[2]}) && probs.is_contiguous(), op, ": probs ",
+               describe(probs), " do not match q ", describe(q));
+  if (q.numel()) be(q).attention_backward(GQ, GK, GV, GO, Q, K, V, probs, scale);
+}
+
 double sum_of_squares(const std::vector<Tensor>& ts) {
   std::vector<Tensor> dense;
   for (const Tensor& t : ts) {

@@ -1,7 +1,7 @@
 // Forward values of the normalisation, loss, joining and indexing ops against hand-computed or
 // naive references: softmax / log_softmax, layer_norm, normalize, cross_entropy, mse_loss,
 // cat / stack / split / chunk, index_select / gather / scatter_add / index_add, embedding,
-// topk and sort (ties to the lower index first), clamp; the fused adaLN and bias + GELU kernels
+// topk and sort (ties to the lower index first), clamp; the fused attention, adaLN and bias + GELU kernels
 // against their composed defaults.
 #include <doctest/doctest.h>
 
@@ -301,6 +301,35 @@ TEST_CASE("fused adaLN kernels of the CPU backend equal the backend-neutral comp
     cpu.Backend::gated_add_backward(gy_ref, gg_ref, g, y, gate);
     check_close(vals(gy), vals(gy_ref), 1e-6);
     check_close(vals(gg), vals(gg_ref), 1e-5);
+  }
+}
+
+TEST_CASE("fused attention of the CPU backend equals the composed default on head-split views") {
+  Backend& cpu = backend_for(Device::cpu());
+  Generator gen(24);
+  struct Size {
+    int64_t B, N, hd;
+  };
+  for (Size z : {Size{1, 9, 5}, Size{3, 9, 5}, Size{4, 64, 32}}) {  // the last shares pairs out over threads
+    CAPTURE(z.B);
+    const int64_t B = z.B, N = z.N, H = 2, hd = z.hd, D = H * hd;
+    // Heads of a (B, N, 3D) qkv and of (B, N, D) outputs: strided views, as the attention op uses.
+    auto heads = [&](const Tensor& t, int64_t parts, int64_t part) {
+      Tensor r = raw::permute(raw::reshape(t, {B, N, parts, H, hd}), {2, 0, 3, 1, 4});
+      return raw::select(r, 0, part);
+    };
+    Tensor qkv = gen.randn({B, N, 3 * D}), go_buf = gen.randn({B, N, D});
+    Tensor q = heads(qkv, 3, 0), k = heads(qkv, 3, 1), v = heads(qkv, 3, 2), go = heads(go_buf, 1, 0);
+    Tensor out = Tensor::empty({B, N, D}), out_ref = Tensor::empty({B, N, D});
+    Tensor p = Tensor::empty({B, H, N, N}), p_ref = Tensor::empty({B, H, N, N});
+    cpu.attention(heads(out, 1, 0), p, q, k, v, 0.3);
+    cpu.Backend::attention(heads(out_ref, 1, 0), p_ref, q, k, v, 0.3);
+    check_close(vals(out), vals(out_ref), 1e-5);
+    check_close(vals(p), vals(p_ref), 1e-5);
+    Tensor g = Tensor::empty({B, N, 3 * D}), g_ref = Tensor::empty({B, N, 3 * D});
+    cpu.attention_backward(heads(g, 3, 0), heads(g, 3, 1), heads(g, 3, 2), go, q, k, v, p, 0.3);
+    cpu.Backend::attention_backward(heads(g_ref, 3, 0), heads(g_ref, 3, 1), heads(g_ref, 3, 2), go, q, k, v, p, 0.3);
+    check_close(vals(g), vals(g_ref), 1e-4);
   }
 }
 

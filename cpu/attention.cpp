@@ -1,0 +1,88 @@
+// Fused attention on the CPU: each (image, head) pair runs start to finish on one thread (scores,
+// softmax, the product with v; in backward the four products and the softmax derivative), so its
+// N x N block stays in cache and the whole layer is one parallel loop instead of five batched GEMM
+// calls and two passes over every probability.
+#include <omp.h>
+
+#include <Eigen/Core>
+#include <vector>
+
+#include "cpu/cpu_backend.h"
+#include "cpu/strided.h"
+
+namespace promoe {
+
+namespace {
+
+template <typename T>
+using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <typename T>
+using View = Eigen::Map<Mat<T>, 0, Eigen::OuterStride<>>;
+template <typename T>
+using ConstView = Eigen::Map<const Mat<T>, 0, Eigen::OuterStride<>>;
+
+// Element offset of head (b, h) in a (B, H, N, hd) view.
+int64_t head_offset(const Tensor& t, int64_t pair, int64_t H) {
+  return (pair / H) * t.stride(0) + (pair % H) * t.stride(1);
+}
+
+template <typename T>
+ConstView<T> head(const Tensor& t, int64_t pair, int64_t H) {
+  return ConstView<T>(t.data<T>() + head_offset(t, pair, H), t.size(2), t.size(3), Eigen::OuterStride<>(t.stride(2)));
+}
+
+template <typename T>
+View<T> head_out(const Tensor& t, int64_t pair, int64_t H) {
+  return View<T>(t.data<T>() + head_offset(t, pair, H), t.size(2), t.size(3), Eigen::OuterStride<>(t.stride(2)));
+}
+
+// Enough work to share out: every pair is one task.
+bool parallel_pairs(const Tensor& q) { return q.size(0) * q.size(1) > 1 && q.numel() * q.size(2) > 65536; }
+
+}  // namespace
+
+void CpuBackend::attention(const Tensor& out, const Tensor& probs, const Tensor& q, const Tensor& k, const Tensor& v,
+                           double scale) {
+  const int64_t H = q.size(1), N = q.size(2), pairs = q.size(0) * H;
+  PROMOE_DISPATCH_FLOAT(q.dtype(), "attention", {
+_Pragma("omp parallel for schedule(static) if (parallel_pairs(q))")
+    for (int64_t pair = 0; pair < pairs; ++pair) {
+      Eigen::Map<Mat<T>> p(probs.data<T>() + pair * N * N, N, N);
+      p.noalias() = T(scale) * (head<T>(q, pair, H) * head<T>(k, pair, H).transpose());
+      for (int64_t i = 0; i < N; ++i) {  // row softmax, in place
+        auto row = p.row(i).array();
+        row = (row - row.maxCoeff()).exp();
+        row *= T(1) / row.sum();
+      }
+      head_out<T>(out, pair, H).noalias() = p * head<T>(v, pair, H);
+    }
+  });
+}
+
+void CpuBackend::attention_backward(const Tensor& gq, const Tensor& gk, const Tensor& gv, const Tensor& go,
+                                    const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& probs,
+                                    double scale) {
+  const int64_t H = q.size(1), N = q.size(2), pairs = q.size(0) * H;
+  PROMOE_DISPATCH_FLOAT(q.dtype(), "attention_backward", {
+_Pragma("omp parallel if (parallel_pairs(q))")
+    {
+      Mat<T> gs(N, N);  // per-thread scratch: d/d probs, then d/d scaled scores
+_Pragma("omp for schedule(static)")
+      for (int64_t pair = 0; pair < pairs; ++pair) {
+        Eigen::Map<const Mat<T>> p(probs.data<T>() + pair * N * N, N, N);
+        ConstView<T> g = head<T>(go, pair, H);
+        head_out<T>(gv, pair, H).noalias() = p.transpose() * g;
+        gs.noalias() = g * head<T>(v, pair, H).transpose();
+        for (int64_t i = 0; i < N; ++i) {  // y * (g - sum(g * y)) per row
+          auto gr = gs.row(i).array();
+          auto pr = p.row(i).array();
+          gr = pr * (gr - (gr * pr).sum());
+        }
+        head_out<T>(gq, pair, H).noalias() = T(scale) * (gs * head<T>(k, pair, H));
+        head_out<T>(gk, pair, H).noalias() = T(scale) * (gs.transpose() * head<T>(q, pair, H));
+      }
+    }
+  });
+}
+
+}  // namespace promoe
