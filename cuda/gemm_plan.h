@@ -28,6 +28,11 @@ inline Layout layout_of(const Mat& m) {
   return Layout::None;
 }
 
+// Whether a product runs with every operand in place (a grouped call takes no copies).
+inline bool in_place(const Mat& a, const Mat& b, const Mat& c) {
+  return layout_of(a) != Layout::None && layout_of(b) != Layout::None && layout_of(c) != Layout::None;
+}
+
 // One column-major call: C(m, n) = alpha * op(first) op(second) + beta * C. `swap`: first is B and
 // second is A (row-major output).
 struct Plan {

@@ -146,7 +146,7 @@ inline SqPlan sq_plan(const std::vector<Tensor>& ts, int block) {
     const int64_t per_block = int64_t(block) * 8, want = (t.numel() + per_block - 1) / per_block;
     const int i = b.count++;
     b.f64[i] = t.dtype() == DType::F64;
-    b.data[i] = b.f64[i] ? static_cast<const void*>(t.data<double>()) : static_cast<const void*>(t.data<float>());
+    b.data[i] = t.raw_data();
     b.n[i] = t.numel();
     b.blocks[i] = int(want < 1024 ? want : 1024);
     b.first[i] = p.slots;

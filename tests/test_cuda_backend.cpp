@@ -359,6 +359,53 @@ TEST_CASE("cuda: backend matmul with alpha, beta and outputs that are column-maj
       }
 }
 
+TEST_CASE("cuda: grouped products of any layouts, outputs in one buffer, match the CPU") {
+  Generator gen(16);
+  for (DType dt : {DType::F32, DType::F64}) {
+    // Expert-like products of varying rows (one empty, one of a single row), transposed and
+    // windowed operands; outputs are row windows of one buffer, a column-major view, and a view
+    // of stride 2 that needs matmul()'s copy.
+    const int64_t K = 40, N = 24;
+    const std::vector<int64_t> rows{7, 0, 1, 130, 33, 5, 64, 2};
+    int64_t total = 0;
+    for (int64_t m : rows) total += m;
+    Pair buf = upload(raw::zeros({total + 3, N}, dt));
+    Pair w_all = upload(random_tensor(gen, {int64_t(rows.size()), N, K}, dt, 1.0));
+    std::vector<Pair> outs, as, bs;
+    int64_t at = 0;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const int64_t m = rows[i];
+      auto transposed = [](const Tensor& t) { return raw::transpose(t, 0, 1); };
+      if (i % 3 == 1)
+        as.push_back(view(upload(random_tensor(gen, {K, m}, dt, 1.0)), transposed));
+      else
+        as.push_back(view(upload(random_tensor(gen, {m, K + 2}, dt, 1.0)),
+                          [&](const Tensor& t) { return raw::narrow(t, 1, 1, K); }));
+      bs.push_back(view(w_all, [&](const Tensor& t) { return transposed(raw::select(t, 0, int64_t(i))); }));
+      if (i == 4)
+        outs.push_back(view(empty_pair({N, m}, dt), transposed));
+      else if (i == 5)
+        outs.push_back(view(empty_pair({m, 2 * N}, dt),
+                            [&](const Tensor& t) { return Tensor::view_of(t, {m, N}, {2 * N, 2}, 0); }));
+      else
+        outs.push_back(view(buf, [&](const Tensor& t) { return raw::narrow(t, 0, at, m); }));
+      at += m;
+    }
+    auto side = [](const std::vector<Pair>& ps, bool gpu) {
+      std::vector<Tensor> ts;
+      for (const Pair& p : ps) ts.push_back(gpu ? p.gpu : p.cpu);
+      return ts;
+    };
+    const std::vector<Tensor> oc = side(outs, false), og = side(outs, true), ac = side(as, false), bc = side(bs, false);
+    raw::grouped_matmul_into(oc, ac, bc);
+    raw::grouped_matmul_into(og, side(as, true), side(bs, true));
+    for (size_t i = 0; i < rows.size(); ++i)
+      check_matmul(raw::contiguous(og[i]), raw::contiguous(oc[i]), ac[i], bc[i], K, 1.0,
+                   "grouped product " + std::to_string(i) + " " + dtype_name(dt));
+    check_close(raw::narrow(buf.gpu, 0, total, 3), raw::narrow(buf.cpu, 0, total, 3), 0, 0, "rows no product owns");
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Row-wise
 
@@ -394,6 +441,75 @@ TEST_CASE("cuda: LayerNorm forward statistics and backward") {
                   raw::layer_norm_backward(g.cpu, x.cpu, c.mean, c.rstd), rtol_for(dt) * 10, atol_for(dt) * 10,
                   what + " backward");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fused kernels (adaLN, bias + GELU)
+
+namespace {
+
+// A sum of n terms of size ~1, which the CPU adds in the element type.
+double sum_tol(DType dt, int64_t n) { return dt == DType::F32 ? 2e-6 * double(n + 10) : 1e-11; }
+
+}  // namespace
+
+TEST_CASE("cuda: fused LayerNorm + modulation and the gated residual, with their backward, match the CPU") {
+  Generator gen(17);
+  struct Bnd {
+    int64_t B, N, D;
+  };
+  // One image, odd widths, block rows (D > 1024), and few columns over many rows (split sums).
+  const Bnd shapes[] = {{1, 5, 130}, {3, 7, 33}, {2, 70, 384}, {2, 9, 1500}, {1, 4096, 8}, {4, 1, 1}};
+  for (DType dt : {DType::F32, DType::F64})
+    for (const Bnd& s : shapes) {
+      const int64_t B = s.B, N = s.N, D = s.D;
+      const std::string what = std::string(dtype_name(dt)) + " (" + std::to_string(B) + ", " + std::to_string(N) +
+                               ", " + std::to_string(D) + ")";
+      Pair x = view(upload(random_tensor(gen, {B, N, D}, dt, 2.0)), [](const Tensor& t) { return raw::add_scalar(t, 1.0); });
+      Pair y = upload(random_tensor(gen, {B, N, D}, dt, 1.0)), g = upload(random_tensor(gen, {B, N, D}, dt, 1.0));
+      Pair shift = upload(random_tensor(gen, {B, D}, dt, 1.0)), scale = upload(random_tensor(gen, {B, D}, dt, 0.5));
+      Pair gate = upload(random_tensor(gen, {B, D}, dt, 1.0));
+      raw::LayerNormModulateResult c = raw::layer_norm_modulate(x.cpu, shift.cpu, scale.cpu, 1e-6),
+                                   d = raw::layer_norm_modulate(x.gpu, shift.gpu, scale.gpu, 1e-6);
+      check_close(d.out, c.out, rtol_for(dt), atol_for(dt) * 10, "layer_norm_modulate " + what);
+      check_close(d.mean, c.mean, rtol_for(dt), atol_for(dt), "layer_norm_modulate mean " + what);
+      check_close(d.rstd, c.rstd, rtol_for(dt), atol_for(dt), "layer_norm_modulate rstd " + what);
+      raw::LayerNormModulateGrads gc = raw::layer_norm_modulate_backward(g.cpu, x.cpu, c.mean, c.rstd, scale.cpu),
+                                  gd = raw::layer_norm_modulate_backward(g.gpu, x.gpu, d.mean, d.rstd, scale.gpu);
+      // D = 1: xhat is 0 and rstd 1/sqrt(eps), so the CPU's rounding of g - mean(g) shows up at 1e3 x.
+      const double gx_atol = D == 1 ? (dt == DType::F32 ? 1e-3 : 1e-9) : atol_for(dt) * 100;
+      check_close(gd.x, gc.x, rtol_for(dt) * 10, gx_atol, "layer_norm_modulate grad_x " + what);
+      check_close(gd.shift, gc.shift, rtol_for(dt), sum_tol(dt, N), "layer_norm_modulate grad_shift " + what);
+      check_close(gd.scale, gc.scale, rtol_for(dt), sum_tol(dt, N), "layer_norm_modulate grad_scale " + what);
+      raw::LayerNormModulateGrads again = raw::layer_norm_modulate_backward(g.gpu, x.gpu, d.mean, d.rstd, scale.gpu);
+      check_close(again.scale, gd.scale, 0, 0, "layer_norm_modulate grad_scale repeats bit for bit " + what);
+
+      check_close(raw::gated_add(x.gpu, gate.gpu, y.gpu), raw::gated_add(x.cpu, gate.cpu, y.cpu), rtol_for(dt),
+                  atol_for(dt), "gated_add " + what);
+      raw::GatedAddGrads ac = raw::gated_add_backward(g.cpu, y.cpu, gate.cpu), ad = raw::gated_add_backward(g.gpu, y.gpu, gate.gpu);
+      check_close(ad.y, ac.y, rtol_for(dt), atol_for(dt), "gated_add grad_y " + what);
+      check_close(ad.gate, ac.gate, rtol_for(dt), sum_tol(dt, N), "gated_add grad_gate " + what);
+      check_close(raw::gated_add_backward(g.gpu, y.gpu, gate.gpu).gate, ad.gate, 0, 0,
+                  "gated_add grad_gate repeats bit for bit " + what);
+    }
+}
+
+TEST_CASE("cuda: fused bias + GELU and its backward match the CPU") {
+  Generator gen(18);
+  for (DType dt : {DType::F32, DType::F64})
+    for (int64_t rows : {1, 7, 300, 5000})
+      for (int64_t n : {1, 130, 1536}) {
+        const std::string what = std::string(dtype_name(dt)) + " rows=" + std::to_string(rows) + " n=" + std::to_string(n);
+        Pair pre = upload(random_tensor(gen, {rows, n}, dt, 2.0)), bias = upload(random_tensor(gen, {n}, dt, 1.0));
+        Pair g = upload(random_tensor(gen, {rows, n}, dt, 1.0));
+        Pair out{raw::bias_gelu_(pre.cpu, bias.cpu), raw::bias_gelu_(pre.gpu, bias.gpu)};
+        check_pair(pre, rtol_for(dt), atol_for(dt), "bias_gelu pre + bias " + what);
+        check_pair(out, rtol_for(dt), atol_for(dt), "bias_gelu " + what);
+        raw::BiasGeluGrads c = raw::bias_gelu_backward(g.cpu, pre.cpu), d = raw::bias_gelu_backward(g.gpu, pre.gpu);
+        check_close(d.pre, c.pre, rtol_for(dt), atol_for(dt), "bias_gelu grad_pre " + what);
+        check_close(d.bias, c.bias, rtol_for(dt), sum_tol(dt, rows), "bias_gelu grad_bias " + what);
+        check_close(raw::bias_gelu_backward(g.gpu, pre.gpu).bias, d.bias, 0, 0, "bias_gelu grad_bias repeats " + what);
+      }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -508,6 +624,26 @@ TEST_CASE("cuda: fused AdamW steps") {
     check_pair(m, rtol_for(dt), atol_for(dt), std::string("adamw m ") + dtype_name(dt));
     check_pair(v, rtol_for(dt), atol_for(dt), std::string("adamw v ") + dtype_name(dt));
   }
+}
+
+TEST_CASE("cuda: the sum of squares of many tensors (both float types, views, empties) matches the CPU") {
+  Generator gen(19);
+  std::vector<Pair> ps;
+  for (int i = 0; i < 150; ++i)  // more tensors than one launch takes
+    ps.push_back(upload(random_tensor(gen, {1 + 37 * (i % 7), 3}, i % 3 ? DType::F32 : DType::F64, 1.0)));
+  ps.push_back(upload(random_tensor(gen, {(int64_t(1) << 21) + 5}, DType::F32, 1.0)));  // capped blocks
+  ps.push_back(view(upload(random_tensor(gen, {40, 50}, DType::F32, 1.0)),
+                    [](const Tensor& t) { return raw::transpose(t, 0, 1); }));
+  ps.push_back(upload(raw::zeros({0})));
+  std::vector<Tensor> c, d;
+  for (const Pair& p : ps) {
+    c.push_back(p.cpu);
+    d.push_back(p.gpu);
+  }
+  const double want = raw::sum_of_squares(c), got = raw::sum_of_squares(d);
+  CHECK(got == doctest::Approx(want).epsilon(1e-12));
+  CHECK(raw::sum_of_squares(d) == got);  // a fixed order: bit for bit
+  CHECK(raw::sum_of_squares({d.back()}) == 0.0);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 // Host-side checks of the CUDA backend's GEMM plan (cuda/gemm_plan.h): transposes, leading dims and
-// fallbacks, with cuBLAS replaced by a reference GEMM, against the CPU matmul.
+// fallbacks, with cuBLAS replaced by a reference GEMM, against the CPU matmul and grouped_matmul.
 #include <doctest/doctest.h>
 
 #include "cuda_math_test_util.h"
@@ -52,7 +52,62 @@ void emulate_matmul(const Tensor& out, const Tensor& a, const Tensor& b, double 
   if (!O.same(out)) cpu().copy(out, O);
 }
 
+// CudaBackend::grouped_matmul with cuBLAS replaced by ref_gemm: a product whose operands are all
+// usable in place joins the grouped call with its plan, the others go through matmul.
+void emulate_grouped_matmul(const std::vector<Tensor>& outs, const std::vector<Tensor>& as,
+                            const std::vector<Tensor>& bs) {
+  auto mat2 = [](const Tensor& t) { return pc::gemm::Mat{t.size(0), t.size(1), t.stride(0), t.stride(1)}; };
+  for (size_t i = 0; i < outs.size(); ++i) {
+    if (!pc::gemm::in_place(mat2(as[i]), mat2(bs[i]), mat2(outs[i]))) {
+      emulate_matmul(raw::unsqueeze(outs[i], 0), raw::unsqueeze(as[i], 0), raw::unsqueeze(bs[i], 0), 1.0, 0.0);
+      continue;
+    }
+    const pc::gemm::Plan p = pc::gemm::plan(mat2(as[i]), mat2(bs[i]), mat2(outs[i]));
+    const Tensor& first = p.swap ? bs[i] : as[i];
+    const Tensor& second = p.swap ? as[i] : bs[i];
+    ref_gemm<double>(p.trans_first, p.trans_second, p.m, p.n, p.k, 1.0, first.data<double>(), p.ld_first,
+                     second.data<double>(), p.ld_second, 0.0, outs[i].data<double>(), p.ldc);
+  }
+}
+
 }  // namespace
+
+TEST_CASE("cuda math: grouped products (in place through the plan, or through matmul) match the CPU") {
+  Generator gen(14);
+  // Products of different sizes over every operand layout; outputs are row windows of one buffer,
+  // a column-major view or a view of stride 2 (which needs matmul's copy).
+  std::vector<Tensor> as, bs;
+  std::vector<int64_t> ms;
+  for (int ka = 0; ka < 5; ++ka)
+    for (int kb = 0; kb < 5; ++kb) {
+      const int64_t m = 1 + (ka * 5 + kb) % 7, k = 1 + (ka + 2 * kb) % 5, n = 6;
+      as.push_back(raw::select(promoe::test::gemm_operand(gen, 1, m, k, ka, DType::F64), 0, 0));
+      bs.push_back(raw::select(promoe::test::gemm_operand(gen, 1, k, n, kb, DType::F64), 0, 0));
+      ms.push_back(m);
+    }
+  auto outputs = [&](Tensor& buf) {
+    int64_t rows = 0;
+    for (int64_t m : ms) rows += m;
+    buf = raw::zeros({rows, 6}, DType::F64);
+    std::vector<Tensor> outs;
+    int64_t at = 0;
+    for (size_t i = 0; i < ms.size(); ++i) {
+      if (i % 5 == 3) outs.push_back(raw::transpose(Tensor::empty({6, ms[i]}, DType::F64), 0, 1));
+      else if (i % 5 == 4) outs.push_back(Tensor::view_of(Tensor::empty({ms[i], 12}, DType::F64), {ms[i], 6}, {12, 2}, 0));
+      else outs.push_back(raw::narrow(buf, 0, at, ms[i]));
+      at += ms[i];
+    }
+    return outs;
+  };
+  Tensor want_buf, got_buf;
+  std::vector<Tensor> want = outputs(want_buf), got = outputs(got_buf);
+  cpu().grouped_matmul(want, as, bs);
+  emulate_grouped_matmul(got, as, bs);
+  for (size_t i = 0; i < want.size(); ++i)
+    check_close(raw::contiguous(got[i]), raw::contiguous(want[i]), 1e-12, 1e-12, "grouped product " + std::to_string(i));
+  CHECK(pc::gemm::in_place({4, 5, 5, 1}, {5, 3, 1, 5}, {4, 3, 3, 1}));
+  CHECK_FALSE(pc::gemm::in_place({4, 5, 5, 1}, {5, 3, 1, 5}, {4, 3, 6, 2}));
+}
 
 TEST_CASE("cuda math: the GEMM plan (transposes, leading dims, fallbacks) reproduces the CPU matmul") {
   Generator gen(13);
