@@ -46,13 +46,16 @@ void check_inputs(const Tensor& U, const Assignments& a, const std::vector<Exper
 }
 
 // Counting sort of the assignments by expert (stable): sorted position p holds assignment
-// order[p]; expert e owns positions [offset[e], offset[e + 1]).
+// order[p]; expert e owns positions [offset[e], offset[e + 1]). When every one of the T tokens
+// has exactly one assignment (top-1 routing with the unconditional expert), token t sits at sorted
+// position position_of[t], and combining is a gather instead of a scatter-add into zeros.
 struct Plan {
   std::vector<int64_t> offset;
   std::vector<int64_t> order, sorted_token;
+  std::vector<int64_t> position_of;  // empty unless the assignments are a permutation of the tokens
 };
 
-Plan make_plan(const std::vector<int64_t>& tok, const std::vector<int64_t>& ex, int64_t E) {
+Plan make_plan(const std::vector<int64_t>& tok, const std::vector<int64_t>& ex, int64_t E, int64_t T) {
   Plan p;
   p.offset.assign(E + 1, 0);
   for (int64_t e : ex) ++p.offset[e + 1];
@@ -64,6 +67,17 @@ Plan make_plan(const std::vector<int64_t>& tok, const std::vector<int64_t>& ex, 
     int64_t at = next[ex[a]]++;
     p.order[at] = int64_t(a);
     p.sorted_token[at] = tok[a];
+  }
+  if (int64_t(tok.size()) == T) {
+    p.position_of.assign(T, -1);
+    for (int64_t at = 0; at < T; ++at) {
+      int64_t& slot = p.position_of[p.sorted_token[at]];
+      if (slot >= 0) {  // a token with two assignments: not a permutation
+        p.position_of.clear();
+        break;
+      }
+      slot = at;
+    }
   }
   return p;
 }
@@ -104,9 +118,18 @@ Tensor dispatch(const Tensor& U, const Assignments& a, const std::vector<ExpertW
   const int64_t I = experts[0].w1.size(0);
   const Device dev = U.device();
   const DType dt = U.dtype();
-  Plan plan = make_plan(tok, ex, E);
+  Plan plan = make_plan(tok, ex, E, T);
   Tensor sorted_token = raw::from_vector(plan.sorted_token, {A}, dev);
   Tensor order = raw::from_vector(plan.order, {A}, dev);
+  // Sorted rows (A, D) back to token order (T, D): a gather when the assignments are a
+  // permutation of the tokens, else a sum into zeros.
+  Tensor position_of = plan.position_of.empty() ? Tensor() : raw::from_vector(plan.position_of, {T}, dev);
+  auto to_tokens = [=](const Tensor& sorted) {
+    if (position_of.defined()) return raw::index_select(sorted, 0, position_of);
+    Tensor out = raw::zeros({T, D}, dt, dev);
+    raw::index_add_(out, 0, sorted_token, sorted);
+    return out;
+  };
   std::vector<Segment> busy;
   for (int64_t e = 0; e < E; ++e)
     if (plan.offset[e + 1] > plan.offset[e]) busy.push_back({e, plan.offset[e], plan.offset[e + 1] - plan.offset[e]});
@@ -140,8 +163,7 @@ Tensor dispatch(const Tensor& U, const Assignments& a, const std::vector<ExpertW
   }
   raw::grouped_matmul_into(o, x, w);
   for (const Segment& s : busy) raw::add_(rows(Y, s), experts[s.expert].b2);
-  Tensor O = raw::zeros({T, D}, dt, dev);
-  raw::index_add_(O, 0, sorted_token, raw::mul(Y, raw::unsqueeze(ws, 1)));
+  Tensor O = to_tokens(raw::mul(Y, raw::unsqueeze(ws, 1)));
   if (!grad) return O;
 
   std::vector<bool> needs(inputs.size());
@@ -196,14 +218,12 @@ Tensor dispatch(const Tensor& U, const Assignments& a, const std::vector<ExpertW
       for (int j = 0; j < 4; ++j)
         if (needs[grad_slot(e, j)] && !grads[grad_slot(e, j)].defined())
           grads[grad_slot(e, j)] = raw::zeros(w_of(e, j).shape(), dt, dev);
-    if (needs[0]) {
-      grads[0] = raw::zeros({T, D}, dt, dev);
-      raw::index_add_(grads[0], 0, sorted_token, gX);
-    }
+    if (needs[0]) grads[0] = to_tokens(gX);
     if (needs[1]) {  // d loss / d weight = <G, y> per row, back from sorted to assignment order
-      Tensor gw = raw::zeros({A}, dt, dev);
-      raw::index_add_(gw, 0, order, raw::reshape(row_sums(raw::mul(G, Y)), {A}));
-      grads[1] = gw;
+      std::vector<int64_t> sorted_at(A);  // order is a permutation: invert it
+      for (int64_t at = 0; at < A; ++at) sorted_at[plan.order[at]] = at;
+      grads[1] = raw::index_select(raw::reshape(row_sums(raw::mul(G, Y)), {A}), 0,
+                                   raw::from_vector(sorted_at, {A}, dev));
     }
     return grads;
   });
