@@ -1,10 +1,12 @@
 // Fused attention on the CPU: each (image, head) pair runs start to finish on one thread (scores,
-// softmax, the product with v; in backward the four products and the softmax derivative), so its
-// N x N block stays in cache and the whole layer is one parallel loop instead of five batched GEMM
-// calls and two passes over every probability.
+// softmax, the product with v; in backward the probabilities rebuilt from the saved log-sum-exp,
+// four products and the softmax derivative), so its N x N block lives in a per-thread scratch in
+// cache and the whole layer is one parallel loop. `out` is not needed on the CPU: the softmax
+// derivative is taken from the rebuilt block itself.
 #include <omp.h>
 
 #include <Eigen/Core>
+#include <cmath>
 #include <vector>
 
 #include "cpu/cpu_backend.h"
@@ -41,35 +43,45 @@ bool parallel_pairs(const Tensor& q) { return q.size(0) * q.size(1) > 1 && q.num
 
 }  // namespace
 
-void CpuBackend::attention(const Tensor& out, const Tensor& probs, const Tensor& q, const Tensor& k, const Tensor& v,
+void CpuBackend::attention(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
                            double scale) {
   const int64_t H = q.size(1), N = q.size(2), pairs = q.size(0) * H;
   PROMOE_DISPATCH_FLOAT(q.dtype(), "attention", {
-_Pragma("omp parallel for schedule(static) if (parallel_pairs(q))")
-    for (int64_t pair = 0; pair < pairs; ++pair) {
-      Eigen::Map<Mat<T>> p(probs.data<T>() + pair * N * N, N, N);
-      p.noalias() = T(scale) * (head<T>(q, pair, H) * head<T>(k, pair, H).transpose());
-      for (int64_t i = 0; i < N; ++i) {  // row softmax, in place
-        auto row = p.row(i).array();
-        row = (row - row.maxCoeff()).exp();
-        row *= T(1) / row.sum();
+_Pragma("omp parallel if (parallel_pairs(q))")
+    {
+      Mat<T> p(N, k.size(2));  // per-thread scratch: scores, then probabilities
+_Pragma("omp for schedule(static)")
+      for (int64_t pair = 0; pair < pairs; ++pair) {
+        p.noalias() = T(scale) * (head<T>(q, pair, H) * head<T>(k, pair, H).transpose());
+        T* row_lse = lse.data<T>() + pair * N;
+        for (int64_t i = 0; i < N; ++i) {  // row softmax in place, keeping each row's log-sum-exp
+          auto row = p.row(i).array();
+          const T mx = row.maxCoeff();
+          row = (row - mx).exp();
+          const T sum = row.sum();
+          row *= T(1) / sum;
+          row_lse[i] = mx + std::log(sum);
+        }
+        head_out<T>(out, pair, H).noalias() = p * head<T>(v, pair, H);
       }
-      head_out<T>(out, pair, H).noalias() = p * head<T>(v, pair, H);
     }
   });
 }
 
 void CpuBackend::attention_backward(const Tensor& gq, const Tensor& gk, const Tensor& gv, const Tensor& go,
-                                    const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& probs,
-                                    double scale) {
+                                    const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                                    const Tensor& lse, double scale) {
   const int64_t H = q.size(1), N = q.size(2), pairs = q.size(0) * H;
   PROMOE_DISPATCH_FLOAT(q.dtype(), "attention_backward", {
 _Pragma("omp parallel if (parallel_pairs(q))")
     {
-      Mat<T> gs(N, N);  // per-thread scratch: d/d probs, then d/d scaled scores
+      Mat<T> p(N, k.size(2)), gs(N, k.size(2));  // per-thread scratch
 _Pragma("omp for schedule(static)")
       for (int64_t pair = 0; pair < pairs; ++pair) {
-        Eigen::Map<const Mat<T>> p(probs.data<T>() + pair * N * N, N, N);
+        // The probabilities again, from the scores and the saved log-sum-exp.
+        p.noalias() = T(scale) * (head<T>(q, pair, H) * head<T>(k, pair, H).transpose());
+        const T* row_lse = lse.data<T>() + pair * N;
+        for (int64_t i = 0; i < N; ++i) p.row(i).array() = (p.row(i).array() - row_lse[i]).exp();
         ConstView<T> g = head<T>(go, pair, H);
         head_out<T>(gv, pair, H).noalias() = p.transpose() * g;
         gs.noalias() = g * head<T>(v, pair, H).transpose();

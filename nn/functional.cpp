@@ -96,8 +96,8 @@ Tensor heads_of(const Tensor& x, int64_t H) {
 }  // namespace
 
 // The heads are read from and merged into the token-major tensors in place (no copies): o is written
-// straight into the (B, N, D) output and the q, k, v gradients into one (B, N, 3D) buffer; only the
-// (B, H, N, N) probabilities are stored for backward.
+// straight into the (B, N, D) output and the q, k, v gradients into one (B, N, 3D) buffer. Backward
+// keeps only the rows' log-sum-exp (B, H, N) and rebuilds the probabilities from q and k.
 Tensor attention(const Tensor& qkv, int64_t num_heads) {
   PROMOE_CHECK(qkv.dim() == 3 && qkv.size(2) % (3 * num_heads) == 0, "attention: qkv ", describe(qkv),
                " is not (B, N, 3 * D) with D divisible by ", num_heads, " heads");
@@ -105,13 +105,13 @@ Tensor attention(const Tensor& qkv, int64_t num_heads) {
   const double scale = 1.0 / std::sqrt(double(hd));
   auto [q, k, v] = split_heads(qkv, num_heads);
   Tensor out = Tensor::empty({B, N, D}, qkv.dtype(), qkv.device());
-  Tensor p = raw::attention_into(heads_of(out, num_heads), q, k, v, scale);  // (B, H, N, N)
+  Tensor lse = raw::attention_into(heads_of(out, num_heads), q, k, v, scale);  // (B, H, N)
   if (!needs_grad({qkv})) return out;
-  Tensor sq = q.detach(), sk = k.detach(), sv = v.detach();
+  Tensor sq = q.detach(), sk = k.detach(), sv = v.detach(), so = heads_of(out.detach(), num_heads);
   return record(out, "attention", {qkv}, [=](const Tensor& g) {
     Tensor gqkv = Tensor::empty({B, N, 3 * D}, g.dtype(), g.device());
     auto [gq, gk, gv] = split_heads(gqkv, num_heads);
-    raw::attention_backward_into(gq, gk, gv, heads_of(raw::contiguous(g), num_heads), sq, sk, sv, p, scale);
+    raw::attention_backward_into(gq, gk, gv, heads_of(raw::contiguous(g), num_heads), sq, sk, sv, so, lse, scale);
     return Grads{gqkv};
   });
 }

@@ -130,15 +130,17 @@ class Backend {
                      double beta1, double beta2, double eps, double weight_decay, int64_t step,
                      double grad_scale) = 0;
   // Multi-head attention core on head-split views q, k, v (B, H, N, hd) whose rows have unit
-  // stride (any other strides): probs (B, H, N, N) contiguous = softmax(scale * q k^T) over the
-  // last dim, and out (B, H, N, hd), a view of the same kind, = probs @ v. The default
-  // (tensor/backend_fused.cpp) is batched GEMMs and a softmax; a backend may fuse each head.
-  virtual void attention(const Tensor& out, const Tensor& probs, const Tensor& q, const Tensor& k, const Tensor& v,
+  // stride (any other strides): out (B, H, N, hd), a view of the same kind, = P @ v with
+  // P = softmax(scale * q k^T) over the last dim, and lse (B, H, N) contiguous = the rows'
+  // log-sum-exp of scale * q k^T, all backward needs to rebuild P (no N x N tensor is kept). The
+  // default (tensor/backend_fused.cpp) is batched GEMMs and a softmax; a backend may fuse it.
+  virtual void attention(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
                          double scale);
-  // From go = d/d out (same kind of view): gq, gk, gv (views of the same kind), written in full.
+  // From go = d/d out (same kind of view as out, which is passed too): gq, gk, gv, views of the
+  // same kind, written in full.
   virtual void attention_backward(const Tensor& gq, const Tensor& gk, const Tensor& gv, const Tensor& go,
-                                  const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& probs,
-                                  double scale);
+                                  const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                                  const Tensor& lse, double scale);
   // Sum of the squares of every element of the contiguous float tensors `ts` (a global gradient
   // norm squared), accumulated in double. The default (tensor/backend_fused.cpp) is one reduction
   // per tensor; a backend may do all of them in one pass.

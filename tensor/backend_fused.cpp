@@ -34,22 +34,33 @@ void Backend::gated_add_backward(const Tensor& grad_y, const Tensor& grad_gate, 
   raw::copy_(grad_gate, raw::sum(raw::mul(g, y), {1}));
 }
 
-void Backend::attention(const Tensor& out, const Tensor& probs, const Tensor& q, const Tensor& k, const Tensor& v,
-                        double scale) {
-  Tensor scores = Tensor::empty(probs.shape(), probs.dtype(), probs.device());
+namespace {
+// P = softmax(scale q k^T) rebuilt from the rows' log-sum-exp: exp(scale q k^T - lse).
+Tensor attention_probs(const Tensor& q, const Tensor& k, const Tensor& lse, double scale) {
+  Tensor scores = Tensor::empty({q.size(0), q.size(1), q.size(2), k.size(2)}, q.dtype(), q.device());
   raw::matmul_into(scores, q, raw::transpose(k, -1, -2), scale);
-  softmax(probs, scores, false);
-  raw::matmul_into(out, probs, v);
+  return raw::unary(UnaryOp::Exp, raw::sub(scores, raw::unsqueeze(lse, -1)));
+}
+}  // namespace
+
+void Backend::attention(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
+                        double scale) {
+  Tensor scores = Tensor::empty({q.size(0), q.size(1), q.size(2), k.size(2)}, q.dtype(), q.device());
+  raw::matmul_into(scores, q, raw::transpose(k, -1, -2), scale);
+  Tensor log_p = raw::softmax(scores, -1, true);  // scores - lse
+  raw::copy_(lse, raw::sub(raw::select(scores, -1, 0), raw::select(log_p, -1, 0)));
+  raw::matmul_into(out, raw::unary(UnaryOp::Exp, log_p), v);
 }
 
 void Backend::attention_backward(const Tensor& gq, const Tensor& gk, const Tensor& gv, const Tensor& go,
-                                 const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& probs,
-                                 double scale) {
-  Tensor gp = raw::matmul(go, raw::transpose(v, -1, -2));    // (B, H, N, N)
-  Tensor gs = raw::softmax_backward(gp, probs, -1, false);   // d/d(scaled scores)
+                                 const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                                 const Tensor& lse, double scale) {
+  Tensor p = attention_probs(q, k, lse, scale);               // (B, H, N, N)
+  Tensor gp = raw::matmul(go, raw::transpose(v, -1, -2));
+  Tensor gs = raw::softmax_backward(gp, p, -1, false);        // d/d(scaled scores)
   raw::matmul_into(gq, gs, k, scale);
   raw::matmul_into(gk, raw::transpose(gs, -1, -2), q, scale);
-  raw::matmul_into(gv, raw::transpose(probs, -1, -2), go);
+  raw::matmul_into(gv, raw::transpose(p, -1, -2), go);
 }
 
 double Backend::sum_of_squares(const std::vector<Tensor>& ts) {

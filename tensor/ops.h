@@ -82,11 +82,11 @@ Tensor layer_norm_backward(const Tensor& grad_out, const Tensor& a, const Tensor
 
 // Fused ops (tensor/ops_fused.cpp).
 // Attention core on head-split views q, k, v (B, H, N, hd): writes softmax(scale q k^T) v into the
-// view `out` (B, H, N, hd) and returns the probabilities (B, H, N, N) that backward needs.
+// view `out` (B, H, N, hd) and returns the rows' log-sum-exp (B, H, N), all backward needs.
 Tensor attention_into(const Tensor& out, const Tensor& q, const Tensor& k, const Tensor& v, double scale);
 // Writes the gradients of q, k, v into the views gq, gk, gv from go = d/d out.
 void attention_backward_into(const Tensor& gq, const Tensor& gk, const Tensor& gv, const Tensor& go, const Tensor& q,
-                             const Tensor& k, const Tensor& v, const Tensor& probs, double scale);
+                             const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse, double scale);
 // adaLN-Zero conditioning of x (B, N, D) by per-image vectors (B, D).
 struct LayerNormModulateResult {
   Tensor out, mean, rstd;  // out (B, N, D); mean, rstd (B, N)

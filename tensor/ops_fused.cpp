@@ -83,22 +83,22 @@ Tensor attention_into(const Tensor& out, const Tensor& q, const Tensor& k, const
   }
   Tensor Q = head_view(q, s, "attention", "q", true), K = head_view(k, s, "attention", "k", true),
          V = head_view(v, s, "attention", "v", true), O = head_view(out, s, "attention", "out", false);
-  Tensor probs = Tensor::empty({s[0], s[1], s[2], s[2]}, q.dtype(), q.device());
-  if (q.numel()) be(q).attention(O, probs, Q, K, V, scale);
-  return probs;
+  Tensor lse = Tensor::empty({s[0], s[1], s[2]}, q.dtype(), q.device());
+  if (q.numel()) be(q).attention(O, lse, Q, K, V, scale);
+  return lse;
 }
 
 void attention_backward_into(const Tensor& gq, const Tensor& gk, const Tensor& gv, const Tensor& go, const Tensor& q,
-                             const Tensor& k, const Tensor& v, const Tensor& probs, double scale) {
+                             const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse, double scale) {
   const Shape s = q.shape();
   const char* op = "attention_backward";
   Tensor GO = head_view(go, s, op, "go", true), Q = head_view(q, s, op, "q", true),
-         K = head_view(k, s, op, "k", true), V = head_view(v, s, op, "v", true);
+         K = head_view(k, s, op, "k", true), V = head_view(v, s, op, "v", true), O = head_view(out, s, op, "out", true);
   Tensor GQ = head_view(gq, s, op, "gq", false), GK = head_view(gk, s, op, "gk", false),
          GV = head_view(gv, s, op, "gv", false);
-  PROMOE_CHECK(probs.shape() == Shape({s[0], s[1], s[2], s[2]}) && probs.is_contiguous(), op, ": probs ",
-               describe(probs), " do not match q ", describe(q));
-  if (q.numel()) be(q).attention_backward(GQ, GK, GV, GO, Q, K, V, probs, scale);
+  PROMOE_CHECK(lse.shape() == Shape({s[0], s[1], s[2]}) && lse.is_contiguous(), op, ": log-sum-exp ",
+               describe(lse), " does not match q ", describe(q));
+  if (q.numel()) be(q).attention_backward(GQ, GK, GV, GO, Q, K, V, O, lse, scale);
 }
 
 double sum_of_squares(const std::vector<Tensor>& ts) {

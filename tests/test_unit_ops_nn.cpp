@@ -321,14 +321,16 @@ TEST_CASE("fused attention of the CPU backend equals the composed default on hea
     Tensor qkv = gen.randn({B, N, 3 * D}), go_buf = gen.randn({B, N, D});
     Tensor q = heads(qkv, 3, 0), k = heads(qkv, 3, 1), v = heads(qkv, 3, 2), go = heads(go_buf, 1, 0);
     Tensor out = Tensor::empty({B, N, D}), out_ref = Tensor::empty({B, N, D});
-    Tensor p = Tensor::empty({B, H, N, N}), p_ref = Tensor::empty({B, H, N, N});
-    cpu.attention(heads(out, 1, 0), p, q, k, v, 0.3);
-    cpu.Backend::attention(heads(out_ref, 1, 0), p_ref, q, k, v, 0.3);
+    Tensor lse = Tensor::empty({B, H, N}), lse_ref = Tensor::empty({B, H, N});
+    cpu.attention(heads(out, 1, 0), lse, q, k, v, 0.3);
+    cpu.Backend::attention(heads(out_ref, 1, 0), lse_ref, q, k, v, 0.3);
     check_close(vals(out), vals(out_ref), 1e-5);
-    check_close(vals(p), vals(p_ref), 1e-5);
+    check_close(vals(lse), vals(lse_ref), 1e-5);
     Tensor g = Tensor::empty({B, N, 3 * D}), g_ref = Tensor::empty({B, N, 3 * D});
-    cpu.attention_backward(heads(g, 3, 0), heads(g, 3, 1), heads(g, 3, 2), go, q, k, v, p, 0.3);
-    cpu.Backend::attention_backward(heads(g_ref, 3, 0), heads(g_ref, 3, 1), heads(g_ref, 3, 2), go, q, k, v, p, 0.3);
+    Tensor o = heads(out, 1, 0);
+    cpu.attention_backward(heads(g, 3, 0), heads(g, 3, 1), heads(g, 3, 2), go, q, k, v, o, lse, 0.3);
+    cpu.Backend::attention_backward(heads(g_ref, 3, 0), heads(g_ref, 3, 1), heads(g_ref, 3, 2), go, q, k, v, o, lse,
+                                    0.3);
     check_close(vals(g), vals(g_ref), 1e-4);
   }
 }
