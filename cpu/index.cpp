@@ -137,8 +137,6 @@ void ordered_rows(const Tensor& values, const Tensor& indices, const Tensor& a, 
 _Pragma("omp parallel for schedule(static) if (rows * n > 16384)")
   for (int64_t r = 0; r < rows; ++r) {
     const T* xr = x + r * n;
-    std::vector<int64_t> order(n);
-    std::iota(order.begin(), order.end(), 0);
     // NaN ranks above every number (as in PyTorch), which also keeps the order strict-weak.
     auto nan = [](T v) {
       if constexpr (std::is_floating_point_v<T>) return v != v;
@@ -154,6 +152,16 @@ _Pragma("omp parallel for schedule(static) if (rows * n > 16384)")
       if (a != b) return largest ? a > b : a < b;
       return i < j;
     };
+    if (k == 1) {  // top-1 routing: one scan, no index buffer
+      int64_t best = 0;
+      for (int64_t i = 1; i < n; ++i)
+        if (before(i, best)) best = i;
+      pv[r] = xr[best];
+      pi[r] = best;
+      continue;
+    }
+    std::vector<int64_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
     if (k == n) std::sort(order.begin(), order.end(), before);
     else std::partial_sort(order.begin(), order.begin() + k, order.end(), before);
     for (int64_t i = 0; i < k; ++i) {

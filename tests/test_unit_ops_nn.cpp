@@ -220,6 +220,14 @@ TEST_CASE("topk: values and indices, largest or smallest, ties to the lower inde
   std::vector<int64_t> first(10);
   std::iota(first.begin(), first.end(), 0);
   CHECK(ints(raw::topk(ties, 10).indices) == first);
+  // k = 1 (the top-1 routing scan): ties to the lower index, smallest too, NaN above every number.
+  CHECK(ints(raw::topk(x, 1).indices) == std::vector<int64_t>{1, 3});
+  CHECK(vals(raw::topk(x, 1).values) == std::vector<double>{5, 9});
+  CHECK(ints(raw::topk(x, 1, -1, false).indices) == std::vector<int64_t>{0, 1});
+  Tensor with_nan = raw::from_vector<double>({1, NAN, 7, NAN}, {1, 4});
+  CHECK(ints(raw::topk(with_nan, 1).indices) == std::vector<int64_t>{1});
+  CHECK(ints(raw::topk(with_nan, 1, -1, false).indices) == std::vector<int64_t>{0});  // NaN is largest
+  CHECK(ints(raw::topk(with_nan, 2).indices) == std::vector<int64_t>{1, 3});
   // The differentiable version returns the same.
   CHECK(ints(topk(x, 2).indices) == ints(r.indices));
 }
