@@ -8,6 +8,7 @@
 #include "autograd/ops.h"
 #include "diffusion/rectified_flow.h"
 #include "nn/optim.h"
+#include "tensor/precision.h"
 #include "training/model_spec.h"
 
 namespace promoe::apps {
@@ -19,8 +20,10 @@ struct StepTiming {
   double peak_mb = 0;
 };
 
-// Median wall time of one RF training step (forward, backward, clip, AdamW) on random data.
-StepTiming time_training_step(const std::string& preset, int64_t batch, int repeats, Device device) {
+// Median wall time of one RF training step (forward, backward, clip, AdamW) on random data, its
+// products in `precision`.
+StepTiming time_training_step(const std::string& preset, int64_t batch, int repeats, Device device,
+                              GemmPrecision precision) {
   training::ModelSpec spec = training::ModelSpec::preset(preset);
   auto model = spec.build(0);
   model->to(device);
@@ -32,6 +35,7 @@ StepTiming time_training_step(const std::string& preset, int64_t batch, int repe
   Tensor x0 = gen.randn({batch, c.in_channels, c.input_size, c.input_size}, DType::F32, device);
   Tensor y = gen.randint({batch}, 0, c.num_classes, device);
   auto step = [&] {
+    const GemmPrecisionGuard gemms(precision);
     nn::ForwardContext ctx;
     ctx.generator = &gen;
     ctx.aux = true;
@@ -66,14 +70,17 @@ void add_bench_command(CLI::App& app) {
   auto repeats = std::make_shared<int>(5);
   auto threads = std::make_shared<int>(2);
   auto device = std::make_shared<std::string>("cpu");
+  auto precision = std::make_shared<std::string>("fp32");
   cmd->add_option("--device", *device, "cpu or cuda (step)")->capture_default_str();
+  cmd->add_option("--precision", *precision, "Matrix products: fp32 or bf16 (step)")->capture_default_str();
   cmd->add_option("--what", *what, "runtime or step")->capture_default_str();
   cmd->add_option("--preset", *presets, "Presets to time (step); rounds interleave between them");
   cmd->add_option("--batch", *batch, "Batch size (step)")->capture_default_str();
   cmd->add_option("--repeats", *repeats, "Timed repeats")->capture_default_str();
   cmd->add_option("--threads", *threads, "CPU threads")->capture_default_str();
-  cmd->callback([what, presets, batch, repeats, threads, device] {
+  cmd->callback([what, presets, batch, repeats, threads, device, precision] {
     set_threads(*threads);
+    const GemmPrecision gemms = parse_gemm_precision(*precision);
     if (*what == "runtime") {
       RuntimeBenchOptions o;
       o.threads = *threads;
@@ -84,7 +91,7 @@ void add_bench_command(CLI::App& app) {
     PROMOE_CHECK(*what == "step", "bench: unknown --what '", *what, "' (expected runtime or step)");
     std::printf("%-16s %8s %12s %12s %12s\n", "preset", "batch", "median_ms", "min_ms", "peak_MB");
     for (const std::string& p : *presets) {
-      StepTiming t = time_training_step(p, *batch, *repeats, parse_device(*device));
+      StepTiming t = time_training_step(p, *batch, *repeats, parse_device(*device), gemms);
       std::printf("%-16s %8lld %12.1f %12.1f %12.1f\n", p.c_str(), (long long)*batch, t.median_ms, t.min_ms, t.peak_mb);
     }
   });

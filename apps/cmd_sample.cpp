@@ -4,6 +4,7 @@
 #include "apps/commands.h"
 #include "io/png.h"
 #include "io/safetensors.h"
+#include "tensor/precision.h"
 #include "training/checkpoint.h"
 #include "training/model_spec.h"
 #include "training/sampling.h"
@@ -27,8 +28,11 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("--batch", o->batch, "Samples per model call")->capture_default_str();
   cmd->add_option("--threads", *threads, "CPU threads")->capture_default_str();
   cmd->add_option("--device", *device, "cpu or cuda")->capture_default_str();
+  cmd->add_option("--precision", o->precision, "Matrix products: fp32 or bf16 (mixed precision)")
+      ->capture_default_str();
   cmd->callback([o, ckpt, out, threads, device] {
     set_threads(*threads);
+    parse_gemm_precision(o->precision);  // a bad value fails before the checkpoint is read
     training::CheckpointState state = training::read_checkpoint_state(*ckpt);
     training::ModelSpec spec = training::ModelSpec::from_json(state.model_config);
     auto model = spec.build(0);

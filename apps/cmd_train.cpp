@@ -37,6 +37,9 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--resume", o->resume, "Continue from <out>/checkpoint.safetensors");
   cmd->add_option("--threads", *threads, "CPU threads")->capture_default_str();
   cmd->add_option("--device", o->device, "cpu or cuda")->capture_default_str();
+  cmd->add_option("--precision", o->precision,
+                  "Matrix products: fp32, or bf16 (mixed precision, fp32 master weights; also for the final grid)")
+      ->capture_default_str();
   cmd->add_option("--grid-per-class", grid->per_class, "Samples per class in the final grid (0: none)")
       ->capture_default_str();
   cmd->add_option("--grid-steps", grid->steps, "Sampler steps for the final grid")->capture_default_str();
@@ -57,6 +60,7 @@ void add_train_command(CLI::App& app) {
     model->train(false);
     grid->sampler = o->objective == "rf" ? "euler" : "ddpm";
     grid->progress = !*quiet;
+    grid->precision = o->precision;
     Tensor images = training::generate(*model, *grid);
     const std::string path = o->out + "/samples.png";
     io::write_image_grid_png(path, images, grid->per_class);

@@ -3,7 +3,9 @@
 // the GEMM single-threaded inside, a single large product uses the GEMM's own OpenMP parallelism.
 // float products go to oneDNN's sgemm where the build has it (about 1.3x Eigen's GEMM on AVX-512 at
 // the model's shapes, and no zero-fill of the output); double products, and every product in a
-// build without oneDNN, go through Eigen.
+// build without oneDNN, go through Eigen. Under GemmPrecision::BF16 (tensor/precision.h) a float
+// product first copies each operand matrix, rounded to bf16 values (exact in f32), into row-major
+// scratch and multiplies those: the readable reference for bf16 mixed precision, not a fast path.
 #include <omp.h>
 
 #include <Eigen/Core>
@@ -16,6 +18,7 @@
 #include "cpu/cpu_backend.h"
 #include "cpu/strided.h"
 #include "tensor/ops.h"
+#include "tensor/precision.h"
 
 namespace promoe {
 
@@ -107,9 +110,31 @@ void gemm_b(Order ob, Order oo, T* o, const T* a, const T* b, int64_t M, int64_t
   else gemm_out<T, OA, Eigen::ColMajor>(oo, o, a, b, M, K, N, so, sa, sb, alpha, beta);
 }
 
+// One product o (M, N) = alpha a (M, K) @ b (K, N) + beta o of operands in the given orders.
+template <typename T>
+void gemm_any(Order oa, Order ob, Order oo, T* o, const T* a, const T* b, int64_t M, int64_t K, int64_t N,
+              const int64_t* so, const int64_t* sa, const int64_t* sb, T alpha, T beta) {
+#ifdef PROMOE_WITH_ONEDNN
+  if (through_onednn(oa, ob, oo, o, a, b, M, K, N, so, sa, sb, alpha, beta)) return;
+#endif
+  if (oa == Order::Row) gemm_b<T, Eigen::RowMajor>(ob, oo, o, a, b, M, K, N, so, sa, sb, alpha, beta);
+  else gemm_b<T, Eigen::ColMajor>(ob, oo, o, a, b, M, K, N, so, sa, sb, alpha, beta);
+}
+
+// The (rows, cols) matrix at p with strides s, rounded to bf16 values, packed row-major.
+template <typename T>
+std::vector<T> bf16_rows(const T* p, int64_t rows, int64_t cols, const int64_t* s) {
+  std::vector<T> r(size_t(rows * cols));
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) r[size_t(i * cols + j)] = T(round_to_bf16(float(p[i * s[0] + j * s[1]])));
+  return r;
+}
+
 // out = alpha * a @ b + beta * out over any number of batch dims (equal shapes, any strides):
 // every product is mapped in place at its own offsets, and all of them run in one parallel loop.
-void products(const Tensor& out, const Tensor& a, const Tensor& b, double alpha, double beta) {
+// `bf16`: read the operands rounded to bf16 (the caller's gemm_rounds_to_bf16, taken on its own
+// thread since the setting is thread-local).
+void products(const Tensor& out, const Tensor& a, const Tensor& b, double alpha, double beta, bool bf16) {
   const int64_t nb = out.dim() - 2;
   // Matrices that are neither row- nor column-major are copied once (rare: stride-0 rows, steps).
   auto usable = [nb](const Tensor& t) {
@@ -143,11 +168,13 @@ void products(const Tensor& out, const Tensor& a, const Tensor& b, double alpha,
       T* oi = po + offset(O, i);
       const T* ai = pa + offset(A, i);
       const T* bi = pb + offset(B, i);
-#ifdef PROMOE_WITH_ONEDNN
-      if (through_onednn(oa, ob, oo, oi, ai, bi, M, K, N, so, sa, sb, al, bt)) return;
-#endif
-      if (oa == Order::Row) gemm_b<T, Eigen::RowMajor>(ob, oo, oi, ai, bi, M, K, N, so, sa, sb, al, bt);
-      else gemm_b<T, Eigen::ColMajor>(ob, oo, oi, ai, bi, M, K, N, so, sa, sb, al, bt);
+      if (bf16) {
+        const std::vector<T> ra = bf16_rows(ai, M, K, sa), rb = bf16_rows(bi, K, N, sb);
+        const int64_t sra[2] = {K, 1}, srb[2] = {N, 1};
+        gemm_any(Order::Row, Order::Row, oo, oi, ra.data(), rb.data(), M, K, N, so, sra, srb, al, bt);
+      } else {
+        gemm_any(oa, ob, oo, oi, ai, bi, M, K, N, so, sa, sb, al, bt);
+      }
     };
     // Enough products to share out: one per thread, the GEMM single-threaded inside (Eigen and
     // oneDNN both detect the enclosing parallel region). Few or tiny products: one after another,
@@ -165,7 +192,7 @@ _Pragma("omp parallel for schedule(static)")
 }  // namespace
 
 void CpuBackend::matmul(const Tensor& out, const Tensor& a, const Tensor& b, double alpha, double beta) {
-  products(out, a, b, alpha, beta);
+  products(out, a, b, alpha, beta, gemm_rounds_to_bf16(a.dtype()));
 }
 
 // Largest products first on a dynamic schedule, each single-threaded inside: many small products
@@ -183,8 +210,9 @@ void CpuBackend::grouped_matmul(const std::vector<Tensor>& outs, const std::vect
     total += work[i];
   }
   std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return work[x] > work[y]; });
+  const bool bf16 = n > 0 && gemm_rounds_to_bf16(as[0].dtype());
   auto one = [&](int64_t i) {
-    products(raw::unsqueeze(outs[i], 0), raw::unsqueeze(as[i], 0), raw::unsqueeze(bs[i], 0), 1.0, 0.0);
+    products(raw::unsqueeze(outs[i], 0), raw::unsqueeze(as[i], 0), raw::unsqueeze(bs[i], 0), 1.0, 0.0, bf16);
   };
 _Pragma("omp parallel for schedule(dynamic, 1) if (n > 1 && total >= double(1 << 20))")
   for (int64_t j = 0; j < n; ++j) one(order[j]);
@@ -192,7 +220,7 @@ _Pragma("omp parallel for schedule(dynamic, 1) if (n > 1 && total >= double(1 <<
 
 // One parallel loop over all products, whatever the batch strides: no folding, no copies.
 void CpuBackend::batched_matmul(const Tensor& out, const Tensor& a, const Tensor& b, double alpha) {
-  products(out, a, b, alpha, 0.0);
+  products(out, a, b, alpha, 0.0, gemm_rounds_to_bf16(a.dtype()));
 }
 
 }  // namespace promoe

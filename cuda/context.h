@@ -65,6 +65,11 @@ class CudaBackend final : public Backend {
   void gated_add(const Tensor& out, const Tensor& x, const Tensor& gate, const Tensor& y) override;
   void gated_add_backward(const Tensor& grad_y, const Tensor& grad_gate, const Tensor& g, const Tensor& y,
                           const Tensor& gate) override;
+  void attention(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
+                 double scale) override;
+  void attention_backward(const Tensor& gq, const Tensor& gk, const Tensor& gv, const Tensor& go, const Tensor& q,
+                          const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                          double scale) override;
   void bias_gelu(const Tensor& out, const Tensor& pre, const Tensor& bias) override;
   void bias_gelu_backward(const Tensor& grad_pre, const Tensor& grad_bias, const Tensor& g,
                           const Tensor& pre) override;

@@ -4,11 +4,16 @@
 // views are used in place; a product with an operand that needs a copy goes through matmul().
 // cuBLAS reads the operand pointers from device arrays: a small kernel writes them from by-value
 // chunks, queued on the stream like the GEMM, so the host never waits.
+// Under GemmPrecision::BF16 (tensor/precision.h) float products go to cublasGemmGroupedBatchedEx_64
+// with f32 A/B/C and CUBLAS_COMPUTE_32F_FAST_16BF (inputs read as bf16 on tensor cores, f32
+// accumulation); where cuBLAS answers NOT_SUPPORTED for that compute type, the products run one
+// by one through matmul(), i.e. strided-batched GemmEx with the same compute type.
 #include <algorithm>
 #include <vector>
 
 #include "cuda/common.cuh"
 #include "cuda/gemm_plan.h"
+#include "tensor/precision.h"
 
 namespace promoe::cuda {
 
@@ -40,11 +45,15 @@ gemm::Mat mat_of(const Tensor& t) { return {t.size(0), t.size(1), t.stride(0), t
 
 cublasOperation_t op(bool trans) { return trans ? CUBLAS_OP_T : CUBLAS_OP_N; }
 
+// `bf16`: read the f32 operands as bf16 (f32 accumulation and output).
 cublasStatus_t grouped_call(cublasHandle_t h, const cublasOperation_t* ta, const cublasOperation_t* tb,
                             const int64_t* m, const int64_t* n, const int64_t* k, const float* alpha,
                             void* const* first, const int64_t* ldf, void* const* second,
                             const int64_t* lds, const float* beta, void* const* c, const int64_t* ldc,
-                            int64_t count, const int64_t* sizes) {
+                            int64_t count, const int64_t* sizes, bool bf16) {
+  if (bf16)
+    return cublasGemmGroupedBatchedEx_64(h, ta, tb, m, n, k, alpha, first, CUDA_R_32F, ldf, second, CUDA_R_32F, lds,
+                                         beta, c, CUDA_R_32F, ldc, count, sizes, CUBLAS_COMPUTE_32F_FAST_16BF);
   return cublasSgemmGroupedBatched_64(h, ta, tb, m, n, k, alpha, reinterpret_cast<const float* const*>(first), ldf,
                                       reinterpret_cast<const float* const*>(second), lds, beta,
                                       reinterpret_cast<float* const*>(c), ldc, count, sizes);
@@ -54,16 +63,17 @@ cublasStatus_t grouped_call(cublasHandle_t h, const cublasOperation_t* ta, const
                             const int64_t* m, const int64_t* n, const int64_t* k, const double* alpha,
                             void* const* first, const int64_t* ldf, void* const* second,
                             const int64_t* lds, const double* beta, void* const* c, const int64_t* ldc,
-                            int64_t count, const int64_t* sizes) {
+                            int64_t count, const int64_t* sizes, bool /*bf16: f64 products ignore it*/) {
   return cublasDgemmGroupedBatched_64(h, ta, tb, m, n, k, alpha, reinterpret_cast<const double* const*>(first), ldf,
                                       reinterpret_cast<const double* const*>(second), lds, beta,
                                       reinterpret_cast<double* const*>(c), ldc, count, sizes);
 }
 
-// The products `which`, every operand usable in place, in one call.
+// The products `which`, every operand usable in place, in one call. Returns false, having run
+// nothing, where cuBLAS does not support the bf16 grouped call.
 template <typename T>
-void grouped_gemm(const std::vector<Tensor>& outs, const std::vector<Tensor>& as, const std::vector<Tensor>& bs,
-                  const std::vector<size_t>& which) {
+bool grouped_gemm(const std::vector<Tensor>& outs, const std::vector<Tensor>& as, const std::vector<Tensor>& bs,
+                  const std::vector<size_t>& which, bool bf16) {
   const int64_t count = int64_t(which.size());
   std::vector<cublasOperation_t> ta(count), tb(count);
   std::vector<int64_t> m(count), n(count), k(count), ldf(count), lds(count), ldc(count), sizes(count, 1);
@@ -88,29 +98,35 @@ void grouped_gemm(const std::vector<Tensor>& outs, const std::vector<Tensor>& as
   const size_t bytes = ptrs.size() * sizeof(void*);
   void** d = static_cast<void**>(c.allocator.allocate(bytes));
   upload_pointers(d, ptrs);
-  CUBLAS_CHECK(grouped_call(c.cublas, ta.data(), tb.data(), m.data(), n.data(), k.data(), alpha.data(), d,
-                            ldf.data(), d + count, lds.data(), beta.data(), d + 2 * count, ldc.data(), count,
-                            sizes.data()));
+  const cublasStatus_t st = grouped_call(c.cublas, ta.data(), tb.data(), m.data(), n.data(), k.data(), alpha.data(),
+                                         d, ldf.data(), d + count, lds.data(), beta.data(), d + 2 * count, ldc.data(),
+                                         count, sizes.data(), bf16);
   c.allocator.deallocate(d, bytes);  // stream-ordered reuse
+  if (bf16 && st == CUBLAS_STATUS_NOT_SUPPORTED) return false;
+  CUBLAS_CHECK(st);
+  return true;
 }
 
 }  // namespace
 
 void CudaBackend::grouped_matmul(const std::vector<Tensor>& outs, const std::vector<Tensor>& as,
                                  const std::vector<Tensor>& bs) {
-  std::vector<size_t> in_place;
-  std::vector<Tensor> o, a, b;  // the rest, each through matmul()
-  for (size_t i = 0; i < outs.size(); ++i) {
-    if (gemm::in_place(mat_of(as[i]), mat_of(bs[i]), mat_of(outs[i]))) {
-      in_place.push_back(i);
-    } else {
-      o.push_back(outs[i]);
-      a.push_back(as[i]);
-      b.push_back(bs[i]);
-    }
+  std::vector<size_t> in_place, rest;  // the rest, each through matmul()
+  for (size_t i = 0; i < outs.size(); ++i)
+    (gemm::in_place(mat_of(as[i]), mat_of(bs[i]), mat_of(outs[i])) ? in_place : rest).push_back(i);
+  bool grouped = true;
+  if (!in_place.empty()) {
+    const bool bf16 = gemm_rounds_to_bf16(outs[0].dtype());
+    PROMOE_CUDA_DISPATCH_FLOAT(outs[0].dtype(), "grouped_matmul",
+                               grouped = grouped_gemm<T>(outs, as, bs, in_place, bf16));
   }
-  if (!in_place.empty())
-    PROMOE_CUDA_DISPATCH_FLOAT(outs[0].dtype(), "grouped_matmul", grouped_gemm<T>(outs, as, bs, in_place));
+  if (!grouped) rest.insert(rest.end(), in_place.begin(), in_place.end());
+  std::vector<Tensor> o, a, b;
+  for (size_t i : rest) {
+    o.push_back(outs[i]);
+    a.push_back(as[i]);
+    b.push_back(bs[i]);
+  }
   if (!o.empty()) Backend::grouped_matmul(o, a, b);
 }
 

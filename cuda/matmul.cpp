@@ -1,10 +1,14 @@
 // CUDA batched matrix product through cuBLAS strided-batched GEMM (f32, f64). Views that are row-
 // or column-major are used in place by choosing transposes (cuda/gemm_plan.h); other operands are
 // copied to contiguous first, and an unusable output is computed in a temporary and copied back.
+// Under GemmPrecision::BF16 (tensor/precision.h) a float product goes to cublasGemmStridedBatchedEx
+// with f32 A/B/C and CUBLAS_COMPUTE_32F_FAST_16BF: cuBLAS rounds the inputs to bf16 and runs
+// tensor cores, accumulating and writing f32, as the CPU reference computes it.
 #include "cuda/check.h"
 #include "cuda/context.h"
 #include "cuda/gemm_plan.h"
 #include "tensor/ops.h"
+#include "tensor/precision.h"
 
 namespace promoe::cuda {
 
@@ -24,6 +28,16 @@ cublasStatus_t gemm_call(cublasHandle_t h, const gemm::Plan& p, const double* al
                          const double* second, int64_t ss, const double* beta, double* c, int64_t sc, int64_t batch) {
   return cublasDgemmStridedBatched_64(h, op(p.trans_first), op(p.trans_second), p.m, p.n, p.k, alpha, first,
                                       p.ld_first, sf, second, p.ld_second, ss, beta, c, p.ldc, sc, batch);
+}
+
+// f32 operands read as bf16, f32 accumulation and output.
+cublasStatus_t gemm_call_bf16(cublasHandle_t h, const gemm::Plan& p, const float* alpha, const float* first,
+                              int64_t sf, const float* second, int64_t ss, const float* beta, float* c, int64_t sc,
+                              int64_t batch) {
+  return cublasGemmStridedBatchedEx_64(h, op(p.trans_first), op(p.trans_second), p.m, p.n, p.k, alpha, first,
+                                       CUDA_R_32F, p.ld_first, sf, second, CUDA_R_32F, p.ld_second, ss, beta, c,
+                                       CUDA_R_32F, p.ldc, sc, batch, CUBLAS_COMPUTE_32F_FAST_16BF,
+                                       CUBLAS_GEMM_DEFAULT);
 }
 
 }  // namespace
@@ -46,8 +60,12 @@ void CudaBackend::matmul(const Tensor& out, const Tensor& a, const Tensor& b, do
   switch (a.dtype()) {
     case DType::F32: {
       const float al = float(alpha), bt = float(beta);
-      CUBLAS_CHECK(gemm_call(h, p, &al, first.data<float>(), sf, second.data<float>(), ss, &bt, O.data<float>(), sc,
-                             batch));
+      if (gemm_rounds_to_bf16(DType::F32))
+        CUBLAS_CHECK(gemm_call_bf16(h, p, &al, first.data<float>(), sf, second.data<float>(), ss, &bt,
+                                    O.data<float>(), sc, batch));
+      else
+        CUBLAS_CHECK(gemm_call(h, p, &al, first.data<float>(), sf, second.data<float>(), ss, &bt, O.data<float>(),
+                               sc, batch));
       break;
     }
     case DType::F64: {

@@ -1,11 +1,14 @@
-// Training loop: exact resume, checkpoint integrity and configuration checks, bad options.
+// Training loop: exact resume, checkpoint integrity and configuration checks, bad options, bf16
+// mixed precision against fp32.
 #include <doctest/doctest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "io/fashion_mnist.h"
 #include "io/safetensors.h"
+#include "tensor/random.h"
 #include "training/checkpoint.h"
 #include "training/trainer.h"
 
@@ -105,4 +108,36 @@ TEST_CASE("bad training options and an unknown preset fail before any work") {
   o = tiny_run(temp_dir("bad"));
   o.data = "/nonexistent/latents.safetensors";
   CHECK_THROWS_AS(training::train(o), Error);
+}
+
+TEST_CASE("bf16 mixed-precision training tracks fp32 within bf16 noise and repeats bit for bit") {
+  // Random latents of Fashion-MNIST's shape, so that the check needs no data set.
+  const std::string data = temp_dir("bf16_data");
+  fs::create_directories(data);
+  Generator gen(5);
+  io::write_safetensors(data + "/latents.safetensors",
+                        io::NamedTensors{{"latents", gen.randn({32, 1, 32, 32})}, {"labels", gen.randint({32}, 0, 10)}});
+  auto losses = [&](const std::string& precision, const std::string& name) {
+    training::TrainOptions o = tiny_run(temp_dir(name));
+    o.data = data + "/latents.safetensors";
+    o.steps = 4;
+    o.log_every = 1;
+    o.precision = precision;
+    training::train(o);
+    std::vector<double> l;
+    std::ifstream log(o.out + "/log.jsonl");
+    for (std::string line; std::getline(log, line);) l.push_back(nlohmann::json::parse(line)["loss"].get<double>());
+    fs::remove_all(o.out);
+    return l;
+  };
+  const std::vector<double> fp32 = losses("fp32", "fp32"), bf16 = losses("bf16", "bf16"),
+                            again = losses("bf16", "bf16_again");
+  fs::remove_all(data);
+  REQUIRE(fp32.size() == 4);
+  CHECK(bf16 == again);
+  CHECK(bf16 != fp32);
+  for (size_t i = 0; i < fp32.size(); ++i) {
+    CAPTURE(i);
+    CHECK(std::abs(bf16[i] - fp32[i]) <= 2e-2 * std::abs(fp32[i]));
+  }
 }

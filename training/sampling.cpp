@@ -5,6 +5,7 @@
 
 #include "autograd/ops.h"
 #include "diffusion/samplers.h"
+#include "tensor/precision.h"
 
 namespace promoe::training {
 
@@ -18,6 +19,7 @@ Tensor generate(const nn::DiT& model, const SampleOptions& o) {
   std::vector<int64_t> labels;
   for (int64_t c = 0; c < cfg.num_classes; ++c)
     for (int64_t i = 0; i < o.per_class; ++i) labels.push_back(c);
+  const GemmPrecisionGuard gemms(parse_gemm_precision(o.precision));
   NoGradGuard ng;
   Generator gen(o.seed);
   diffusion::DenoiserFn fn = [&model](const Tensor& x, const Tensor& t, const Tensor& y) { return model.forward(x, t, y); };

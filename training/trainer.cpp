@@ -13,6 +13,7 @@
 #include "diffusion/rectified_flow.h"
 #include "io/fashion_mnist.h"
 #include "io/latents.h"
+#include "tensor/precision.h"
 #include "training/checkpoint.h"
 #include "training/progress.h"
 #include "training/routing_report.h"
@@ -79,12 +80,13 @@ std::string TrainOptions::to_json() const {
   nlohmann::json j{{"preset", preset}, {"data", data},   {"objective", objective}, {"steps", steps},
                    {"batch", batch},   {"lr", lr},       {"warmup", warmup},       {"clip", clip},
                    {"weight_decay", weight_decay},       {"ema_decay", ema_decay}, {"seed", seed},
-                   {"limit", limit}};
+                   {"limit", limit},   {"precision", precision}};
   return j.dump();
 }
 
 TrainSummary train(const TrainOptions& o) {
   validate(o);
+  const GemmPrecision precision = parse_gemm_precision(o.precision);
   ModelSpec spec = ModelSpec::preset(o.preset);
   const std::string model_config = spec.to_json();
   Dataset data = load_data(o, spec.dit);
@@ -125,24 +127,27 @@ TrainSummary train(const TrainOptions& o) {
     Tensor idx = gen.randint({o.batch}, 0, n);
     Tensor x0 = raw::to(raw::index_select(data.images, 0, idx), device);
     Tensor y = raw::to(raw::index_select(data.labels, 0, idx), device);
-    nn::ForwardContext ctx;
-    ctx.generator = &gen;
-    ctx.aux = true;
-    auto denoiser = [&](const Tensor& x, const Tensor& t, const Tensor& labels) {
-      return model->forward(x, t, labels, ctx);
-    };
-    Tensor loss = o.objective == "rf" ? diffusion::rf_training_loss(denoiser, x0, y, gen).loss
-                                      : ddpm.training_losses(denoiser, x0, y, gen).loss;
-    Tensor total = loss;
-    double aux_value = 0;
-    for (auto& [name, aux] : ctx.aux_losses) {
-      total = total + aux;
-      aux_value += aux.item();
+    double loss_value = 0, aux_value = 0;
+    {
+      GemmPrecisionGuard gemms(precision);  // the products of forward and backward
+      nn::ForwardContext ctx;
+      ctx.generator = &gen;
+      ctx.aux = true;
+      auto denoiser = [&](const Tensor& x, const Tensor& t, const Tensor& labels) {
+        return model->forward(x, t, labels, ctx);
+      };
+      Tensor loss = o.objective == "rf" ? diffusion::rf_training_loss(denoiser, x0, y, gen).loss
+                                        : ddpm.training_losses(denoiser, x0, y, gen).loss;
+      Tensor total = loss;
+      for (auto& [name, aux] : ctx.aux_losses) {
+        total = total + aux;
+        aux_value += aux.item();
+      }
+      loss_value = loss.item();
+      PROMOE_CHECK(std::isfinite(loss_value) && std::isfinite(aux_value), "train: the loss became ", loss_value,
+                   " at step ", step + 1, "; stopping. The last good checkpoint is ", ckpt);
+      total.backward();
     }
-    const double loss_value = loss.item();
-    PROMOE_CHECK(std::isfinite(loss_value) && std::isfinite(aux_value), "train: the loss became ", loss_value,
-                 " at step ", step + 1, "; stopping. The last good checkpoint is ", ckpt);
-    total.backward();
     const nn::GradClip clip = o.clip > 0 ? nn::grad_clip(params, o.clip) : nn::GradClip{0.0, 1.0};
     const double grad_norm = clip.norm;
     opt.lr_scale = o.warmup > 0 ? std::min(1.0, double(step + 1) / double(o.warmup)) : 1.0;

@@ -1,6 +1,6 @@
 // The training loop behind `promoe train`: data, objective (rectified flow or DDPM), AdamW with
 // optional warm-up, global-norm clipping, EMA, class dropout, JSONL log, progress bar, atomic
-// checkpoints and exact resume. A fixed seed gives identical runs.
+// checkpoints and exact resume, fp32 or bf16 mixed-precision products. A fixed seed gives identical runs.
 #pragma once
 #include <string>
 
@@ -28,6 +28,7 @@ struct TrainOptions {
   int64_t stop_after = -1;  // stop (with a checkpoint) after this many steps of this run
   bool resume = false;      // continue from <out>/checkpoint.safetensors
   std::string device = "cpu";  // cpu or cuda
+  std::string precision = "fp32";  // matrix products: fp32 | bf16 (mixed, fp32 master weights; tensor/precision.h)
   bool progress = true;
   std::string to_json() const;
 };
