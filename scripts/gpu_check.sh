@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The checks that need an NVIDIA GPU, in one script: build with CUDA, the CUDA backend against the
-# CPU backend (cuda_tests), the parity cases on the GPU, a training-step benchmark, and a short
-# Fashion-MNIST run on the GPU beside the same run on the CPU (loss curves in run_*/log.jsonl).
+# CPU backend (cuda_tests), the parity cases on the GPU, training-step benchmarks in fp32 and bf16,
+# the PyTorch twin on the same GPU (bf16 autocast, eager and torch.compile; TWIN=0 skips it), and a
+# short Fashion-MNIST run on the GPU in bf16 beside the same run on the CPU in fp32 (loss curves in
+# run_*/log.jsonl).
 # Results go to $OUT (default gpu-results/). DEPS=<dir> points at a copy of the Debian packages'
 # files (<dir>/usr/...) on machines where they are not installed.
 set -uo pipefail
@@ -25,13 +27,21 @@ echo "== parity on the GPU"
 ./build-gpu/apps/promoe check --device cuda tests/cases/*.safetensors > "$out/check_cuda.txt" 2>&1; echo "rc=$?"
 grep -E "PASS|FAIL|error" "$out/check_cuda.txt"
 echo "== training step"
-./build-gpu/apps/promoe bench --what step --device cuda --preset ProMoE-S --preset Dense-DiT-S --batch 32 \
-  --repeats 5 2>&1 | tee "$out/bench_gpu.txt"
+for precision in fp32 bf16; do
+  ./build-gpu/apps/promoe bench --what step --device cuda --precision $precision --preset ProMoE-B \
+    --preset Dense-DiT-B --batch 32 --repeats 5 2>&1 | tee "$out/bench_gpu_$precision.txt"
+done
+if [ "${TWIN:-1}" = 1 ]; then
+  echo "== PyTorch twin on the same GPU (bf16 autocast)"
+  python3 tests/twin/bench_twin.py --device cuda --precision bf16 --promoe build-gpu/apps/promoe \
+    --presets ProMoE-B Dense-DiT-B --batch 32 --rounds 3 --k 3 --json "$out/twin_gpu.json" 2>&1 | tail -5
+fi
 echo "== Fashion-MNIST, GPU and CPU"
-for dev in cuda cpu; do
-  /usr/bin/time -f "$dev: %e s" ./build-gpu/apps/promoe train --preset ProMoE-Tiny --steps "${STEPS:-200}" --batch 64 \
-    --lr 1e-3 --warmup 50 --data "$data" --device $dev --threads 8 --out "$out/run_$dev" --grid-per-class 0 \
-    --log-every 20 --quiet 2>&1 | tail -2
+for run in "cuda bf16" "cpu fp32"; do
+  set -- $run
+  /usr/bin/time -f "$1 $2: %e s" ./build-gpu/apps/promoe train --preset ProMoE-Tiny --steps "${STEPS:-200}" \
+    --batch 64 --lr 1e-3 --warmup 50 --data "$data" --device $1 --precision $2 --threads 8 --out "$out/run_$1" \
+    --grid-per-class 0 --log-every 20 --quiet 2>&1 | tail -2
 done
 python3 - "$out" <<'PY'
 import json, sys

@@ -40,6 +40,7 @@ its RCL is the official per-cluster loop.
 Usage:
   python3 tests/twin/bench_twin.py                                  # ProMoE-Tiny, Dense-Tiny, B 32
   python3 tests/twin/bench_twin.py --presets ProMoE-S Dense-DiT-S --batch 4 --rounds 3 --k 2
+  python3 tests/twin/bench_twin.py --device cuda --precision bf16 --presets ProMoE-B Dense-DiT-B --batch 32
 """
 from __future__ import annotations
 
@@ -130,10 +131,11 @@ def promoe_config(promoe: Path, preset: str) -> tuple[dict, str]:
     return cfg, params
 
 
-def promoe_bench(promoe: Path, preset: str, batch: int, k: int, threads: int) -> tuple[float, float, float]:
+def promoe_bench(promoe: Path, preset: str, batch: int, k: int, threads: int, device: str = "cpu",
+                 precision: str = "fp32") -> tuple[float, float, float]:
     """(median_ms, min_ms, peak_MB) of one `promoe bench --what step` call."""
     cmd = [str(promoe), "bench", "--what", "step", "--preset", preset, "--batch", str(batch),
-           "--repeats", str(k), "--threads", str(threads)]
+           "--repeats", str(k), "--threads", str(threads), "--device", device, "--precision", precision]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
@@ -174,8 +176,11 @@ class Trainer:
     """One model + AdamW; step() runs one RF training step and returns its wall time in ms."""
 
     def __init__(self, model: tw.DiT, cfg: dict, x0: torch.Tensor, y: torch.Tensor, compiled: bool,
-                 adamw: str, seed: int):
+                 adamw: str, seed: int, precision: str = "fp32"):
         self.model, self.cfg, self.x0, self.y = model, cfg, x0, y
+        self.device = x0.device
+        # bf16: the official training's autocast (bf16 matmuls, fp32 master weights and optimizer).
+        self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
         self.params = [p for p in model.parameters() if p.requires_grad]
         kw = {}
         if adamw == "foreach":
@@ -188,7 +193,7 @@ class Trainer:
         self.C = model.C
         self.null = cfg["num_classes"]
         self.p_drop = cfg.get("class_dropout_prob", 0.1)
-        self.gen = torch.Generator().manual_seed(seed)
+        self.gen = torch.Generator(self.device).manual_seed(seed)
         self.loss_fn = torch.compile(self._loss) if compiled else self._loss
 
     def _loss(self, x0, noise, sigma, y):
@@ -197,19 +202,26 @@ class Trainer:
         per_sample = ((out[:, : self.C] - (noise - x0)) ** 2).flatten(1).mean(dim=1)
         return per_sample.mean()
 
+    def sync(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+
     def step(self) -> float:
+        self.sync()
         t0 = time.perf_counter()
         B = self.x0.shape[0]
-        g = self.gen
-        drop = torch.rand(B, generator=g) < self.p_drop
+        g, dev = self.gen, self.device
+        drop = torch.rand(B, generator=g, device=dev) < self.p_drop
         y = torch.where(drop, torch.full_like(self.y, self.null), self.y)
-        sigma = torch.sigmoid(torch.randn(B, generator=g))
-        noise = torch.randn(self.x0.shape, generator=g)
-        loss = self.loss_fn(self.x0, noise, sigma, y)
+        sigma = torch.sigmoid(torch.randn(B, generator=g, device=dev))
+        noise = torch.randn(self.x0.shape, generator=g, device=dev)
+        with self.autocast:
+            loss = self.loss_fn(self.x0, noise, sigma, y)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.params, 0.5)
         self.opt.step()
         self.opt.zero_grad(set_to_none=True)
+        self.sync()
         return (time.perf_counter() - t0) * 1e3
 
 
@@ -231,11 +243,11 @@ def bench_preset(preset: str, args, promoe: Path, log) -> dict:
     B = args.batch
     C, S = cfg["in_channels"], cfg["input_size"]
     gen = torch.Generator().manual_seed(args.seed)
-    x0 = torch.randn(B, C, S, S, generator=gen)
-    y = torch.randint(0, cfg["num_classes"], (B,), generator=gen)
+    x0 = torch.randn(B, C, S, S, generator=gen, device="cpu").to(args.device)
+    y = torch.randint(0, cfg["num_classes"], (B,), generator=gen, device="cpu").to(args.device)
 
-    base = build_model(cfg, args.seed)
-    eager = Trainer(base, cfg, x0, y, compiled=False, adamw=args.adamw, seed=args.seed + 1)
+    base = build_model(cfg, args.seed).to(args.device)
+    eager = Trainer(base, cfg, x0, y, compiled=False, adamw=args.adamw, seed=args.seed + 1, precision=args.precision)
     res = {"preset": preset, "batch": B, "params": params, "load_start": uptime(),
            "compilers_start": busy_compilers(), "eager": [], "compiled": [], "promoe": [],
            "promoe_peak_mb": [], "compile": None, "compile_error": None}
@@ -248,9 +260,9 @@ def bench_preset(preset: str, args, promoe: Path, log) -> dict:
     comp = None
     if not args.no_compile:
         torch._dynamo.reset()                          # each preset compiles from scratch, own recompile budget
-        twin = build_model(cfg, args.seed)            # same init as `base`, its own parameters
+        twin = build_model(cfg, args.seed).to(args.device)  # same init as `base`, its own parameters
         twin.load_state_dict(base.state_dict())
-        comp = Trainer(twin, cfg, x0, y, compiled=True, adamw=args.adamw, seed=args.seed + 2)
+        comp = Trainer(twin, cfg, x0, y, compiled=True, adamw=args.adamw, seed=args.seed + 2, precision=args.precision)
         st0 = dynamo_stats()
         t0 = time.perf_counter()
         try:
@@ -279,7 +291,7 @@ def bench_preset(preset: str, args, promoe: Path, log) -> dict:
             c = statistics.median([comp.step() for _ in range(args.k)])
             res["compiled"].append(c)
             line += f"   torch_compiled {c:9.1f} ms"
-        pm, _, peak = promoe_bench(promoe, preset, B, args.k, args.threads)
+        pm, _, peak = promoe_bench(promoe, preset, B, args.k, args.threads, args.device, args.precision)
         res["promoe"].append(pm)
         res["promoe_peak_mb"].append(peak)
         line += f"   promoe {pm:9.1f} ms   [{uptime()}]"
@@ -331,6 +343,10 @@ def main():
     ap.add_argument("--presets", nargs="+", default=["ProMoE-Tiny", "Dense-Tiny"])
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                    help="cuda: the twin and `promoe bench --device cuda` on the GPU (timings synchronised)")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16: torch autocast(bfloat16) for the twin, `--precision bf16` for promoe")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds R")
     ap.add_argument("--k", type=int, default=3, help="timed steps per implementation per round")
     ap.add_argument("--warmup", type=int, default=2, help="untimed eager warm-up steps")
@@ -351,6 +367,8 @@ def main():
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
+    if args.device == "cuda":  # the twin's factory calls (zeros, arange, ...) name no device
+        torch.set_default_device("cuda")
     if args.attn == "sdpa":
         tw.Attention.forward = sdpa_attention_forward
     if not args.keep_twin_diagnostics:

@@ -247,7 +247,7 @@ class ProMoETC(nn.Module):
             Z = F.normalize(Uc, p=2, dim=1, eps=NORM_EPS) @ F.normalize(self.cluster_centers, p=2, dim=1, eps=NORM_EPS).T
             S = activate(Z, m["router_weight_mode"], dim=1)           # (n_c, E)
             G, J = torch.topk(S, k=K, dim=1)                          # sorted, descending
-            W[cnd] = G
+            W[cnd] = G.to(W.dtype)  # bf16 under autocast
             IDX[cnd] = J
             rec.margin = topk_margin(S, K)
 
