@@ -6,16 +6,13 @@
 #include <cmath>
 
 #include "cpu/cpu_backend.h"
+#include "cpu/eigen_rows.h"
 #include "cpu/strided.h"
 
 namespace promoe {
 
-namespace {
-template <typename T>
-using Row = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
-template <typename T>
-using ConstRow = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
-}  // namespace
+using cpu::ConstRow;
+using cpu::Row;
 
 void CpuBackend::layer_norm_modulate(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,
                                      const Tensor& shift, const Tensor& scale, double eps) {

@@ -7,16 +7,16 @@
 #include <vector>
 
 #include "cpu/cpu_backend.h"
+#include "cpu/eigen_rows.h"
 #include "cpu/strided.h"
 #include "tensor/scalar_math.h"
 
 namespace promoe {
 
+using cpu::ConstRow;
+using cpu::Row;
+
 namespace {
-template <typename T>
-using Row = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
-template <typename T>
-using ConstRow = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
 constexpr int64_t kRowBlock = 64;
 }  // namespace
 

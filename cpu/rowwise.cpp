@@ -5,16 +5,13 @@
 #include <cmath>
 
 #include "cpu/cpu_backend.h"
+#include "cpu/eigen_rows.h"
 #include "cpu/strided.h"
 
 namespace promoe {
 
-namespace {
-template <typename T>
-using RowArray = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
-template <typename T>
-using ConstRowArray = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
-}  // namespace
+using cpu::ConstRow;
+using cpu::Row;
 
 void CpuBackend::softmax(const Tensor& out, const Tensor& a, bool log) {
   const int64_t n = a.shape().back(), rows = a.numel() / n;
@@ -23,8 +20,8 @@ void CpuBackend::softmax(const Tensor& out, const Tensor& a, bool log) {
     T* y = out.data<T>();
 _Pragma("omp parallel for schedule(static) if (rows * n > 16384)")
     for (int64_t r = 0; r < rows; ++r) {
-      ConstRowArray<T> xr(x + r * n, n);
-      RowArray<T> yr(y + r * n, n);
+      ConstRow<T> xr(x + r * n, n);
+      Row<T> yr(y + r * n, n);
       const T mx = xr.maxCoeff();
       if (log) {
         const T lse = std::log((xr - mx).exp().sum());
@@ -45,8 +42,8 @@ void CpuBackend::softmax_backward(const Tensor& grad_in, const Tensor& grad_out,
     T* gi = grad_in.data<T>();
 _Pragma("omp parallel for schedule(static) if (rows * n > 16384)")
     for (int64_t r = 0; r < rows; ++r) {
-      ConstRowArray<T> gr(g + r * n, n), yr(y + r * n, n);
-      RowArray<T> out_r(gi + r * n, n);
+      ConstRow<T> gr(g + r * n, n), yr(y + r * n, n);
+      Row<T> out_r(gi + r * n, n);
       if (log) out_r = gr - yr.exp() * gr.sum();  // d/dx log_softmax: g - softmax * sum(g)
       else out_r = yr * (gr - (gr * yr).sum());   // y * (g - sum(g * y))
     }
@@ -62,8 +59,8 @@ void CpuBackend::layer_norm(const Tensor& out, const Tensor& mean, const Tensor&
     T* pr = rstd.data<T>();
 _Pragma("omp parallel for schedule(static) if (rows * n > 16384)")
     for (int64_t r = 0; r < rows; ++r) {
-      ConstRowArray<T> xr(x + r * n, n);
-      RowArray<T> yr(y + r * n, n);
+      ConstRow<T> xr(x + r * n, n);
+      Row<T> yr(y + r * n, n);
       const T mu = xr.mean();
       yr = xr - mu;
       const T inv = T(1) / std::sqrt(yr.square().mean() + T(eps));  // biased variance, as PyTorch
@@ -85,8 +82,8 @@ void CpuBackend::layer_norm_backward(const Tensor& grad_in, const Tensor& grad_o
     T* gi = grad_in.data<T>();
 _Pragma("omp parallel for schedule(static) if (rows * n > 16384)")
     for (int64_t r = 0; r < rows; ++r) {
-      ConstRowArray<T> xr(x + r * n, n), gr(g + r * n, n);
-      RowArray<T> out_r(gi + r * n, n);
+      ConstRow<T> xr(x + r * n, n), gr(g + r * n, n);
+      Row<T> out_r(gi + r * n, n);
       const T mu = pm[r], inv = pr[r];
       out_r = (xr - mu) * inv;  // xhat, kept in the output row
       const T mean_g = gr.mean(), mean_gx = (gr * out_r).mean();
