@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <memory>
 
 #include "apps/bench_runtime.h"
 #include "apps/commands.h"
@@ -15,49 +16,83 @@ namespace promoe::apps {
 
 namespace {
 
-struct StepTiming {
-  double median_ms = 0, min_ms = 0;
-  double peak_mb = 0;
-};
+// One preset's model, optimizer and random batch, stepping through RF training steps (forward,
+// backward, clip, AdamW) with its products in `precision`.
+class StepRunner {
+ public:
+  StepRunner(const std::string& preset, int64_t batch, Device device, GemmPrecision precision)
+      : name(preset), spec(training::ModelSpec::preset(preset)), flops(moe::training_step_flops(spec, batch)),
+        device_(device), precision_(precision), model_(spec.build(0)), gen_(1) {
+    model_->to(device);
+    model_->train(true);
+    params_ = model_->named_parameters();
+    opt_ = std::make_unique<nn::AdamW>(params_, nn::AdamWOptions{});
+    const auto& c = spec.dit;
+    x0_ = gen_.randn({batch, c.in_channels, c.input_size, c.input_size}, DType::F32, device);
+    y_ = gen_.randint({batch}, 0, c.num_classes, device);
+  }
 
-// Median wall time of one RF training step (forward, backward, clip, AdamW) on random data, its
-// products in `precision`.
-StepTiming time_training_step(const std::string& preset, int64_t batch, int repeats, Device device,
-                              GemmPrecision precision) {
-  training::ModelSpec spec = training::ModelSpec::preset(preset);
-  auto model = spec.build(0);
-  model->to(device);
-  model->train(true);
-  NamedTensors params = model->named_parameters();
-  nn::AdamW opt(params, {});
-  Generator gen(1);
-  const auto& c = spec.dit;
-  Tensor x0 = gen.randn({batch, c.in_channels, c.input_size, c.input_size}, DType::F32, device);
-  Tensor y = gen.randint({batch}, 0, c.num_classes, device);
-  auto step = [&] {
-    const GemmPrecisionGuard gemms(precision);
+  // Wall time of one step in ms.
+  double step() {
+    auto t0 = std::chrono::steady_clock::now();
+    const GemmPrecisionGuard gemms(precision_);
     nn::ForwardContext ctx;
-    ctx.generator = &gen;
+    ctx.generator = &gen_;
     ctx.aux = true;
-    auto fn = [&](const Tensor& x, const Tensor& t, const Tensor& l) { return model->forward(x, t, l, ctx); };
-    Tensor loss = diffusion::rf_training_loss(fn, x0, y, gen).loss;
+    auto fn = [&](const Tensor& x, const Tensor& t, const Tensor& l) { return model_->forward(x, t, l, ctx); };
+    Tensor loss = diffusion::rf_training_loss(fn, x0_, y_, gen_).loss;
     for (auto& [n, a] : ctx.aux_losses) loss = loss + a;
     loss.backward();
-    opt.step(nn::grad_clip(params, 0.5).scale);
-    opt.zero_grad();
-    if (!device.is_cpu()) (void)loss.item();  // a copy to the host waits for every queued kernel
-  };
-  step();  // warm-up: first-touch allocations
-  Backend& be = backend_for(device);
-  be.reset_peak();
-  std::vector<double> ms;
-  for (int r = 0; r < repeats; ++r) {
-    auto t0 = std::chrono::steady_clock::now();
-    step();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    opt_->step(nn::grad_clip(params_, 0.5).scale);
+    opt_->zero_grad();
+    if (!device_.is_cpu()) (void)loss.item();  // a copy to the host waits for every queued kernel
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   }
-  std::sort(ms.begin(), ms.end());
-  return {ms[ms.size() / 2], ms[0], double(be.peak_bytes()) / 1e6};
+
+  const std::string name;
+  const training::ModelSpec spec;
+  const double flops;  // matmul FLOPs per step (moe/model.h)
+  std::vector<double> ms;
+  double peak_mb = 0;
+
+ private:
+  Device device_;
+  GemmPrecision precision_;
+  std::shared_ptr<nn::DiT> model_;
+  NamedTensors params_;
+  std::unique_ptr<nn::AdamW> opt_;
+  Generator gen_;
+  Tensor x0_, y_;
+};
+
+// Every preset takes one warm-up step, then the timed steps alternate between the presets, so
+// that all of them see the same machine conditions. Peak memory is the backend's high-water mark
+// over each preset's own timed steps.
+void bench_steps(const std::vector<std::string>& presets, int64_t batch, int repeats, Device device,
+                 GemmPrecision precision, double peak_tflops) {
+  std::vector<std::unique_ptr<StepRunner>> runners;
+  for (const std::string& p : presets) {
+    runners.push_back(std::make_unique<StepRunner>(p, batch, device, precision));
+    runners.back()->step();  // warm-up: first-touch allocations
+  }
+  Backend& be = backend_for(device);
+  for (int r = 0; r < repeats; ++r)
+    for (auto& run : runners) {
+      be.reset_peak();
+      run->ms.push_back(run->step());
+      run->peak_mb = std::max(run->peak_mb, double(be.peak_bytes()) / 1e6);
+    }
+  std::printf("%-16s %8s %12s %12s %12s %10s%s\n", "preset", "batch", "median_ms", "min_ms", "peak_MB", "TFLOP/s",
+              peak_tflops > 0 ? "      MFU" : "");
+  for (auto& run : runners) {
+    std::vector<double> ms = run->ms;
+    std::sort(ms.begin(), ms.end());
+    const double median = ms[ms.size() / 2], tflops = run->flops / (median * 1e-3) / 1e12;
+    std::printf("%-16s %8lld %12.1f %12.1f %12.1f %10.3f", run->name.c_str(), (long long)batch, median, ms[0],
+                run->peak_mb, tflops);
+    if (peak_tflops > 0) std::printf(" %7.1f%%", 100 * tflops / peak_tflops);
+    std::printf("\n");
+  }
 }
 
 }  // namespace
@@ -71,14 +106,18 @@ void add_bench_command(CLI::App& app) {
   auto threads = std::make_shared<int>(2);
   auto device = std::make_shared<std::string>("cpu");
   auto precision = std::make_shared<std::string>("fp32");
+  auto peak = std::make_shared<double>(0.0);
   cmd->add_option("--device", *device, "cpu or cuda (step)")->capture_default_str();
+  cmd->add_option("--peak-tflops", *peak,
+                  "The device's peak TFLOP/s for the chosen precision; adds an MFU column (step)")
+      ->capture_default_str();
   cmd->add_option("--precision", *precision, "Matrix products: fp32 or bf16 (step)")->capture_default_str();
   cmd->add_option("--what", *what, "runtime or step")->capture_default_str();
-  cmd->add_option("--preset", *presets, "Presets to time (step); rounds interleave between them");
+  cmd->add_option("--preset", *presets, "Presets to time (step); their timed steps alternate");
   cmd->add_option("--batch", *batch, "Batch size (step)")->capture_default_str();
   cmd->add_option("--repeats", *repeats, "Timed repeats")->capture_default_str();
   cmd->add_option("--threads", *threads, "CPU threads")->capture_default_str();
-  cmd->callback([what, presets, batch, repeats, threads, device, precision] {
+  cmd->callback([what, presets, batch, repeats, threads, device, precision, peak] {
     set_threads(*threads);
     const GemmPrecision gemms = parse_gemm_precision(*precision);
     if (*what == "runtime") {
@@ -89,11 +128,8 @@ void add_bench_command(CLI::App& app) {
       return;
     }
     PROMOE_CHECK(*what == "step", "bench: unknown --what '", *what, "' (expected runtime or step)");
-    std::printf("%-16s %8s %12s %12s %12s\n", "preset", "batch", "median_ms", "min_ms", "peak_MB");
-    for (const std::string& p : *presets) {
-      StepTiming t = time_training_step(p, *batch, *repeats, parse_device(*device), gemms);
-      std::printf("%-16s %8lld %12.1f %12.1f %12.1f\n", p.c_str(), (long long)*batch, t.median_ms, t.min_ms, t.peak_mb);
-    }
+    PROMOE_CHECK(*repeats > 0 && *batch > 0, "bench: --repeats and --batch must be positive");
+    bench_steps(*presets, *batch, *repeats, parse_device(*device), gemms, *peak);
   });
 }
 

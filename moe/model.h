@@ -46,4 +46,11 @@ std::shared_ptr<nn::DiT> make_model(const nn::DiTConfig& dit, const std::optiona
 ParamCount moe_layer_count(int64_t dim, const MoeConfig& cfg);
 ParamCount count_parameters(const nn::DiTConfig& dit, const std::optional<MoeConfig>& moe);
 
+// Matrix-product FLOPs of one training step (moe/model_flops.cpp): forward FLOPs (2 per
+// multiply-add) times 3 for forward + backward, counting what runs per token (patch embedding, qkv
+// and output projections, the attention products, MLPs or the experts each token visits plus the
+// shared expert and the router, the final linear) and per image (the adaLN projections).
+// Elementwise work is not counted, as MFU conventions do.
+double training_step_flops(const ModelConfigs& configs, int64_t batch);
+
 }  // namespace promoe::moe

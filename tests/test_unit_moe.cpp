@@ -434,3 +434,27 @@ TEST_CASE("moe presets: an unknown name lists the valid ones") {
   test::expect_error([] { moe::preset("ProMoE-XXL"); }, {"unknown preset 'ProMoE-XXL'", "ProMoE-S", "Dense-Tiny"});
   for (const std::string& n : moe::preset_names()) CHECK_NOTHROW(moe::preset(n));
 }
+
+TEST_CASE("training_step_flops counts every matrix product of a step, dense and MoE blocks") {
+  // 2 x 2 patches of a 4 x 4 image: N = 4 tokens of D = 8; batch 3, so T = 12 tokens.
+  moe::ModelConfigs c;
+  c.dit.input_size = 4;
+  c.dit.patch_size = 2;
+  c.dit.in_channels = 1;  // learn_sigma: 2 output channels
+  c.dit.hidden_size = 8;
+  c.dit.depth = 2;
+  c.dit.num_heads = 2;
+  // Per token: patch embedding 4*1*8, final linear 8*4*2, per block qkv + proj 4*64, attention
+  // 2*4*8, MLP 2*8*32. Per image: final adaLN 2*64, per block adaLN 6*64. x 2 (FLOPs) x 3 (fwd + bwd).
+  const double dense_block = 256 + 64 + 512, per_image = 128 + 2 * 384;
+  CHECK(moe::training_step_flops(c, 3) == 6 * (12 * (32 + 64 + 2 * dense_block) + 3 * per_image));
+  // Block 1 a ProMoE layer: top-1 of 4 experts of width 16, the router, a shared expert of width 16.
+  moe::MoeConfig m;
+  m.num_experts = 4;
+  m.top_k = 1;
+  m.moe_intermediate_size = 16;
+  m.shared_expert_intermediate_size = 16;
+  c.moe = m;
+  const double moe_block = 256 + 64 + 2 * 8 * 16 + 8 * 4 + 2 * 8 * 16;
+  CHECK(moe::training_step_flops(c, 3) == 6 * (12 * (32 + 64 + dense_block + moe_block) + 3 * per_image));
+}

@@ -141,7 +141,7 @@ def promoe_bench(promoe: Path, preset: str, batch: int, k: int, threads: int, de
         raise RuntimeError(f"{' '.join(cmd)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
     for line in res.stdout.splitlines():
         f = line.split()
-        if len(f) == 5 and f[0] == preset:
+        if len(f) >= 5 and f[0] == preset:
             return float(f[2]), float(f[3]), float(f[4])
     raise RuntimeError(f"cannot parse `{' '.join(cmd)}` output:\n{res.stdout}")
 
