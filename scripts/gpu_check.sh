@@ -27,9 +27,11 @@ echo "== parity on the GPU"
 ./build-gpu/apps/promoe check --device cuda tests/cases/*.safetensors > "$out/check_cuda.txt" 2>&1; echo "rc=$?"
 grep -E "PASS|FAIL|error" "$out/check_cuda.txt"
 echo "== training step"
-for precision in fp32 bf16; do
-  ./build-gpu/apps/promoe bench --what step --device cuda --precision $precision --preset ProMoE-B \
-    --preset Dense-DiT-B --batch 32 --repeats 5 2>&1 | tee "$out/bench_gpu_$precision.txt"
+# MFU against the dense peaks of an H100/H200 SXM (fp32 without tensor cores, bf16 tensor cores).
+for run in "fp32 ${PEAK_FP32:-67}" "bf16 ${PEAK_BF16:-989}"; do
+  set -- $run
+  ./build-gpu/apps/promoe bench --what step --device cuda --precision $1 --peak-tflops $2 --preset ProMoE-B \
+    --preset Dense-DiT-B --batch 32 --repeats 5 2>&1 | tee "$out/bench_gpu_$1.txt"
 done
 if [ "${TWIN:-1}" = 1 ]; then
   echo "== PyTorch twin on the same GPU (bf16 autocast)"
