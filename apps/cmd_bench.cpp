@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "apps/bench_moe.h"
 #include "apps/bench_runtime.h"
 #include "apps/commands.h"
 #include "autograd/ops.h"
@@ -98,7 +99,8 @@ void bench_steps(const std::vector<std::string>& presets, int64_t batch, int rep
 }  // namespace
 
 void add_bench_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("bench", "Benchmarks: --what runtime (kernels) or step (training steps)");
+  auto* cmd = app.add_subcommand("bench", "Benchmarks: --what runtime (kernels), step (training steps) or moe (one MoE "
+                                          "layer against a dense MLP of equal FLOPs)");
   auto what = std::make_shared<std::string>("step");
   auto presets = std::make_shared<std::vector<std::string>>(std::vector<std::string>{"ProMoE-Tiny", "Dense-Tiny"});
   auto batch = std::make_shared<int64_t>(16);
@@ -112,7 +114,7 @@ void add_bench_command(CLI::App& app) {
                   "The device's peak TFLOP/s for the chosen precision; adds an MFU column (step)")
       ->capture_default_str();
   cmd->add_option("--precision", *precision, "Matrix products: fp32 or bf16 (step)")->capture_default_str();
-  cmd->add_option("--what", *what, "runtime or step")->capture_default_str();
+  cmd->add_option("--what", *what, "runtime, step or moe")->capture_default_str();
   cmd->add_option("--preset", *presets, "Presets to time (step); their timed steps alternate");
   cmd->add_option("--batch", *batch, "Batch size (step)")->capture_default_str();
   cmd->add_option("--repeats", *repeats, "Timed repeats")->capture_default_str();
@@ -127,7 +129,12 @@ void add_bench_command(CLI::App& app) {
       run_runtime_bench(o);
       return;
     }
-    PROMOE_CHECK(*what == "step", "bench: unknown --what '", *what, "' (expected runtime or step)");
+    if (*what == "moe") {
+      PROMOE_CHECK(*repeats > 0 && *batch > 0, "bench: --repeats and --batch must be positive");
+      for (const std::string& p : *presets) run_moe_bench({p, *batch, *repeats, parse_device(*device), gemms});
+      return;
+    }
+    PROMOE_CHECK(*what == "step", "bench: unknown --what '", *what, "' (expected runtime, step or moe)");
     PROMOE_CHECK(*repeats > 0 && *batch > 0, "bench: --repeats and --batch must be positive");
     bench_steps(*presets, *batch, *repeats, parse_device(*device), gemms, *peak);
   });
