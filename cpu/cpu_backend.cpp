@@ -150,6 +150,42 @@ _Pragma("omp parallel for simd schedule(static) if (n > 8192)")
   });
 }
 
+// Chunks of at most 16K elements over all slots, shared out in one parallel loop; each element's
+// update is adamw()'s, so the result does not depend on the grouping.
+void CpuBackend::adamw_group(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                             const std::vector<Tensor>& ms, const std::vector<Tensor>& vs, double lr, double beta1,
+                             double beta2, double eps, double weight_decay, int64_t step, double grad_scale) {
+  constexpr int64_t kChunk = 16384;
+  struct Chunk {
+    size_t slot;
+    int64_t begin, end;
+  };
+  std::vector<Chunk> chunks;
+  for (size_t s = 0; s < params.size(); ++s) {
+    PROMOE_CHECK(params[s].dtype() == params[0].dtype(), "adamw_group: parameters of different dtypes");
+    for (int64_t b = 0; b < params[s].numel(); b += kChunk) chunks.push_back({s, b, std::min(params[s].numel(), b + kChunk)});
+  }
+  const double bias1 = 1.0 - std::pow(beta1, double(step));
+  const double bias2_sqrt = std::sqrt(1.0 - std::pow(beta2, double(step)));
+  const int64_t n = int64_t(chunks.size());
+  if (n == 0) return;
+  PROMOE_DISPATCH_FLOAT(params[0].dtype(), "adamw", {
+    const T gs = T(grad_scale);
+_Pragma("omp parallel for schedule(static) if (n > 1)")
+    for (int64_t c = 0; c < n; ++c) {
+      const Chunk& k = chunks[c];
+      T* p = params[k.slot].data<T>();
+      const T* g = grads[k.slot].data<T>();
+      T* pm = ms[k.slot].data<T>();
+      T* pv = vs[k.slot].data<T>();
+_Pragma("omp simd")
+      for (int64_t i = k.begin; i < k.end; ++i)
+        math::adamw<T>(p[i], g[i] * gs, pm[i], pv[i], T(lr), T(beta1), T(beta2), T(eps), T(weight_decay), T(bias1),
+                       T(bias2_sqrt));
+    }
+  });
+}
+
 // Fixed chunks over all tensors, each summed in double, added in order: one parallel pass, and a
 // result that does not depend on the thread count.
 double CpuBackend::sum_of_squares(const std::vector<Tensor>& ts) {

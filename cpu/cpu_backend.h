@@ -71,6 +71,9 @@ class CpuBackend final : public Backend {
 
   void adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr, double beta1,
              double beta2, double eps, double weight_decay, int64_t step, double grad_scale) override;
+  void adamw_group(const std::vector<Tensor>& params, const std::vector<Tensor>& grads, const std::vector<Tensor>& ms,
+                   const std::vector<Tensor>& vs, double lr, double beta1, double beta2, double eps,
+                   double weight_decay, int64_t step, double grad_scale) override;
   double sum_of_squares(const std::vector<Tensor>& ts) override;
 
  private:

@@ -19,14 +19,17 @@ AdamW::AdamW(NamedTensors p, AdamWOptions o) : options(o), params(std::move(p)) 
 void AdamW::step(double grad_scale) {
   NoGradGuard ng;
   ++step_count;
-  for (size_t i = 0; i < params.size(); ++i) {
-    Tensor& p = params[i].second;
+  if (params.empty()) return;
+  std::vector<Tensor> ps, gs;
+  for (auto& [name, p] : params) {
     Tensor g = p.grad();
-    g = g.defined() ? raw::contiguous(g) : raw::zeros(p.shape(), p.dtype(), p.device());
-    backend_for(p.device())
-        .adamw(p, g, exp_avg[i], exp_avg_sq[i], options.lr * lr_scale, options.beta1, options.beta2, options.eps,
-               options.weight_decay, step_count, grad_scale);
+    ps.push_back(p);
+    gs.push_back(g.defined() ? raw::contiguous(g) : raw::zeros(p.shape(), p.dtype(), p.device()));
   }
+  // One call for the whole list: the parameters share one device (Module::to moves them together).
+  backend_for(ps[0].device())
+      .adamw_group(ps, gs, exp_avg, exp_avg_sq, options.lr * lr_scale, options.beta1, options.beta2, options.eps,
+                   options.weight_decay, step_count, grad_scale);
 }
 
 void AdamW::zero_grad() {

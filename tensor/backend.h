@@ -141,6 +141,14 @@ class Backend {
   virtual void attention_backward(const Tensor& gq, const Tensor& gk, const Tensor& gv, const Tensor& go,
                                   const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
                                   const Tensor& lse, double scale);
+  // One AdamW step over many parameters at once (an optimizer's whole list): slot i updates
+  // params[i] from grads[i] with moments ms[i], vs[i], as adamw() does. The default
+  // (tensor/backend_fused.cpp) calls adamw() per slot; the CPU backend runs all of them in one
+  // parallel pass, so a model of many small tensors (a bank of experts) does not pay a parallel
+  // region or a serial loop per tensor.
+  virtual void adamw_group(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                           const std::vector<Tensor>& ms, const std::vector<Tensor>& vs, double lr, double beta1,
+                           double beta2, double eps, double weight_decay, int64_t step, double grad_scale);
   // Sum of the squares of every element of the contiguous float tensors `ts` (a global gradient
   // norm squared), accumulated in double. The default (tensor/backend_fused.cpp) is one reduction
   // per tensor; a backend may do all of them in one pass.

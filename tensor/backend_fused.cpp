@@ -63,6 +63,13 @@ void Backend::attention_backward(const Tensor& gq, const Tensor& gk, const Tenso
   raw::matmul_into(gv, raw::transpose(p, -1, -2), go);
 }
 
+void Backend::adamw_group(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                          const std::vector<Tensor>& ms, const std::vector<Tensor>& vs, double lr, double beta1,
+                          double beta2, double eps, double weight_decay, int64_t step, double grad_scale) {
+  for (size_t i = 0; i < params.size(); ++i)
+    adamw(params[i], grads[i], ms[i], vs[i], lr, beta1, beta2, eps, weight_decay, step, grad_scale);
+}
+
 double Backend::sum_of_squares(const std::vector<Tensor>& ts) {
   double total = 0;
   for (const Tensor& t : ts) total += raw::sum(raw::unary(UnaryOp::Square, t)).item();

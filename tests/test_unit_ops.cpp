@@ -398,6 +398,29 @@ TEST_CASE("fused AdamW follows PyTorch's update over several steps, with a gradi
   check_close(v, Ref{{7}, rv}, 1e-5);
 }
 
+TEST_CASE("adamw_group over many tensors equals adamw per tensor") {
+  Generator gen(13);
+  Backend& cpu = backend_for(Device::cpu());
+  std::vector<Tensor> p1, g, m1, v1, p2, m2, v2;
+  for (int64_t n : {3, 40000, 7, 16384, 20000}) {  // chunks cut inside and at tensor boundaries
+    p1.push_back(gen.randn({n}));
+    g.push_back(gen.randn({n}));
+    m1.push_back(gen.randn({n}));
+    v1.push_back(raw::unary(UnaryOp::Abs, gen.randn({n})));
+    p2.push_back(raw::clone(p1.back()));
+    m2.push_back(raw::clone(m1.back()));
+    v2.push_back(raw::clone(v1.back()));
+  }
+  cpu.adamw_group(p1, g, m1, v1, 1e-3, 0.9, 0.999, 1e-8, 0.05, 4, 0.6);
+  cpu.Backend::adamw_group(p2, g, m2, v2, 1e-3, 0.9, 0.999, 1e-8, 0.05, 4, 0.6);
+  for (size_t i = 0; i < p1.size(); ++i) {
+    CAPTURE(i);
+    CHECK(p1[i].to_vector<float>() == p2[i].to_vector<float>());
+    CHECK(m1[i].to_vector<float>() == m2[i].to_vector<float>());
+    CHECK(v1[i].to_vector<float>() == v2[i].to_vector<float>());
+  }
+}
+
 TEST_CASE("sum_of_squares over many tensors equals the composed default and ignores the thread count") {
   Generator gen(12);
   std::vector<Tensor> ts{gen.randn({300, 130}), gen.randn({7}), raw::transpose(gen.randn({40, 50}), 0, 1),
