@@ -1,7 +1,6 @@
-// Raw ops against naive references: elementwise with broadcasting, comparisons and where,
-// reductions over several dims (also of non-contiguous views), and matmul in every shape rule
-// (1-D, 2-D, batched with broadcast batch dims, transposed and oddly strided views), and the float
-// GEMM path (oneDNN where built) against the double one in every operand and output layout.
+// Raw ops against naive references (tests/ops_reference.h): elementwise with broadcasting,
+// comparisons and where, reductions over several dims (also of non-contiguous views), and matmul in
+// every shape rule (1-D, 2-D, batched with broadcast batch dims, transposed and oddly strided views).
 #include <doctest/doctest.h>
 
 #include <omp.h>
@@ -9,61 +8,10 @@
 #include <cmath>
 #include <functional>
 
-#include "random_views.h"
-#include "tensor/backend.h"
-#include "tensor/ops.h"
-#include "tensor/random.h"
+#include "ops_reference.h"
 
 using namespace promoe;
-
-namespace {
-
-// A tensor's logical contents in f64, row-major, with its shape: what the references work on.
-struct Ref {
-  Shape shape;
-  std::vector<double> v;
-};
-Ref ref(const Tensor& t) { return {t.shape(), t.to_vector<double>()}; }
-
-std::vector<int64_t> unravel(int64_t flat, const Shape& shape) {
-  std::vector<int64_t> c(shape.size());
-  for (int64_t d = int64_t(shape.size()) - 1; d >= 0; --d) {
-    c[d] = flat % shape[d];
-    flat /= shape[d];
-  }
-  return c;
-}
-
-// Flat index into `shape` of the element that output coordinates `c` read under broadcasting.
-int64_t broadcast_flat(const std::vector<int64_t>& c, const Shape& shape) {
-  int64_t flat = 0;
-  size_t lead = c.size() - shape.size();
-  for (size_t d = 0; d < shape.size(); ++d) flat = flat * shape[d] + (shape[d] == 1 ? 0 : c[lead + d]);
-  return flat;
-}
-
-Ref naive_binary(const Ref& a, const Ref& b, const std::function<double(double, double)>& f) {
-  Ref out{broadcast_shapes(a.shape, b.shape, "test"), {}};
-  for (int64_t i = 0; i < numel_of(out.shape); ++i) {
-    auto c = unravel(i, out.shape);
-    out.v.push_back(f(a.v[broadcast_flat(c, a.shape)], b.v[broadcast_flat(c, b.shape)]));
-  }
-  return out;
-}
-
-void check_close(const Tensor& got, const Ref& want, double tol) {
-  REQUIRE(got.shape() == want.shape);
-  std::vector<double> g = got.to_vector<double>();
-  for (size_t i = 0; i < g.size(); ++i) {
-    CAPTURE(i);
-    if (std::isnan(want.v[i])) CHECK(std::isnan(g[i]));
-    else CHECK(std::abs(g[i] - want.v[i]) <= tol * (1 + std::abs(want.v[i])));
-  }
-}
-
-Tensor randn(Generator& gen, const Shape& shape, DType dt = DType::F64) { return gen.randn(shape, dt); }
-
-}  // namespace
+using namespace promoe::test;
 
 TEST_CASE("unary ops match their scalar definitions, on contiguous and strided inputs") {
   Generator gen(1);
@@ -285,31 +233,6 @@ TEST_CASE("max_dim and argmax: values, indices, ties to the lower index, non-con
 }
 
 namespace {
-// PyTorch matmul semantics on logical values: 1-D operands are promoted and the added dim removed.
-Ref naive_matmul(Ref a, Ref b) {
-  bool a1 = a.shape.size() == 1, b1 = b.shape.size() == 1;
-  if (a1) a.shape.insert(a.shape.begin(), 1);
-  if (b1) b.shape.push_back(1);
-  const int64_t M = a.shape[a.shape.size() - 2], K = a.shape.back(), N = b.shape.back();
-  Shape ba(a.shape.begin(), a.shape.end() - 2), bb(b.shape.begin(), b.shape.end() - 2);
-  Shape batch = broadcast_shapes(ba, bb, "test");
-  Ref out{batch, {}};
-  out.shape.insert(out.shape.end(), {M, N});
-  for (int64_t bi = 0; bi < numel_of(batch); ++bi) {
-    auto c = unravel(bi, batch);
-    int64_t oa = broadcast_flat(c, ba) * M * K, ob = broadcast_flat(c, bb) * K * N;
-    for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < N; ++j) {
-        double s = 0;
-        for (int64_t k = 0; k < K; ++k) s += a.v[oa + i * K + k] * b.v[ob + k * N + j];
-        out.v.push_back(s);
-      }
-  }
-  if (a1) out.shape.erase(out.shape.end() - 2);
-  if (b1) out.shape.pop_back();
-  return out;
-}
-
 void check_matmul(const Tensor& a, const Tensor& b, double tol) {
   CAPTURE(describe(a));
   CAPTURE(describe(b));
@@ -372,179 +295,4 @@ TEST_CASE("matmul: 1-D, 2-D, batched, broadcast batch dims, transposed and oddly
   check_matmul(fa, fb, 1e-4);
   check_matmul(raw::transpose(gen.randn({90, 70}), 0, 1), raw::transpose(gen.randn({65, 90}), 0, 1), 1e-4);
   check_matmul(gen.randn({6, 33, 17}), raw::transpose(gen.randn({6, 21, 17}), 1, 2), 1e-4);
-}
-
-TEST_CASE("fused AdamW follows PyTorch's update over several steps, with a gradient scale") {
-  Generator gen(6);
-  Tensor p = gen.randn({7}), m = raw::zeros({7}), v = raw::zeros({7});
-  std::vector<double> rp = p.to_vector<double>(), rm(7, 0), rv(7, 0);
-  const double lr = 0.01, b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0.1;
-  for (int64_t step = 1; step <= 3; ++step) {
-    Tensor g = gen.randn({7});
-    std::vector<double> gv = g.to_vector<double>();
-    const double scale = step == 2 ? 0.25 : 1.0;  // clipping folded into the step
-    for (double& x : gv) x *= scale;
-    backend_for(Device::cpu()).adamw(p, g, m, v, lr, b1, b2, eps, wd, step, scale);
-    for (int i = 0; i < 7; ++i) {  // torch.optim.AdamW, single tensor
-      rp[i] *= 1 - lr * wd;
-      rm[i] = b1 * rm[i] + (1 - b1) * gv[i];
-      rv[i] = b2 * rv[i] + (1 - b2) * gv[i] * gv[i];
-      double mhat = rm[i] / (1 - std::pow(b1, double(step))), vhat = rv[i] / (1 - std::pow(b2, double(step)));
-      rp[i] -= lr * mhat / (std::sqrt(vhat) + eps);
-    }
-  }
-  check_close(p, Ref{{7}, rp}, 1e-5);
-  check_close(m, Ref{{7}, rm}, 1e-5);
-  check_close(v, Ref{{7}, rv}, 1e-5);
-}
-
-TEST_CASE("adamw_group over many tensors equals adamw per tensor") {
-  Generator gen(13);
-  Backend& cpu = backend_for(Device::cpu());
-  std::vector<Tensor> p1, g, m1, v1, p2, m2, v2;
-  for (int64_t n : {3, 40000, 7, 16384, 20000}) {  // chunks cut inside and at tensor boundaries
-    p1.push_back(gen.randn({n}));
-    g.push_back(gen.randn({n}));
-    m1.push_back(gen.randn({n}));
-    v1.push_back(raw::unary(UnaryOp::Abs, gen.randn({n})));
-    p2.push_back(raw::clone(p1.back()));
-    m2.push_back(raw::clone(m1.back()));
-    v2.push_back(raw::clone(v1.back()));
-  }
-  cpu.adamw_group(p1, g, m1, v1, 1e-3, 0.9, 0.999, 1e-8, 0.05, 4, 0.6);
-  cpu.Backend::adamw_group(p2, g, m2, v2, 1e-3, 0.9, 0.999, 1e-8, 0.05, 4, 0.6);
-  for (size_t i = 0; i < p1.size(); ++i) {
-    CAPTURE(i);
-    CHECK(p1[i].to_vector<float>() == p2[i].to_vector<float>());
-    CHECK(m1[i].to_vector<float>() == m2[i].to_vector<float>());
-    CHECK(v1[i].to_vector<float>() == v2[i].to_vector<float>());
-  }
-}
-
-TEST_CASE("sum_of_squares over many tensors equals the composed default and ignores the thread count") {
-  Generator gen(12);
-  std::vector<Tensor> ts{gen.randn({300, 130}), gen.randn({7}), raw::transpose(gen.randn({40, 50}), 0, 1),
-                         gen.randn({70000}), raw::zeros({0})};
-  double want = 0;
-  for (const Tensor& t : ts)
-    for (double x : t.to_vector<double>()) want += x * x;
-  const double got = raw::sum_of_squares(ts);
-  CHECK(got == doctest::Approx(want).epsilon(1e-12));
-  std::vector<Tensor> dense;
-  for (const Tensor& t : ts) dense.push_back(raw::contiguous(t));
-  CHECK(backend_for(Device::cpu()).Backend::sum_of_squares(dense) == doctest::Approx(want).epsilon(1e-6));
-  const int threads = omp_get_max_threads();
-  omp_set_num_threads(threads == 1 ? 2 : 1);
-  CHECK(raw::sum_of_squares(ts) == got);
-  omp_set_num_threads(threads);
-}
-
-TEST_CASE("the backend-neutral batched_matmul (folding batch dims, looping or copying) is right") {
-  // The CPU backend overrides batched_matmul; the default, which other backends inherit, is run
-  // here through a qualified call on the CPU backend.
-  Generator gen(7);
-  auto r = [&](const Shape& s) { return randn(gen, s); };
-  auto check_default = [](const Tensor& a, const Tensor& b) {
-    CAPTURE(describe(a));
-    CAPTURE(describe(b));
-    Shape so = a.shape();
-    so.back() = b.shape().back();
-    Tensor out = Tensor::empty(so, a.dtype());
-    backend_for(Device::cpu()).Backend::batched_matmul(out, a, b);
-    check_close(out, naive_matmul(ref(a), ref(b)), 1e-12);
-  };
-  Tensor qkv = r({2, 5, 3, 4, 3});  // head-split views: loops over the 2 images, 4 heads per call
-  Tensor heads = raw::permute(qkv, {2, 0, 3, 1, 4});
-  check_default(raw::select(heads, 0, 0), raw::transpose(raw::select(heads, 0, 1), -1, -2));
-  check_default(raw::permute(r({4, 3, 2, 5}), {1, 0, 2, 3}), r({3, 4, 5, 2}));  // loops
-  check_default(raw::permute(r({2, 3, 2, 5}), {1, 0, 2, 3}), r({3, 2, 5, 2}));  // copies
-  check_default(raw::expand(r({1, 4, 2, 5}), {3, 4, 2, 5}), r({3, 4, 5, 2}));  // broadcast batch, folds
-  check_default(raw::expand(r({3, 1, 2, 5}), {3, 4, 2, 5}), r({3, 4, 5, 2}));  // inner broadcast: copies
-  check_default(r({6, 2, 5}), raw::transpose(r({6, 3, 5}), 1, 2));              // one batch dim
-}
-
-TEST_CASE("grouped_matmul_into runs independent products of any layouts, on the CPU and through the default") {
-  Generator gen(9);
-  auto r = [&](const Shape& s) { return randn(gen, s); };
-  // Products of different sizes (one large enough to share out), transposed operands, views of
-  // one buffer as outputs, and an empty inner dim.
-  Tensor buf = raw::zeros({70, 7}, DType::F64);
-  std::vector<Tensor> as{r({5, 3}), raw::transpose(r({4, 6}), 0, 1), r({50, 300}), r({2, 0})};
-  std::vector<Tensor> bs{r({3, 7}), r({4, 7}), raw::transpose(r({7, 300}), 0, 1), r({0, 7})};
-  for (bool fallback : {false, true}) {
-    raw::fill_(buf, 1.0);
-    std::vector<Tensor> outs{raw::narrow(buf, 0, 0, 5), raw::narrow(buf, 0, 5, 6), raw::narrow(buf, 0, 11, 50),
-                             raw::narrow(buf, 0, 66, 2)};
-    if (fallback) {
-      std::vector<Tensor> o(outs.begin(), outs.end() - 1), a(as.begin(), as.end() - 1), b(bs.begin(), bs.end() - 1);
-      backend_for(Device::cpu()).Backend::grouped_matmul(o, a, b);
-      raw::fill_(outs.back(), 0.0);
-    } else {
-      raw::grouped_matmul_into(outs, as, bs);
-    }
-    CAPTURE(fallback);
-    for (size_t i = 0; i < outs.size(); ++i) check_close(raw::contiguous(outs[i]), naive_matmul(ref(as[i]), ref(bs[i])), 1e-10);
-    CHECK(raw::narrow(buf, 0, 61, 5).to_vector<double>() == std::vector<double>(35, 1.0));  // rows no product owns
-  }
-  CHECK_THROWS_WITH_AS(raw::grouped_matmul_into({raw::zeros({2, 2}, DType::F64)}, {r({2, 3})}, {r({2, 2})}),
-                       doctest::Contains("grouped_matmul_into: product 0"), Error);
-}
-
-TEST_CASE("matmul_into writes alpha * a @ b into strided output views on the CPU and through the default") {
-  Generator gen(8);
-  auto r = [&](const Shape& s) { return randn(gen, s); };
-  Tensor a = r({2, 3, 5, 4}), b = r({2, 3, 4, 6});
-  Ref want = naive_matmul(ref(a), ref(b));
-  for (double& x : want.v) x *= 0.5;
-  // (B, H, N, hd) head views of a (B, N, H * hd) buffer: the batch dims do not fold into one stride.
-  auto head_view = [](const Tensor& buf) { return raw::permute(raw::reshape(buf, {2, 5, 3, 6}), {0, 2, 1, 3}); };
-  Tensor buf = raw::zeros({2, 5, 18}, DType::F64);
-  raw::matmul_into(head_view(buf), a, b, 0.5);
-  check_close(raw::contiguous(head_view(buf)), want, 1e-12);
-  for (bool few : {false, true}) {  // 6 products per call, or 2 (the default then copies)
-    Tensor A = few ? raw::narrow(a, 1, 0, 1) : a, B = few ? raw::narrow(b, 1, 0, 1) : b;
-    Tensor base = raw::zeros({2, 5, 18}, DType::F64);
-    Tensor out = few ? raw::narrow(head_view(base), 1, 0, 1) : head_view(base);
-    backend_for(Device::cpu()).Backend::batched_matmul(out, A, B, 0.5);
-    Ref w = naive_matmul(ref(A), ref(B));
-    for (double& x : w.v) x *= 0.5;
-    check_close(raw::contiguous(out), w, 1e-12);
-  }
-  CHECK_THROWS_WITH_AS(raw::matmul_into(raw::zeros({2, 5, 5}, DType::F64), r({2, 5, 4}), r({2, 3, 5})),
-                       doctest::Contains("matmul_into: shapes do not chain"), Error);
-}
-
-TEST_CASE("float matmul (oneDNN where built) matches the double product in every operand and output layout") {
-  Generator gen(17);
-  Backend& cpu = backend_for(Device::cpu());
-  struct Dims {
-    int64_t bt, m, k, n;
-  };
-  const Dims dims[] = {{1, 4, 5, 3}, {3, 4, 5, 3}, {2, 1, 6, 4}, {2, 5, 1, 3}, {2, 4, 6, 1}, {1, 67, 130, 45}};
-  for (const Dims& d : dims)
-    for (int ka = 0; ka < 6; ++ka)
-      for (int kb = 0; kb < 6; ++kb)
-        for (int ko = 0; ko < 3; ++ko)
-          for (double beta : {0.0, 0.5}) {
-            Tensor a = test::gemm_operand(gen, d.bt, d.m, d.k, ka, DType::F32);
-            Tensor b = test::gemm_operand(gen, d.bt, d.k, d.n, kb, DType::F32);
-            Tensor init = gen.randn({d.bt, d.m, d.n});
-            Tensor out;  // row-major, column-major, or neither (column stride 2)
-            if (ko == 0) out = raw::clone(init);
-            if (ko == 1) out = raw::transpose(Tensor::empty({d.bt, d.n, d.m}), 1, 2);
-            if (ko == 2) out = Tensor::view_of(Tensor::empty({d.bt, d.m, 2 * d.n}), {d.bt, d.m, d.n}, {d.m * 2 * d.n, 2 * d.n, 2}, 0);
-            cpu.copy(out, init);
-            Tensor want = raw::to(init, DType::F64);
-            cpu.matmul(want, raw::to(a, DType::F64), raw::to(b, DType::F64), 1.5, beta);
-            cpu.matmul(out, a, b, 1.5, beta);
-            CAPTURE(d.bt);
-            CAPTURE(d.m);
-            CAPTURE(d.k);
-            CAPTURE(d.n);
-            CAPTURE(ka);
-            CAPTURE(kb);
-            CAPTURE(ko);
-            CAPTURE(beta);
-            check_close(out, ref(want), 1e-4);
-          }
 }
