@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The checks that need an NVIDIA GPU, in one script: build with CUDA, the CUDA backend against the
 # CPU backend (cuda_tests), the parity cases on the GPU, training-step benchmarks in fp32 and bf16,
+# one MoE layer against a dense MLP of equal FLOPs,
 # the PyTorch twin on the same GPU (bf16 autocast, eager and torch.compile; TWIN=0 skips it), and a
 # short Fashion-MNIST run on the GPU in bf16 beside the same run on the CPU in fp32 (loss curves in
 # run_*/log.jsonl).
@@ -33,6 +34,9 @@ for run in "fp32 ${PEAK_FP32:-67}" "bf16 ${PEAK_BF16:-989}"; do
   ./build-gpu/apps/promoe bench --what step --device cuda --precision $1 --peak-tflops $2 --preset ProMoE-B \
     --preset Dense-DiT-B --batch 32 --repeats 5 2>&1 | tee "$out/bench_gpu_$1.txt"
 done
+echo "== one MoE layer against a dense MLP of equal FLOPs (bf16)"
+./build-gpu/apps/promoe bench --what moe --device cuda --precision bf16 --preset ProMoE-B --batch 32 --repeats 9 \
+  2>&1 | tee "$out/bench_moe_gpu.txt"
 if [ "${TWIN:-1}" = 1 ]; then
   echo "== PyTorch twin on the same GPU (bf16 autocast)"
   python3 tests/twin/bench_twin.py --device cuda --precision bf16 --promoe build-gpu/apps/promoe \
