@@ -13,7 +13,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
 // backward. bias must be defined.
 Tensor linear_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias);
 
-// h * (1 + scale) + shift with shift, scale (B, D) broadcast over the tokens of h (B, N, D).
+// h * (1 + scale) + shift with shift, scale (B, D) broadcast over the tokens of h (B, N, D),
+// composed from differentiable primitives: the reference layer_norm_modulate is checked against.
 Tensor modulate(const Tensor& h, const Tensor& shift, const Tensor& scale);
 
 // adaLN-Zero, fused: modulate(LayerNorm(x, eps), shift, scale) for x (B, N, D) as one op, and the
