@@ -4,8 +4,9 @@
 // float products go to oneDNN's sgemm where the build has it (about 1.3x Eigen's GEMM on AVX-512 at
 // the model's shapes, and no zero-fill of the output); double products, and every product in a
 // build without oneDNN, go through Eigen. Under GemmPrecision::BF16 (tensor/precision.h) a float
-// product first copies each operand matrix, rounded to bf16 values (exact in f32), into row-major
-// scratch and multiplies those: the readable reference for bf16 mixed precision, not a fast path.
+// product runs on the CPU's bf16 units where it has them (cpu/bf16_matmul.h); elsewhere it copies
+// each operand matrix, rounded to bf16 values (exact in f32), into row-major scratch and multiplies
+// those: the readable reference for bf16 mixed precision.
 #include <omp.h>
 
 #include <Eigen/Core>
@@ -15,6 +16,7 @@
 #include <dnnl.h>
 #endif
 
+#include "cpu/bf16_matmul.h"
 #include "cpu/cpu_backend.h"
 #include "cpu/strided.h"
 #include "tensor/ops.h"
@@ -121,6 +123,21 @@ void gemm_any(Order oa, Order ob, Order oo, T* o, const T* a, const T* b, int64_
   else gemm_b<T, Eigen::ColMajor>(ob, oo, o, a, b, M, K, N, so, sa, sb, alpha, beta);
 }
 
+// Under bf16: the product on the CPU's bf16 units where it has them (cpu/bf16_matmul.h); false
+// where it has not, and for double (which never reaches here under bf16).
+bool native_bf16(Order oa, Order ob, Order oo, float* o, const float* a, const float* b, int64_t M, int64_t K,
+                 int64_t N, const int64_t* so, const int64_t* sa, const int64_t* sb, float alpha, float beta,
+                 bool sizes_vary) {
+  auto ld = [](Order ord, const int64_t* s) { return ord == Order::Row ? s[0] : s[1]; };
+  return cpu::native_bf16_matmul(o, ld(oo, so), oo == Order::Row, {a, ld(oa, sa), oa == Order::Row},
+                                 {b, ld(ob, sb), ob == Order::Row}, M, K, N, alpha, beta, sizes_vary);
+}
+template <typename T>
+bool native_bf16(Order, Order, Order, T*, const T*, const T*, int64_t, int64_t, int64_t, const int64_t*,
+                 const int64_t*, const int64_t*, T, T, bool) {
+  return false;
+}
+
 // The (rows, cols) matrix at p with strides s, rounded to bf16 values, packed row-major.
 template <typename T>
 std::vector<T> bf16_rows(const T* p, int64_t rows, int64_t cols, const int64_t* s) {
@@ -133,8 +150,9 @@ std::vector<T> bf16_rows(const T* p, int64_t rows, int64_t cols, const int64_t* 
 // out = alpha * a @ b + beta * out over any number of batch dims (equal shapes, any strides):
 // every product is mapped in place at its own offsets, and all of them run in one parallel loop.
 // `bf16`: read the operands rounded to bf16 (the caller's gemm_rounds_to_bf16, taken on its own
-// thread since the setting is thread-local).
-void products(const Tensor& out, const Tensor& a, const Tensor& b, double alpha, double beta, bool bf16) {
+// thread since the setting is thread-local); `sizes_vary`: see cpu::native_bf16_matmul.
+void products(const Tensor& out, const Tensor& a, const Tensor& b, double alpha, double beta, bool bf16,
+              bool sizes_vary = false) {
   const int64_t nb = out.dim() - 2;
   // Matrices that are neither row- nor column-major are copied once (rare: stride-0 rows, steps).
   auto usable = [nb](const Tensor& t) {
@@ -168,6 +186,7 @@ void products(const Tensor& out, const Tensor& a, const Tensor& b, double alpha,
       T* oi = po + offset(O, i);
       const T* ai = pa + offset(A, i);
       const T* bi = pb + offset(B, i);
+      if (bf16 && native_bf16(oa, ob, oo, oi, ai, bi, M, K, N, so, sa, sb, al, bt, sizes_vary)) return;
       if (bf16) {
         const std::vector<T> ra = bf16_rows(ai, M, K, sa), rb = bf16_rows(bi, K, N, sb);
         const int64_t sra[2] = {K, 1}, srb[2] = {N, 1};
@@ -212,7 +231,8 @@ void CpuBackend::grouped_matmul(const std::vector<Tensor>& outs, const std::vect
   std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return work[x] > work[y]; });
   const bool bf16 = n > 0 && gemm_rounds_to_bf16(as[0].dtype());
   auto one = [&](int64_t i) {
-    products(raw::unsqueeze(outs[i], 0), raw::unsqueeze(as[i], 0), raw::unsqueeze(bs[i], 0), 1.0, 0.0, bf16);
+    products(raw::unsqueeze(outs[i], 0), raw::unsqueeze(as[i], 0), raw::unsqueeze(bs[i], 0), 1.0, 0.0, bf16,
+             /*sizes_vary=*/true);
   };
 _Pragma("omp parallel for schedule(dynamic, 1) if (n > 1 && total >= double(1 << 20))")
   for (int64_t j = 0; j < n; ++j) one(order[j]);

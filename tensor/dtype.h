@@ -42,9 +42,9 @@ inline bool is_floating(DType t) { return t != DType::I64; }
 PROMOE_HD inline uint16_t f32_to_bf16(float f) {
   uint32_t u;
   memcpy(&u, &f, 4);
-  if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x007fffffu)) return uint16_t((u >> 16) | 0x40);  // NaN stays NaN
-  uint32_t rounding = 0x7fffu + ((u >> 16) & 1u);
-  return uint16_t((u + rounding) >> 16);
+  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  const uint32_t quiet_nan = (u >> 16) | 0x40u;  // NaN stays NaN
+  return uint16_t((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);  // a select: loops vectorise
 }
 
 PROMOE_HD inline float bf16_to_f32(uint16_t h) {

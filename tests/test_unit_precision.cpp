@@ -1,7 +1,9 @@
-// bf16 mixed precision of matrix products (tensor/precision.h) on the CPU reference: under BF16 a
-// float matmul, batched matmul of strided views, grouped matmul and the fused attention equal the
-// same computation in FP32 on operands rounded to bf16 by hand (through the BF16 dtype), and differ
-// from plain FP32; float64 ignores the setting; the guard is thread-local and restores the setting.
+// bf16 mixed precision of matrix products (tensor/precision.h) on the CPU: under BF16 a float
+// matmul, batched matmul of strided views, grouped matmul and the fused attention equal the same
+// computation in FP32 on operands rounded to bf16 by hand (through the BF16 dtype), and differ from
+// plain FP32; float64 ignores the setting; the guard is thread-local and restores the setting.
+// Products run both ways the CPU backend has: on the CPU's bf16 units (cpu/bf16_matmul.h, where
+// this machine has them) and through rounded copies (everywhere).
 #include <doctest/doctest.h>
 #include <omp.h>
 
@@ -11,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "cpu/bf16_matmul.h"
 #include "tensor/backend.h"
 #include "tensor/ops.h"
 #include "tensor/precision.h"
@@ -75,6 +78,21 @@ class TwoThreads {
   int prev_;
 };
 
+// The CPU products' two bf16 paths: native where the machine has bf16 units, then rounded copies.
+// Native products are switched back on when the scope ends.
+std::vector<bool> bf16_paths() {
+  std::vector<bool> native{false};
+  if (cpu::has_native_bf16()) native.insert(native.begin(), true);
+  return native;
+}
+class NativeBf16 {
+ public:
+  explicit NativeBf16(bool allow) { cpu::allow_native_bf16(allow); }
+  ~NativeBf16() { cpu::allow_native_bf16(true); }
+  NativeBf16(const NativeBf16&) = delete;
+  NativeBf16& operator=(const NativeBf16&) = delete;
+};
+
 Tensor transposed(Generator& gen, const Shape& s) {  // a (.., r, c) view over a (.., c, r) tensor
   Shape t = s;
   std::swap(t[t.size() - 1], t[t.size() - 2]);
@@ -106,69 +124,84 @@ TEST_CASE("the GEMM precision guard nests, restores the previous setting and is 
 }
 
 TEST_CASE("under BF16 float matmul and batched matmul of strided views read their operands rounded to bf16") {
-  TwoThreads threads;
-  Generator gen(31);
-  struct Case {
-    std::string name;
-    Tensor a, b;
-  };
-  Tensor wide = gen.randn({5, 3, 19, 44});
-  const Case cases[] = {
-      {"2-D", gen.randn({33, 40}), gen.randn({40, 20})},
-      {"2-D transposed operands", transposed(gen, {33, 40}), transposed(gen, {40, 20})},
-      {"vector @ matrix", gen.randn({40}), gen.randn({40, 7})},
-      {"batch dims folded into rows", gen.randn({2, 3, 17, 40}), transposed(gen, {40, 9})},
-      {"batched with a broadcast batch dim", gen.randn({3, 4, 17, 40}), transposed(gen, {4, 40, 9})},
-      {"batched, shared out over threads", gen.randn({8, 64, 64}), transposed(gen, {8, 64, 64})},
-      {"batched windows (offset, padded strides)", raw::narrow(raw::narrow(wide, 2, 1, 17), 3, 2, 40),
-       raw::expand(gen.randn({1, 1, 40, 9}), {5, 3, 40, 9})},
-      {"batched, stride 2 along K (copied)", raw::narrow(raw::transpose(gen.randn({2, 80, 6}), 1, 2), 2, 0, 40),
-       gen.randn({2, 40, 5})},
-  };
-  for (const Case& c : cases) {
-    CAPTURE(c.name);
-    Tensor want = raw::matmul(bf16(c.a), bf16(c.b)), fp32 = raw::matmul(c.a, c.b);
-    Tensor got;
+  for (bool native : bf16_paths()) {
+    CAPTURE(native);
+    NativeBf16 path(native);
+    TwoThreads threads;
+    Generator gen(31);
+    struct Case {
+      std::string name;
+      Tensor a, b;
+    };
+    Tensor wide = gen.randn({5, 3, 19, 44});
+    const Case cases[] = {
+        {"2-D", gen.randn({33, 40}), gen.randn({40, 20})},
+        {"2-D transposed operands", transposed(gen, {33, 40}), transposed(gen, {40, 20})},
+        {"vector @ matrix", gen.randn({40}), gen.randn({40, 7})},
+        {"batch dims folded into rows", gen.randn({2, 3, 17, 40}), transposed(gen, {40, 9})},
+        {"batched with a broadcast batch dim", gen.randn({3, 4, 17, 40}), transposed(gen, {4, 40, 9})},
+        {"batched, shared out over threads", gen.randn({8, 64, 64}), transposed(gen, {8, 64, 64})},
+        {"batched windows (offset, padded strides)", raw::narrow(raw::narrow(wide, 2, 1, 17), 3, 2, 40),
+         raw::expand(gen.randn({1, 1, 40, 9}), {5, 3, 40, 9})},
+        {"batched, stride 2 along K (copied)", raw::narrow(raw::transpose(gen.randn({2, 80, 6}), 1, 2), 2, 0, 40),
+         gen.randn({2, 40, 5})},
+        {"large (operands converted on two threads)", gen.randn({300, 251}), transposed(gen, {251, 70})},
+    };
+    for (const Case& c : cases) {
+      CAPTURE(c.name);
+      Tensor want = raw::matmul(bf16(c.a), bf16(c.b)), fp32 = raw::matmul(c.a, c.b);
+      Tensor got;
+      {
+        GemmPrecisionGuard g(GemmPrecision::BF16);
+        got = raw::matmul(c.a, c.b);
+      }
+      check_close(got, want, c.name);
+      check_differs(got, fp32, c.name);
+    }
+    // The backend product with alpha and beta: only a and b are rounded, never the output's old values.
+    Backend& cpu = backend_for(Device::cpu());
+    Tensor a = transposed(gen, {3, 17, 40}), b = gen.randn({3, 40, 9}), init = gen.randn({3, 17, 9});
+    Tensor out = raw::clone(init);
     {
       GemmPrecisionGuard g(GemmPrecision::BF16);
-      got = raw::matmul(c.a, c.b);
+      cpu.matmul(out, a, b, 1.5, 0.5);
     }
-    check_close(got, want, c.name);
-    check_differs(got, fp32, c.name);
-  }
-  // The backend product with alpha and beta: only a and b are rounded, never the output's old values.
-  Backend& cpu = backend_for(Device::cpu());
-  Tensor a = transposed(gen, {3, 17, 40}), b = gen.randn({3, 40, 9}), init = gen.randn({3, 17, 9});
-  Tensor out = raw::clone(init);
-  {
+    Tensor want = raw::add(raw::mul_scalar(raw::matmul(bf16(a), bf16(b)), 1.5), raw::mul_scalar(init, 0.5));
+    check_close(out, want, "alpha 1.5, beta 0.5");
+    // A NaN operand reaches the result (training stops on NaN losses): rounding keeps NaN a NaN.
+    Tensor x = gen.randn({4, 40}), y = gen.randn({40, 3});
+    x.data<float>()[41] = std::nanf("");
     GemmPrecisionGuard g(GemmPrecision::BF16);
-    cpu.matmul(out, a, b, 1.5, 0.5);
+    const std::vector<float> r = raw::matmul(x, y).to_vector<float>();
+    CHECK((std::isnan(r[3]) && std::isnan(r[4]) && std::isnan(r[5]) && !std::isnan(r[0]) && !std::isnan(r[6])));
   }
-  Tensor want = raw::add(raw::mul_scalar(raw::matmul(bf16(a), bf16(b)), 1.5), raw::mul_scalar(init, 0.5));
-  check_close(out, want, "alpha 1.5, beta 0.5");
 }
 
 TEST_CASE("under BF16 grouped products read their operands rounded to bf16") {
-  TwoThreads threads;
-  Generator gen(32);
-  const int64_t K = 64, N = 24;
-  const std::vector<int64_t> rows{7, 0, 1, 130, 33, 600};  // enough work to share out over threads
-  Tensor w = gen.randn({int64_t(rows.size()), N, K});
-  std::vector<Tensor> as, bs, outs, want, fp32;
-  for (size_t i = 0; i < rows.size(); ++i) {
-    as.push_back(i % 2 ? transposed(gen, {rows[i], K}) : gen.randn({rows[i], K}));
-    bs.push_back(raw::transpose(raw::select(w, 0, int64_t(i)), 0, 1));  // (K, N) of an (out, in) weight
-    outs.push_back(Tensor::empty({rows[i], N}));
-    want.push_back(raw::matmul(bf16(as[i]), bf16(bs[i])));
-    fp32.push_back(raw::matmul(as[i], bs[i]));
-  }
-  {
-    GemmPrecisionGuard g(GemmPrecision::BF16);
-    raw::grouped_matmul_into(outs, as, bs);
-  }
-  for (size_t i = 0; i < rows.size(); ++i) {
-    check_close(outs[i], want[i], "grouped product " + std::to_string(i));
-    if (rows[i] > 0) check_differs(outs[i], fp32[i], "grouped product " + std::to_string(i));
+  for (bool native : bf16_paths()) {
+    CAPTURE(native);
+    NativeBf16 path(native);
+    TwoThreads threads;
+    Generator gen(32);
+    const int64_t K = 64, N = 24;
+    const std::vector<int64_t> rows{7, 0, 1, 130, 33, 600};  // enough work to share out over threads
+    Tensor w = gen.randn({int64_t(rows.size()), N, K});
+    std::vector<Tensor> as, bs, outs, want, fp32;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      as.push_back(i % 2 ? transposed(gen, {rows[i], K}) : gen.randn({rows[i], K}));
+      bs.push_back(raw::transpose(raw::select(w, 0, int64_t(i)), 0, 1));  // (K, N) of an (out, in) weight
+      outs.push_back(Tensor::empty({rows[i], N}));
+      want.push_back(raw::matmul(bf16(as[i]), bf16(bs[i])));
+      fp32.push_back(raw::matmul(as[i], bs[i]));
+    }
+    {
+      GemmPrecisionGuard g(GemmPrecision::BF16);
+      raw::grouped_matmul_into(outs, as, bs);
+    }
+    for (size_t i = 0; i < rows.size(); ++i) {
+      check_close(outs[i], want[i], "grouped product " + std::to_string(i));
+      if (rows[i] > 0) check_differs(outs[i], fp32[i], "grouped product " + std::to_string(i));
+    }
   }
 }
 
