@@ -160,8 +160,8 @@ bool has_native_bf16() {
   return native;
 }
 
-bool native_bf16_matmul(float* out, int64_t ldo, bool out_row_major, FloatMatrix a, FloatMatrix b, int64_t M,
-                        int64_t K, int64_t N, float alpha, float beta, bool sizes_vary) {
+bool native_bf16_matmul(float* out, int64_t ldo, bool out_row_major, FloatMatrix a, FloatMatrix b, int64_t M, int64_t K,
+                        int64_t N, float alpha, float beta, bool sizes_vary) {
   if (!native_allowed || !has_native_bf16() || M == 0 || N == 0 || K == 0) return false;
   if ((out_row_major ? M : N) == 1) ldo = out_row_major ? N : M;  // one line: any stride is packed
   thread_local std::vector<uint16_t> scratch_a, scratch_b;
@@ -175,14 +175,11 @@ bool native_bf16_matmul(float* out, int64_t ldo, bool out_row_major, FloatMatrix
   const Product& product = cached_product(cached);
   scratchpad.resize(product.scratch.get_size());
   const Descs d = descs_of(exact);
-  memory ma(d.a, cpu_engine(), scratch_a.data()), mb(d.b, cpu_engine(), scratch_b.data()),
-      mo(d.out, cpu_engine(), out);
+  memory ma(d.a, cpu_engine(), scratch_a.data()), mb(d.b, cpu_engine(), scratch_b.data()), mo(d.out, cpu_engine(), out);
   memory mscratch(product.scratch, cpu_engine(), scratchpad.data());
   thread_local dnnl::stream stream(cpu_engine());
-  product.primitive.execute(stream, {{DNNL_ARG_SRC, ma},
-                                     {DNNL_ARG_WEIGHTS, mb},
-                                     {DNNL_ARG_DST, mo},
-                                     {DNNL_ARG_SCRATCHPAD, mscratch}});
+  product.primitive.execute(
+      stream, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mo}, {DNNL_ARG_SCRATCHPAD, mscratch}});
   stream.wait();
   return true;
 }

@@ -21,8 +21,8 @@ struct FloatMatrix {
 // (tuned for its size, faster, but created once per size at about half a millisecond).
 // Returns false, having done nothing, where this build has no oneDNN, this CPU has no native bf16
 // product, or native products are switched off: the caller then multiplies rounded copies itself.
-bool native_bf16_matmul(float* out, int64_t ldo, bool out_row_major, FloatMatrix a, FloatMatrix b, int64_t M,
-                        int64_t K, int64_t N, float alpha, float beta, bool sizes_vary);
+bool native_bf16_matmul(float* out, int64_t ldo, bool out_row_major, FloatMatrix a, FloatMatrix b, int64_t M, int64_t K,
+                        int64_t N, float alpha, float beta, bool sizes_vary);
 
 // Whether native bf16 products are used where the CPU has them (default true). Tests switch them off
 // to check the reference path on machines that have them; the setting is process-wide.

@@ -58,6 +58,10 @@ class CpuBackend final : public Backend {
   void bias_gelu(const Tensor& out, const Tensor& pre, const Tensor& bias) override;
   void bias_gelu_backward(const Tensor& grad_pre, const Tensor& grad_bias, const Tensor& g,
                           const Tensor& pre) override;
+  void grouped_linear(const std::vector<Tensor>& outs, const std::vector<Tensor>& gelus, const std::vector<Tensor>& as,
+                      const std::vector<Tensor>& bs, const std::vector<Tensor>& biases) override;
+  void grouped_bias_gelu_backward(const std::vector<Tensor>& grad_pres, const std::vector<Tensor>& grad_biases,
+                                  const std::vector<Tensor>& gs, const std::vector<Tensor>& pres) override;
 
   void index_select(const Tensor& out, const Tensor& a, int64_t dim, const Tensor& index) override;
   void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) override;

@@ -18,6 +18,7 @@
 
 #include "cpu/bf16_matmul.h"
 #include "cpu/cpu_backend.h"
+#include "cpu/matmul.h"
 #include "cpu/strided.h"
 #include "tensor/ops.h"
 #include "tensor/precision.h"
@@ -214,28 +215,8 @@ void CpuBackend::matmul(const Tensor& out, const Tensor& a, const Tensor& b, dou
   products(out, a, b, alpha, beta, gemm_rounds_to_bf16(a.dtype()));
 }
 
-// Largest products first on a dynamic schedule, each single-threaded inside: many small products
-// (an expert's few hundred rows) keep every thread busy, where one after another each would be
-// too small to share out.
-void CpuBackend::grouped_matmul(const std::vector<Tensor>& outs, const std::vector<Tensor>& as,
-                                const std::vector<Tensor>& bs) {
-  const int64_t n = int64_t(outs.size());
-  std::vector<int64_t> order(n);
-  std::vector<double> work(n);
-  double total = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    order[i] = i;
-    work[i] = double(outs[i].numel()) * double(as[i].size(1));
-    total += work[i];
-  }
-  std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return work[x] > work[y]; });
-  const bool bf16 = n > 0 && gemm_rounds_to_bf16(as[0].dtype());
-  auto one = [&](int64_t i) {
-    products(raw::unsqueeze(outs[i], 0), raw::unsqueeze(as[i], 0), raw::unsqueeze(bs[i], 0), 1.0, 0.0, bf16,
-             /*sizes_vary=*/true);
-  };
-_Pragma("omp parallel for schedule(dynamic, 1) if (n > 1 && total >= double(1 << 20))")
-  for (int64_t j = 0; j < n; ++j) one(order[j]);
+void cpu::product_2d(const Tensor& out, const Tensor& a, const Tensor& b, bool bf16, bool sizes_vary) {
+  products(raw::unsqueeze(out, 0), raw::unsqueeze(a, 0), raw::unsqueeze(b, 0), 1.0, 0.0, bf16, sizes_vary);
 }
 
 // One parallel loop over all products, whatever the batch strides: no folding, no copies.

@@ -1,7 +1,11 @@
 // Helpers for CPU kernels: dtype dispatch and parallel iteration over strided views.
 #pragma once
+#include <omp.h>
+
+#include <algorithm>
 #include <array>
 #include <cstdint>
+#include <vector>
 
 #include "tensor/tensor.h"
 
@@ -55,7 +59,10 @@ Layout<NT> collapse(const Shape& shape, const std::array<const Shape*, NT>& stri
 }
 
 // Calls row(offsets, n, inner_strides) over 1-D runs covering every element of NT same-shaped
-// views, in parallel. Offsets are in elements from each view's element 0.
+// views, in parallel. Offsets are in elements from each view's element 0. Each thread takes one
+// contiguous block of runs and steps from run to run by carrying an index over the outer dims
+// (no division per run: short runs, such as the rows of a broadcast op, cost little more than
+// their elements).
 template <int NT, typename Row>
 void for_each_row(const Shape& shape, const std::array<const Shape*, NT>& strides, Row row) {
   Layout<NT> l = collapse<NT>(shape, strides);
@@ -65,22 +72,38 @@ void for_each_row(const Shape& shape, const std::array<const Shape*, NT>& stride
   for (int t = 0; t < NT; ++t) inner_stride[t] = l.strides[t].back();
   int64_t outer = 1;
   for (int64_t d = 0; d + 1 < nd; ++d) outer *= l.shape[d];
-  // Long single rows are split into chunks so that every thread gets work.
-  const int64_t chunk = outer == 1 ? std::max<int64_t>(4096, inner / 64 + 1) : inner;
-  const int64_t chunks_per_row = (inner + chunk - 1) / chunk;
-  const int64_t total = outer * chunks_per_row;
-#pragma omp parallel for schedule(static) if (total > 1 && outer * inner > 32768)
-  for (int64_t job = 0; job < total; ++job) {
-    int64_t o = job / chunks_per_row, c = job % chunks_per_row;
-    std::array<int64_t, NT> off{};
-    for (int64_t d = nd - 2, rem = o; d >= 0; --d) {
-      int64_t i = rem % l.shape[d];
-      rem /= l.shape[d];
-      for (int t = 0; t < NT; ++t) off[t] += i * l.strides[t][d];
+  if (outer == 1) {  // one long run: chunks of it, so that every thread gets work
+    const int64_t chunk = std::max<int64_t>(4096, inner / 64 + 1), chunks = (inner + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) if (chunks > 1 && inner > 32768)
+    for (int64_t c = 0; c < chunks; ++c) {
+      std::array<int64_t, NT> off;
+      for (int t = 0; t < NT; ++t) off[t] = c * chunk * inner_stride[t];
+      row(off, std::min(chunk, inner - c * chunk), inner_stride);
     }
-    int64_t start = c * chunk, n = std::min(chunk, inner - start);
-    for (int t = 0; t < NT; ++t) off[t] += start * inner_stride[t];
-    row(off, n, inner_stride);
+    return;
+  }
+#pragma omp parallel if (outer * inner > 32768)
+  {
+    const int64_t threads = omp_get_num_threads(), me = omp_get_thread_num();
+    const int64_t begin = outer * me / threads, end = outer * (me + 1) / threads;
+    if (begin < end) {
+      std::vector<int64_t> index(size_t(nd - 1));  // of run `begin` over the outer dims
+      std::array<int64_t, NT> off{};
+      for (int64_t d = nd - 2, rem = begin; d >= 0; --d) {
+        index[size_t(d)] = rem % l.shape[d];
+        rem /= l.shape[d];
+        for (int t = 0; t < NT; ++t) off[t] += index[size_t(d)] * l.strides[t][d];
+      }
+      for (int64_t o = begin; o < end; ++o) {
+        row(off, inner, inner_stride);
+        for (int64_t d = nd - 2; d >= 0; --d) {  // next run: carry over the outer dims
+          for (int t = 0; t < NT; ++t) off[t] += l.strides[t][d];
+          if (++index[size_t(d)] < l.shape[d]) break;
+          for (int t = 0; t < NT; ++t) off[t] -= l.shape[d] * l.strides[t][d];
+          index[size_t(d)] = 0;
+        }
+      }
+    }
   }
 }
 

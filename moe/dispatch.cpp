@@ -13,14 +13,15 @@ using Grads = std::vector<Tensor>;
 
 void check_inputs(const Tensor& U, const Assignments& a, const std::vector<ExpertWeights>& experts,
                   std::vector<int64_t>& tok, std::vector<int64_t>& ex) {
-  PROMOE_CHECK(U.defined() && U.dim() == 2, "dispatch: U must be (T, D), got ", U.defined() ? describe(U) : "undefined");
+  PROMOE_CHECK(U.defined() && U.dim() == 2, "dispatch: U must be (T, D), got ",
+               U.defined() ? describe(U) : "undefined");
   PROMOE_CHECK(a.token.defined() && a.expert.defined() && a.weight.defined(), "dispatch: incomplete assignments");
   raw::check_index_tensor(a.token, "dispatch (token)");
   raw::check_index_tensor(a.expert, "dispatch (expert)");
   const int64_t A = a.token.numel(), T = U.size(0), D = U.size(1);
-  PROMOE_CHECK(a.token.dim() == 1 && a.expert.shape() == Shape{A} && a.weight.shape() == Shape{A},
-               "dispatch: token ", describe(a.token), ", expert ", describe(a.expert), " and weight ",
-               describe(a.weight), " must all be (A)");
+  PROMOE_CHECK(a.token.dim() == 1 && a.expert.shape() == Shape{A} && a.weight.shape() == Shape{A}, "dispatch: token ",
+               describe(a.token), ", expert ", describe(a.expert), " and weight ", describe(a.weight),
+               " must all be (A)");
   PROMOE_CHECK(a.weight.dtype() == U.dtype(), "dispatch: weight ", describe(a.weight), " and U ", describe(U),
                " differ in dtype");
   PROMOE_CHECK(!experts.empty(), "dispatch: no experts");
@@ -31,8 +32,8 @@ void check_inputs(const Tensor& U, const Assignments& a, const std::vector<Exper
     const int64_t I = w.w1.dim() == 2 ? w.w1.size(0) : -1;
     PROMOE_CHECK(w.w1.shape() == Shape({I, D}) && w.b1.shape() == Shape{I} && w.w2.shape() == Shape({D, I}) &&
                      w.b2.shape() == Shape{D},
-                 "dispatch: expert ", e, " weights ", describe(w.w1), ", ", describe(w.b1), ", ", describe(w.w2),
-                 ", ", describe(w.b2), " do not form a (", D, " -> I -> ", D, ") MLP");
+                 "dispatch: expert ", e, " weights ", describe(w.w1), ", ", describe(w.b1), ", ", describe(w.w2), ", ",
+                 describe(w.b2), " do not form a (", D, " -> I -> ", D, ") MLP");
     PROMOE_CHECK(w.w1.dtype() == U.dtype(), "dispatch: expert ", e, " dtype ", describe(w.w1), " differs from U ",
                  describe(U));
   }
@@ -87,6 +88,18 @@ struct Segment {
   int64_t expert, at, n;
 };
 
+// Segment s of a sorted buffer t (A, ...): its rows [s.at, s.at + s.n).
+Tensor rows(const Tensor& t, const Segment& s) { return raw::narrow(t, 0, s.at, s.n); }
+
+// of(s) for every busy segment s: the argument lists of the grouped ops.
+template <typename Of>
+std::vector<Tensor> per_segment(const std::vector<Segment>& busy, Of of) {
+  std::vector<Tensor> v;
+  v.reserve(busy.size());
+  for (const Segment& s : busy) v.push_back(of(s));
+  return v;
+}
+
 }  // namespace
 
 Assignments make_assignments(const std::vector<int64_t>& token, const std::vector<int64_t>& expert,
@@ -98,8 +111,8 @@ Assignments make_assignments(const std::vector<int64_t>& token, const std::vecto
 }
 
 Assignments from_slots(const Tensor& idx, const Tensor& w) {
-  PROMOE_CHECK(idx.dim() == 2 && w.shape() == idx.shape(), "from_slots: idx ", describe(idx), " and w ",
-               describe(w), " must both be (T, K)");
+  PROMOE_CHECK(idx.dim() == 2 && w.shape() == idx.shape(), "from_slots: idx ", describe(idx), " and w ", describe(w),
+               " must both be (T, K)");
   const int64_t T = idx.size(0), K = idx.size(1);
   std::vector<int64_t> tok(T * K);
   for (int64_t t = 0; t < T; ++t)
@@ -108,9 +121,9 @@ Assignments from_slots(const Tensor& idx, const Tensor& w) {
           reshape(w, {T * K})};
 }
 
-// The experts' products run as grouped GEMMs (one call per layer of the expert MLPs, forward and
-// backward), each writing its segment of one sorted buffer in place; the elementwise steps run
-// per segment (bias + GELU, bias) or over the whole sorted buffer (weighting, combine).
+// The experts' layers run as grouped calls (one per layer of the expert MLPs, forward and backward),
+// each writing its segment of one sorted buffer in place, with the biases and GELU as the grouped
+// layers' epilogue; weighting and combining run over the whole sorted buffer.
 Tensor dispatch(const Tensor& U, const Assignments& a, const std::vector<ExpertWeights>& experts) {
   std::vector<int64_t> tok, ex;
   check_inputs(U, a, experts, tok, ex);
@@ -140,29 +153,24 @@ Tensor dispatch(const Tensor& U, const Assignments& a, const std::vector<ExpertW
   for (const ExpertWeights& w : experts) inputs.insert(inputs.end(), {w.w1, w.b1, w.w2, w.b2});
   const bool grad = needs_grad(inputs);
 
-  auto rows = [](const Tensor& t, const Segment& s) { return raw::narrow(t, 0, s.at, s.n); };
   Tensor X = raw::index_select(U, 0, sorted_token);   // (A, D) rows grouped by expert
   Tensor ws = raw::index_select(a.weight, 0, order);  // (A) weights in the same order
-  Tensor Hpre = Tensor::empty({A, I}, dt, dev);       // pre-activations, + b1 in place below
-  std::vector<Tensor> H(busy.size());                  // GELU outputs (n, I) per busy expert
+  Tensor Hpre = Tensor::empty({A, I}, dt, dev);       // pre-activations (with b1)
+  Tensor H = Tensor::empty({A, I}, dt, dev);          // GELU outputs
   Tensor Y = Tensor::empty({A, D}, dt, dev);          // expert outputs (with b2, unweighted)
-  std::vector<Tensor> o, x, w;
-  for (const Segment& s : busy) {
-    o.push_back(rows(Hpre, s));
-    x.push_back(rows(X, s));
-    w.push_back(raw::transpose(experts[s.expert].w1, 0, 1));
-  }
-  raw::grouped_matmul_into(o, x, w);
-  o.clear(), x.clear(), w.clear();
-  for (size_t i = 0; i < busy.size(); ++i) {
-    const Segment& s = busy[i];
-    H[i] = raw::bias_gelu_(rows(Hpre, s), experts[s.expert].b1);
-    o.push_back(rows(Y, s));
-    x.push_back(H[i]);
-    w.push_back(raw::transpose(experts[s.expert].w2, 0, 1));
-  }
-  raw::grouped_matmul_into(o, x, w);
-  for (const Segment& s : busy) raw::add_(rows(Y, s), experts[s.expert].b2);
+  auto segments_of = [&busy](const Tensor& t) {
+    return per_segment(busy, [&t](const Segment& s) { return rows(t, s); });
+  };
+  auto weights_of = [&](Tensor ExpertWeights::*part, bool transposed) {  // (in, out) views of (out, in) weights
+    return per_segment(busy, [&](const Segment& s) {
+      const Tensor& p = experts[s.expert].*part;
+      return transposed ? raw::transpose(p, 0, 1) : p;
+    });
+  };
+  raw::grouped_linear_into(segments_of(Hpre), segments_of(X), weights_of(&ExpertWeights::w1, true),
+                           weights_of(&ExpertWeights::b1, false), segments_of(H));
+  raw::grouped_linear_into(segments_of(Y), segments_of(H), weights_of(&ExpertWeights::w2, true),
+                           weights_of(&ExpertWeights::b2, false));
   Tensor O = to_tokens(raw::mul(Y, raw::unsqueeze(ws, 1)));
   if (!grad) return O;
 
@@ -175,42 +183,58 @@ Tensor dispatch(const Tensor& U, const Assignments& a, const std::vector<ExpertW
   return record(O, "moe_dispatch", inputs, [=](const Tensor& gO) {
     Grads grads(needs.size());
     Tensor G = raw::index_select(gO, 0, sorted_token);  // (A, D) upstream rows in sorted order
-    Tensor gY = raw::mul(G, raw::unsqueeze(sws, 1));     // (A, D) d loss / d expert output
-    Tensor gH = Tensor::empty({A, I}, dt, dev), gX = Tensor::empty({A, D}, dt, dev);
+    Tensor gY = raw::mul(G, raw::unsqueeze(sws, 1));    // (A, D) d loss / d expert output
+    Tensor gH = Tensor::empty({A, I}, dt, dev), gHpre = Tensor::empty({A, I}, dt, dev);
+    Tensor gX = Tensor::empty({A, D}, dt, dev);
     auto w_of = [&](int64_t e, int j) { return weights_saved[4 * e + j]; };
     auto grad_slot = [](int64_t e, int j) { return 2 + 4 * size_t(e) + size_t(j); };
-    // Layer 2: dW2 = gy^T h, gh = gy W2 (one grouped call), db2 = column sums of gy.
+    // The bias gradients are column sums: products with a row of ones, in the same grouped calls.
+    int64_t longest = 0;
+    for (const Segment& s : busy) longest = std::max(longest, s.n);
+    Tensor ones = raw::ones({1, longest}, dt, dev);
+    auto column_sums = [&](const Tensor& segment_rows) { return raw::narrow(ones, 1, 0, segment_rows.size(0)); };
+    // Layer 2: dW2 = gy^T h, db2 = 1^T gy, gh = gy W2 (one grouped call).
     std::vector<Tensor> o, x, w;
-    for (size_t i = 0; i < busy.size(); ++i) {
-      const Segment& s = busy[i];
+    for (const Segment& s : busy) {
+      const Tensor gy = rows(gY, s);
       if (needs[grad_slot(s.expert, 2)]) {
         grads[grad_slot(s.expert, 2)] = Tensor::empty({D, I}, dt, dev);
         o.push_back(grads[grad_slot(s.expert, 2)]);
-        x.push_back(raw::transpose(rows(gY, s), 0, 1));
-        w.push_back(H[i]);
+        x.push_back(raw::transpose(gy, 0, 1));
+        w.push_back(rows(H, s));
+      }
+      if (needs[grad_slot(s.expert, 3)]) {
+        grads[grad_slot(s.expert, 3)] = Tensor::empty({D}, dt, dev);
+        o.push_back(raw::unsqueeze(grads[grad_slot(s.expert, 3)], 0));
+        x.push_back(column_sums(gy));
+        w.push_back(gy);
       }
       o.push_back(rows(gH, s));
-      x.push_back(rows(gY, s));
+      x.push_back(gy);
       w.push_back(w_of(s.expert, 2));
-      if (needs[grad_slot(s.expert, 3)]) grads[grad_slot(s.expert, 3)] = raw::sum(rows(gY, s), {0});
     }
     raw::grouped_matmul_into(o, x, w);
-    // GELU and b1, then layer 1: dW1 = ghp^T x, gx = ghp W1 (one grouped call).
+    // GELU and b1 (one grouped call), then layer 1: dW1 = ghp^T x, gx = ghp W1 (one grouped call).
+    auto segments_of = [&](const Tensor& t) {
+      return per_segment(busy, [&t](const Segment& s) { return rows(t, s); });
+    };
+    std::vector<Tensor> db1 = per_segment(busy, [&](const Segment& s) {
+      Tensor g = Tensor::empty({I}, dt, dev);
+      if (needs[grad_slot(s.expert, 1)]) grads[grad_slot(s.expert, 1)] = g;
+      return g;
+    });
+    raw::grouped_bias_gelu_backward_into(segments_of(gHpre), db1, segments_of(gH), segments_of(Hpre));
     o.clear(), x.clear(), w.clear();
-    std::vector<Tensor> ghp(busy.size());
-    for (size_t i = 0; i < busy.size(); ++i) {
-      const Segment& s = busy[i];
-      raw::BiasGeluGrads gb = raw::bias_gelu_backward(rows(gH, s), rows(Hpre, s));
-      ghp[i] = gb.pre;
-      if (needs[grad_slot(s.expert, 1)]) grads[grad_slot(s.expert, 1)] = gb.bias;
+    for (const Segment& s : busy) {
+      const Tensor ghp = rows(gHpre, s);
       if (needs[grad_slot(s.expert, 0)]) {
         grads[grad_slot(s.expert, 0)] = Tensor::empty({I, D}, dt, dev);
         o.push_back(grads[grad_slot(s.expert, 0)]);
-        x.push_back(raw::transpose(ghp[i], 0, 1));
+        x.push_back(raw::transpose(ghp, 0, 1));
         w.push_back(rows(sX, s));
       }
       o.push_back(rows(gX, s));
-      x.push_back(ghp[i]);
+      x.push_back(ghp);
       w.push_back(w_of(s.expert, 0));
     }
     raw::grouped_matmul_into(o, x, w);
@@ -219,11 +243,11 @@ Tensor dispatch(const Tensor& U, const Assignments& a, const std::vector<ExpertW
         if (needs[grad_slot(e, j)] && !grads[grad_slot(e, j)].defined())
           grads[grad_slot(e, j)] = raw::zeros(w_of(e, j).shape(), dt, dev);
     if (needs[0]) grads[0] = to_tokens(gX);
-    if (needs[1]) {  // d loss / d weight = <G, y> per row, back from sorted to assignment order
+    if (needs[1]) {                       // d loss / d weight = <G, y> per row, back from sorted to assignment order
       std::vector<int64_t> sorted_at(A);  // order is a permutation: invert it
       for (int64_t at = 0; at < A; ++at) sorted_at[plan.order[at]] = at;
-      grads[1] = raw::index_select(raw::reshape(row_sums(raw::mul(G, Y)), {A}), 0,
-                                   raw::from_vector(sorted_at, {A}, dev));
+      grads[1] =
+          raw::index_select(raw::reshape(row_sums(raw::mul(G, Y)), {A}), 0, raw::from_vector(sorted_at, {A}, dev));
     }
     return grads;
   });

@@ -107,6 +107,18 @@ class Backend {
   virtual void bias_gelu(const Tensor& out, const Tensor& pre, const Tensor& bias);
   // grad_pre = g * gelu_tanh'(pre); grad_bias (n) = column sums of grad_pre.
   virtual void bias_gelu_backward(const Tensor& grad_pre, const Tensor& grad_bias, const Tensor& g, const Tensor& pre);
+  // A bank of linear layers, one per group (an expert's segment of rows): outs[i] = as[i] @ bs[i]
+  // + biases[i] (bias (n) over the rows). With `gelus` given (one per group, else empty), the
+  // layer is an MLP's first: outs[i] keep the pre-activations and gelus[i] = gelu_tanh(outs[i]), as
+  // bias_gelu writes them. outs and gelus are contiguous, every group has rows. The default
+  // (tensor/backend_fused.cpp) is grouped_matmul, then bias_gelu or a bias add per group; the CPU
+  // backend runs each group's epilogue right after its product, on the same thread.
+  virtual void grouped_linear(const std::vector<Tensor>& outs, const std::vector<Tensor>& gelus,
+                              const std::vector<Tensor>& as, const std::vector<Tensor>& bs,
+                              const std::vector<Tensor>& biases);
+  // bias_gelu_backward of each group, contiguous operands.
+  virtual void grouped_bias_gelu_backward(const std::vector<Tensor>& grad_pres, const std::vector<Tensor>& grad_biases,
+                                          const std::vector<Tensor>& gs, const std::vector<Tensor>& pres);
 
   // Indexing along `dim` with an i64 index vector / index tensor (contiguous index).
   virtual void index_select(const Tensor& out, const Tensor& a, int64_t dim, const Tensor& index) = 0;

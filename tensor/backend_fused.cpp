@@ -1,4 +1,4 @@
-// Default fused kernels (attention, adaLN, bias + GELU, sum of squares), composed from the backend's primitives through raw
+// Default fused kernels (attention, adaLN, bias + GELU and its grouped form, sum of squares), composed from the backend's primitives through raw
 // ops: correct on any backend, and the reference the fused CPU kernels (cpu/adaln.cpp,
 // cpu/bias_gelu.cpp) are tested against.
 #include "tensor/ops.h"
@@ -85,6 +85,21 @@ void Backend::bias_gelu_backward(const Tensor& grad_pre, const Tensor& grad_bias
                                  const Tensor& pre) {
   raw::copy_(grad_pre, raw::binary(BinaryOp::GeluTanhBackward, pre, g));
   raw::copy_(grad_bias, raw::sum(grad_pre, {0}));
+}
+
+void Backend::grouped_linear(const std::vector<Tensor>& outs, const std::vector<Tensor>& gelus,
+                             const std::vector<Tensor>& as, const std::vector<Tensor>& bs,
+                             const std::vector<Tensor>& biases) {
+  grouped_matmul(outs, as, bs);
+  for (size_t i = 0; i < outs.size(); ++i) {
+    if (gelus.empty()) raw::add_(outs[i], biases[i]);
+    else bias_gelu(gelus[i], outs[i], biases[i]);
+  }
+}
+
+void Backend::grouped_bias_gelu_backward(const std::vector<Tensor>& grad_pres, const std::vector<Tensor>& grad_biases,
+                                         const std::vector<Tensor>& gs, const std::vector<Tensor>& pres) {
+  for (size_t i = 0; i < pres.size(); ++i) bias_gelu_backward(grad_pres[i], grad_biases[i], gs[i], pres[i]);
 }
 
 }  // namespace promoe

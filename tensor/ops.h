@@ -113,6 +113,16 @@ struct BiasGeluGrads {
   Tensor pre, bias;
 };
 BiasGeluGrads bias_gelu_backward(const Tensor& grad_out, const Tensor& pre);
+// A bank of linear layers over row groups (Backend::grouped_linear): outs[i] (rows_i, n_i) =
+// as[i] @ bs[i] + biases[i]; with `gelus` given, outs[i] keep the pre-activations and
+// gelus[i] = gelu_tanh(outs[i]). outs and gelus must be contiguous; groups without rows are skipped.
+void grouped_linear_into(const std::vector<Tensor>& outs, const std::vector<Tensor>& as,
+                         const std::vector<Tensor>& bs, const std::vector<Tensor>& biases,
+                         const std::vector<Tensor>& gelus = {});
+// bias_gelu_backward of each group into contiguous grad_pres[i] and grad_biases[i] (a group
+// without rows gets a zero bias gradient).
+void grouped_bias_gelu_backward_into(const std::vector<Tensor>& grad_pres, const std::vector<Tensor>& grad_biases,
+                                     const std::vector<Tensor>& grad_outs, const std::vector<Tensor>& pres);
 
 // Indexing.
 Tensor index_select(const Tensor& a, int64_t dim, const Tensor& index);

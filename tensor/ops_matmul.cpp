@@ -148,35 +148,6 @@ void matmul_into(const Tensor& out, const Tensor& a, const Tensor& b, double alp
   be(a).batched_matmul(out, a, b, alpha);
 }
 
-void grouped_matmul_into(const std::vector<Tensor>& outs, const std::vector<Tensor>& as, const std::vector<Tensor>& bs) {
-  PROMOE_CHECK(as.size() == outs.size() && bs.size() == outs.size(), "grouped_matmul_into: ", outs.size(),
-               " outputs for ", as.size(), " and ", bs.size(), " operands");
-  std::vector<Tensor> o, a, b;
-  for (size_t i = 0; i < outs.size(); ++i) {
-    for (const Tensor* t : {&outs[i], &as[i], &bs[i]}) {
-      check_defined(*t, "grouped_matmul_into");
-      check_same_device(outs[0], *t, "grouped_matmul_into");
-      check_same_dtype(outs[0], *t, "grouped_matmul_into");
-    }
-    const int64_t M = outs[i].dim() == 2 ? outs[i].size(0) : -1, N = outs[i].dim() == 2 ? outs[i].size(1) : -1;
-    const int64_t K = as[i].dim() == 2 ? as[i].size(1) : -1;
-    PROMOE_CHECK(M >= 0 && as[i].shape() == Shape({M, K}) && bs[i].shape() == Shape({K, N}),
-                 "grouped_matmul_into: product ", i, ": ", describe(outs[i]), " = ", describe(as[i]), " @ ",
-                 describe(bs[i]), " does not chain");
-    if (!outs[i].numel()) continue;
-    if (K == 0) {
-      fill_(outs[i], 0.0);
-      continue;
-    }
-    o.push_back(outs[i]);
-    a.push_back(as[i]);
-    b.push_back(bs[i]);
-  }
-  if (o.empty()) return;
-  check_floating(o[0], "grouped_matmul_into");
-  be(o[0]).grouped_matmul(o, a, b);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Normalisation
 

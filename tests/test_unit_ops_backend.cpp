@@ -1,10 +1,9 @@
 // Backend kernels beyond the elementwise basics, against naive references and against the
 // composed defaults other backends inherit: the fused AdamW (per tensor and over a parameter
-// list), the one-pass sum of squares, batched products of any batch strides, grouped products,
-// products into strided output views, and the float GEMM path (oneDNN where built) against the
+// list), the one-pass sum of squares, batched products of any batch strides, grouped products and
+// grouped linear layers, products into strided output views, and the float GEMM path (oneDNN where built) against the
 // double one in every operand and output layout.
 #include <doctest/doctest.h>
-
 #include <omp.h>
 
 #include <cmath>
@@ -100,8 +99,8 @@ TEST_CASE("the backend-neutral batched_matmul (folding batch dims, looping or co
   check_default(raw::select(heads, 0, 0), raw::transpose(raw::select(heads, 0, 1), -1, -2));
   check_default(raw::permute(r({4, 3, 2, 5}), {1, 0, 2, 3}), r({3, 4, 5, 2}));  // loops
   check_default(raw::permute(r({2, 3, 2, 5}), {1, 0, 2, 3}), r({3, 2, 5, 2}));  // copies
-  check_default(raw::expand(r({1, 4, 2, 5}), {3, 4, 2, 5}), r({3, 4, 5, 2}));  // broadcast batch, folds
-  check_default(raw::expand(r({3, 1, 2, 5}), {3, 4, 2, 5}), r({3, 4, 5, 2}));  // inner broadcast: copies
+  check_default(raw::expand(r({1, 4, 2, 5}), {3, 4, 2, 5}), r({3, 4, 5, 2}));   // broadcast batch, folds
+  check_default(raw::expand(r({3, 1, 2, 5}), {3, 4, 2, 5}), r({3, 4, 5, 2}));   // inner broadcast: copies
   check_default(r({6, 2, 5}), raw::transpose(r({6, 3, 5}), 1, 2));              // one batch dim
 }
 
@@ -125,11 +124,71 @@ TEST_CASE("grouped_matmul_into runs independent products of any layouts, on the 
       raw::grouped_matmul_into(outs, as, bs);
     }
     CAPTURE(fallback);
-    for (size_t i = 0; i < outs.size(); ++i) check_close(raw::contiguous(outs[i]), naive_matmul(ref(as[i]), ref(bs[i])), 1e-10);
+    for (size_t i = 0; i < outs.size(); ++i)
+      check_close(raw::contiguous(outs[i]), naive_matmul(ref(as[i]), ref(bs[i])), 1e-10);
     CHECK(raw::narrow(buf, 0, 61, 5).to_vector<double>() == std::vector<double>(35, 1.0));  // rows no product owns
   }
   CHECK_THROWS_WITH_AS(raw::grouped_matmul_into({raw::zeros({2, 2}, DType::F64)}, {r({2, 3})}, {r({2, 2})}),
                        doctest::Contains("grouped_matmul_into: product 0"), Error);
+}
+
+TEST_CASE("grouped linear layers and their bias + GELU backward equal the per-group ops, on the CPU and the default") {
+  Generator gen(10);
+  auto r = [&](const Shape& s) { return randn(gen, s); };
+  // Segments of one sorted buffer as an expert bank uses them: groups of different sizes (one large
+  // enough to share out, one empty), (out, in) weights used transposed.
+  const std::vector<int64_t> rows{7, 0, 300, 1, 64};
+  const int64_t D = 12, I = 20, A = 372;
+  Tensor X = r({A, D}), G = r({A, I});
+  std::vector<Tensor> w, b;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    w.push_back(raw::transpose(r({I, D}), 0, 1));
+    b.push_back(r({I}));
+  }
+  auto segments = [&](const Tensor& t) {
+    std::vector<Tensor> v;
+    for (int64_t i = 0, at = 0; i < int64_t(rows.size()); at += rows[size_t(i)], ++i)
+      v.push_back(raw::narrow(t, 0, at, rows[size_t(i)]));
+    return v;
+  };
+  for (bool fallback : {false, true}) {
+    CAPTURE(fallback);
+    Tensor pre = raw::zeros({A, I}, DType::F64), gelu = raw::zeros({A, I}, DType::F64),
+           lin = raw::zeros({A, I}, DType::F64);
+    Tensor gpre = raw::zeros({A, I}, DType::F64);
+    std::vector<Tensor> gb;
+    for (size_t i = 0; i < rows.size(); ++i) gb.push_back(raw::full({I}, 7.0, DType::F64));
+    if (fallback) {  // the composed defaults, without the empty group (the raw ops drop it)
+      auto busy = [&](std::vector<Tensor> v) {
+        v.erase(v.begin() + 1);
+        return v;
+      };
+      Backend& cpu = backend_for(Device::cpu());
+      cpu.Backend::grouped_linear(busy(segments(pre)), busy(segments(gelu)), busy(segments(X)), busy(w), busy(b));
+      cpu.Backend::grouped_linear(busy(segments(lin)), {}, busy(segments(X)), busy(w), busy(b));
+      cpu.Backend::grouped_bias_gelu_backward(busy(segments(gpre)), busy(gb), busy(segments(G)), busy(segments(pre)));
+      raw::fill_(gb[1], 0.0);
+    } else {
+      raw::grouped_linear_into(segments(pre), segments(X), w, b, segments(gelu));
+      raw::grouped_linear_into(segments(lin), segments(X), w, b);
+      raw::grouped_bias_gelu_backward_into(segments(gpre), gb, segments(G), segments(pre));
+    }
+    for (size_t i = 0; i < rows.size(); ++i) {
+      CAPTURE(i);
+      Tensor x = segments(X)[i], want_pre = raw::add(raw::matmul(x, w[i]), b[i]);
+      check_close(segments(pre)[i], ref(want_pre), 1e-10);
+      check_close(segments(lin)[i], ref(want_pre), 1e-10);
+      check_close(segments(gelu)[i], ref(raw::unary(UnaryOp::GeluTanh, want_pre)), 1e-10);
+      raw::BiasGeluGrads want = raw::bias_gelu_backward(segments(G)[i], raw::clone(want_pre));
+      check_close(segments(gpre)[i], ref(want.pre), 1e-10);
+      check_close(gb[i], ref(want.bias), 1e-10);  // the empty group: zeros
+    }
+  }
+  CHECK_THROWS_WITH_AS(raw::grouped_linear_into({raw::zeros({2, 4}, DType::F64)}, {r({2, 3})}, {r({3, 4})}, {r({3})}),
+                       doctest::Contains("grouped_linear_into: group 0: bias"), Error);
+  CHECK_THROWS_WITH_AS(raw::grouped_linear_into({raw::transpose(raw::zeros({4, 2}, DType::F64), 0, 1)}, {r({2, 3})},
+                                                {r({3, 4})}, {r({4})}),
+                       doctest::Contains("must be contiguous"), Error);
 }
 
 TEST_CASE("matmul_into writes alpha * a @ b into strided output views on the CPU and through the default") {
@@ -174,7 +233,9 @@ TEST_CASE("float matmul (oneDNN where built) matches the double product in every
             Tensor out;  // row-major, column-major, or neither (column stride 2)
             if (ko == 0) out = raw::clone(init);
             if (ko == 1) out = raw::transpose(Tensor::empty({d.bt, d.n, d.m}), 1, 2);
-            if (ko == 2) out = Tensor::view_of(Tensor::empty({d.bt, d.m, 2 * d.n}), {d.bt, d.m, d.n}, {d.m * 2 * d.n, 2 * d.n, 2}, 0);
+            if (ko == 2)
+              out = Tensor::view_of(Tensor::empty({d.bt, d.m, 2 * d.n}), {d.bt, d.m, d.n}, {d.m * 2 * d.n, 2 * d.n, 2},
+                                    0);
             cpu.copy(out, init);
             Tensor want = raw::to(init, DType::F64);
             cpu.matmul(want, raw::to(a, DType::F64), raw::to(b, DType::F64), 1.5, beta);
