@@ -2,6 +2,7 @@
 #include "moe/dispatch.h"
 
 #include <memory>
+#include <string>
 
 #include "moe/routing.h"  // row_sums
 
@@ -11,32 +12,40 @@ namespace {
 
 using Grads = std::vector<Tensor>;
 
+// An expert MLP (D -> I -> D) of U's dtype; returns I.
+int64_t check_mlp(const ExpertWeights& w, const Tensor& U, const std::string& which) {
+  const int64_t D = U.size(1);
+  PROMOE_CHECK(w.w1.defined() && w.b1.defined() && w.w2.defined() && w.b2.defined(), "dispatch: ", which,
+               " has undefined weights");
+  const int64_t I = w.w1.dim() == 2 ? w.w1.size(0) : -1;
+  PROMOE_CHECK(w.w1.shape() == Shape({I, D}) && w.b1.shape() == Shape{I} && w.w2.shape() == Shape({D, I}) &&
+                   w.b2.shape() == Shape{D},
+               "dispatch: ", which, " weights ", describe(w.w1), ", ", describe(w.b1), ", ", describe(w.w2), ", ",
+               describe(w.b2), " do not form a (", D, " -> I -> ", D, ") MLP");
+  PROMOE_CHECK(w.w1.dtype() == U.dtype(), "dispatch: ", which, " dtype ", describe(w.w1), " differs from U ",
+               describe(U));
+  return I;
+}
+
 void check_inputs(const Tensor& U, const Assignments& a, const std::vector<ExpertWeights>& experts,
-                  std::vector<int64_t>& tok, std::vector<int64_t>& ex) {
+                  const ExpertWeights* shared, std::vector<int64_t>& tok, std::vector<int64_t>& ex) {
   PROMOE_CHECK(U.defined() && U.dim() == 2, "dispatch: U must be (T, D), got ",
                U.defined() ? describe(U) : "undefined");
   PROMOE_CHECK(a.token.defined() && a.expert.defined() && a.weight.defined(), "dispatch: incomplete assignments");
   raw::check_index_tensor(a.token, "dispatch (token)");
   raw::check_index_tensor(a.expert, "dispatch (expert)");
-  const int64_t A = a.token.numel(), T = U.size(0), D = U.size(1);
+  const int64_t A = a.token.numel(), T = U.size(0);
   PROMOE_CHECK(a.token.dim() == 1 && a.expert.shape() == Shape{A} && a.weight.shape() == Shape{A}, "dispatch: token ",
                describe(a.token), ", expert ", describe(a.expert), " and weight ", describe(a.weight),
                " must all be (A)");
   PROMOE_CHECK(a.weight.dtype() == U.dtype(), "dispatch: weight ", describe(a.weight), " and U ", describe(U),
                " differ in dtype");
   PROMOE_CHECK(!experts.empty(), "dispatch: no experts");
-  for (size_t e = 0; e < experts.size(); ++e) {
-    const ExpertWeights& w = experts[e];
-    PROMOE_CHECK(w.w1.defined() && w.b1.defined() && w.w2.defined() && w.b2.defined(), "dispatch: expert ", e,
-                 " has undefined weights");
-    const int64_t I = w.w1.dim() == 2 ? w.w1.size(0) : -1;
-    PROMOE_CHECK(w.w1.shape() == Shape({I, D}) && w.b1.shape() == Shape{I} && w.w2.shape() == Shape({D, I}) &&
-                     w.b2.shape() == Shape{D},
-                 "dispatch: expert ", e, " weights ", describe(w.w1), ", ", describe(w.b1), ", ", describe(w.w2), ", ",
-                 describe(w.b2), " do not form a (", D, " -> I -> ", D, ") MLP");
-    PROMOE_CHECK(w.w1.dtype() == U.dtype(), "dispatch: expert ", e, " dtype ", describe(w.w1), " differs from U ",
-                 describe(U));
-  }
+  const int64_t I = check_mlp(experts[0], U, "expert 0");
+  for (size_t e = 1; e < experts.size(); ++e)
+    PROMOE_CHECK(check_mlp(experts[e], U, "expert " + std::to_string(e)) == I,
+                 "dispatch: experts of different widths (", I, " and ", experts[e].w1.size(0), ")");
+  if (shared) check_mlp(*shared, U, "shared expert");
   tok = a.token.to_vector<int64_t>();
   ex = a.expert.to_vector<int64_t>();
   const int64_t E = int64_t(experts.size());
@@ -83,7 +92,9 @@ Plan make_plan(const std::vector<int64_t>& tok, const std::vector<int64_t>& ex, 
   return p;
 }
 
-// The busy experts' segments of the sorted assignments: expert e owns rows [at, at + n).
+// A group of rows through one MLP: a busy expert e's segment of the sorted assignments, rows
+// [at, at + n) of the sorted buffers, or (e = the number of routed experts) the shared expert over
+// all T tokens, with buffers of its own.
 struct Segment {
   int64_t expert, at, n;
 };
@@ -123,12 +134,14 @@ Assignments from_slots(const Tensor& idx, const Tensor& w) {
 
 // The experts' layers run as grouped calls (one per layer of the expert MLPs, forward and backward),
 // each writing its segment of one sorted buffer in place, with the biases and GELU as the grouped
-// layers' epilogue; weighting and combining run over the whole sorted buffer.
-Tensor dispatch(const Tensor& U, const Assignments& a, const std::vector<ExpertWeights>& experts) {
+// layers' epilogue; weighting and combining run over the whole sorted buffer. The shared expert is
+// one more group of the same calls, over all tokens, with buffers of its own.
+Tensor dispatch(const Tensor& U, const Assignments& a, const std::vector<ExpertWeights>& experts,
+                const ExpertWeights* shared) {
   std::vector<int64_t> tok, ex;
-  check_inputs(U, a, experts, tok, ex);
+  check_inputs(U, a, experts, shared, tok, ex);
   const int64_t T = U.size(0), D = U.size(1), A = int64_t(tok.size()), E = int64_t(experts.size());
-  const int64_t I = experts[0].w1.size(0);
+  const int64_t I = experts[0].w1.size(0), Is = shared ? shared->w1.size(0) : 0;
   const Device dev = U.device();
   const DType dt = U.dtype();
   Plan plan = make_plan(tok, ex, E, T);
@@ -143,42 +156,54 @@ Tensor dispatch(const Tensor& U, const Assignments& a, const std::vector<ExpertW
     raw::index_add_(out, 0, sorted_token, sorted);
     return out;
   };
-  std::vector<Segment> busy;
+  std::vector<Segment> groups;
   for (int64_t e = 0; e < E; ++e)
-    if (plan.offset[e + 1] > plan.offset[e]) busy.push_back({e, plan.offset[e], plan.offset[e + 1] - plan.offset[e]});
-  for (const ExpertWeights& w : experts)
-    PROMOE_CHECK(w.w1.size(0) == I, "dispatch: experts of different widths (", I, " and ", w.w1.size(0), ")");
+    if (plan.offset[e + 1] > plan.offset[e]) groups.push_back({e, plan.offset[e], plan.offset[e + 1] - plan.offset[e]});
+  if (shared) groups.push_back({E, 0, T});
+  std::vector<ExpertWeights> mlps = experts;  // the shared expert is MLP E
+  if (shared) mlps.push_back(*shared);
 
   std::vector<Tensor> inputs{U, a.weight};
-  for (const ExpertWeights& w : experts) inputs.insert(inputs.end(), {w.w1, w.b1, w.w2, w.b2});
+  for (const ExpertWeights& w : mlps) inputs.insert(inputs.end(), {w.w1, w.b1, w.w2, w.b2});
   const bool grad = needs_grad(inputs);
 
-  Tensor X = raw::index_select(U, 0, sorted_token);   // (A, D) rows grouped by expert
-  Tensor ws = raw::index_select(a.weight, 0, order);  // (A) weights in the same order
-  Tensor Hpre = Tensor::empty({A, I}, dt, dev);       // pre-activations (with b1)
-  Tensor H = Tensor::empty({A, I}, dt, dev);          // GELU outputs
-  Tensor Y = Tensor::empty({A, D}, dt, dev);          // expert outputs (with b2, unweighted)
-  auto segments_of = [&busy](const Tensor& t) {
-    return per_segment(busy, [&t](const Segment& s) { return rows(t, s); });
+  // Group s's rows of a sorted buffer, or for the shared expert its own buffer.
+  auto part = [E](const Segment& s, const Tensor& sorted, const Tensor& own) {
+    return s.expert == E ? own : rows(sorted, s);
   };
-  auto weights_of = [&](Tensor ExpertWeights::*part, bool transposed) {  // (in, out) views of (out, in) weights
-    return per_segment(busy, [&](const Segment& s) {
-      const Tensor& p = experts[s.expert].*part;
+  auto parts = [groups, part](const Tensor& sorted, const Tensor& own) {  // by value: backward uses it too
+    return per_segment(groups, [&](const Segment& s) { return part(s, sorted, own); });
+  };
+  auto weights_of = [&](Tensor ExpertWeights::*member, bool transposed) {  // (in, out) views of (out, in) weights
+    return per_segment(groups, [&](const Segment& s) {
+      const Tensor& p = mlps[size_t(s.expert)].*member;
       return transposed ? raw::transpose(p, 0, 1) : p;
     });
   };
-  raw::grouped_linear_into(segments_of(Hpre), segments_of(X), weights_of(&ExpertWeights::w1, true),
-                           weights_of(&ExpertWeights::b1, false), segments_of(H));
-  raw::grouped_linear_into(segments_of(Y), segments_of(H), weights_of(&ExpertWeights::w2, true),
+  // The shared expert's own buffers (none without one). By value: backward uses it too.
+  auto empty_or_none = [has_shared = shared != nullptr, dt, dev](const Shape& shape) {
+    return has_shared ? Tensor::empty(shape, dt, dev) : Tensor();
+  };
+  Tensor X = raw::index_select(U, 0, sorted_token);   // (A, D) rows grouped by expert
+  Tensor ws = raw::index_select(a.weight, 0, order);  // (A) weights in the same order
+  // Pre-activations (with b1), GELU outputs and MLP outputs (with b2, unweighted): sorted (A, .)
+  // for the routed experts, (T, .) for the shared one.
+  Tensor Hpre = Tensor::empty({A, I}, dt, dev), Hs_pre = empty_or_none({T, Is});
+  Tensor H = Tensor::empty({A, I}, dt, dev), Hs = empty_or_none({T, Is});
+  Tensor Y = Tensor::empty({A, D}, dt, dev), Ys = empty_or_none({T, D});
+  raw::grouped_linear_into(parts(Hpre, Hs_pre), parts(X, U), weights_of(&ExpertWeights::w1, true),
+                           weights_of(&ExpertWeights::b1, false), parts(H, Hs));
+  raw::grouped_linear_into(parts(Y, Ys), parts(H, Hs), weights_of(&ExpertWeights::w2, true),
                            weights_of(&ExpertWeights::b2, false));
   Tensor O = to_tokens(raw::mul(Y, raw::unsqueeze(ws, 1)));
+  if (shared) raw::add_(O, Ys);
   if (!grad) return O;
 
   std::vector<bool> needs(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) needs[i] = inputs[i].defined() && inputs[i].requires_grad();
   std::vector<Tensor> weights_saved;
   for (size_t i = 2; i < inputs.size(); ++i) weights_saved.push_back(inputs[i].detach());
-  Tensor sX = X.detach(), sws = ws.detach();
+  Tensor sX = X.detach(), sU = U.detach(), sws = ws.detach();
 
   return record(O, "moe_dispatch", inputs, [=](const Tensor& gO) {
     Grads grads(needs.size());
@@ -186,63 +211,53 @@ Tensor dispatch(const Tensor& U, const Assignments& a, const std::vector<ExpertW
     Tensor gY = raw::mul(G, raw::unsqueeze(sws, 1));    // (A, D) d loss / d expert output
     Tensor gH = Tensor::empty({A, I}, dt, dev), gHpre = Tensor::empty({A, I}, dt, dev);
     Tensor gX = Tensor::empty({A, D}, dt, dev);
+    Tensor gHs = empty_or_none({T, Is}), gHs_pre = empty_or_none({T, Is}), gXs = empty_or_none({T, D});
     auto w_of = [&](int64_t e, int j) { return weights_saved[4 * e + j]; };
-    auto grad_slot = [](int64_t e, int j) { return 2 + 4 * size_t(e) + size_t(j); };
+    auto slot = [](int64_t e, int j) { return 2 + 4 * size_t(e) + size_t(j); };
+    // A parameter gradient of MLP e, when needed: a fresh tensor to write into, else none.
+    auto grad_of = [&](int64_t e, int j) {
+      return needs[slot(e, j)] ? (grads[slot(e, j)] = Tensor::empty(w_of(e, j).shape(), dt, dev)) : Tensor();
+    };
     // The bias gradients are column sums: products with a row of ones, in the same grouped calls.
     int64_t longest = 0;
-    for (const Segment& s : busy) longest = std::max(longest, s.n);
+    for (const Segment& s : groups) longest = std::max(longest, s.n);
     Tensor ones = raw::ones({1, longest}, dt, dev);
-    auto column_sums = [&](const Tensor& segment_rows) { return raw::narrow(ones, 1, 0, segment_rows.size(0)); };
     // Layer 2: dW2 = gy^T h, db2 = 1^T gy, gh = gy W2 (one grouped call).
     std::vector<Tensor> o, x, w;
-    for (const Segment& s : busy) {
-      const Tensor gy = rows(gY, s);
-      if (needs[grad_slot(s.expert, 2)]) {
-        grads[grad_slot(s.expert, 2)] = Tensor::empty({D, I}, dt, dev);
-        o.push_back(grads[grad_slot(s.expert, 2)]);
-        x.push_back(raw::transpose(gy, 0, 1));
-        w.push_back(rows(H, s));
-      }
-      if (needs[grad_slot(s.expert, 3)]) {
-        grads[grad_slot(s.expert, 3)] = Tensor::empty({D}, dt, dev);
-        o.push_back(raw::unsqueeze(grads[grad_slot(s.expert, 3)], 0));
-        x.push_back(column_sums(gy));
-        w.push_back(gy);
-      }
-      o.push_back(rows(gH, s));
-      x.push_back(gy);
-      w.push_back(w_of(s.expert, 2));
+    auto product = [&](const Tensor& out, const Tensor& left, const Tensor& right) {
+      o.push_back(out);
+      x.push_back(left);
+      w.push_back(right);
+    };
+    for (const Segment& s : groups) {
+      const Tensor gy = part(s, gY, gO);
+      if (Tensor dW2 = grad_of(s.expert, 2); dW2.defined()) product(dW2, raw::transpose(gy, 0, 1), part(s, H, Hs));
+      if (Tensor db2 = grad_of(s.expert, 3); db2.defined())
+        product(raw::unsqueeze(db2, 0), raw::narrow(ones, 1, 0, s.n), gy);
+      product(part(s, gH, gHs), gy, w_of(s.expert, 2));
     }
     raw::grouped_matmul_into(o, x, w);
     // GELU and b1 (one grouped call), then layer 1: dW1 = ghp^T x, gx = ghp W1 (one grouped call).
-    auto segments_of = [&](const Tensor& t) {
-      return per_segment(busy, [&t](const Segment& s) { return rows(t, s); });
-    };
-    std::vector<Tensor> db1 = per_segment(busy, [&](const Segment& s) {
-      Tensor g = Tensor::empty({I}, dt, dev);
-      if (needs[grad_slot(s.expert, 1)]) grads[grad_slot(s.expert, 1)] = g;
-      return g;
+    std::vector<Tensor> db1 = per_segment(groups, [&](const Segment& s) {
+      Tensor g = grad_of(s.expert, 1);
+      return g.defined() ? g : Tensor::empty(w_of(s.expert, 1).shape(), dt, dev);
     });
-    raw::grouped_bias_gelu_backward_into(segments_of(gHpre), db1, segments_of(gH), segments_of(Hpre));
+    raw::grouped_bias_gelu_backward_into(parts(gHpre, gHs_pre), db1, parts(gH, gHs), parts(Hpre, Hs_pre));
     o.clear(), x.clear(), w.clear();
-    for (const Segment& s : busy) {
-      const Tensor ghp = rows(gHpre, s);
-      if (needs[grad_slot(s.expert, 0)]) {
-        grads[grad_slot(s.expert, 0)] = Tensor::empty({I, D}, dt, dev);
-        o.push_back(grads[grad_slot(s.expert, 0)]);
-        x.push_back(raw::transpose(ghp, 0, 1));
-        w.push_back(rows(sX, s));
-      }
-      o.push_back(rows(gX, s));
-      x.push_back(ghp);
-      w.push_back(w_of(s.expert, 0));
+    for (const Segment& s : groups) {
+      const Tensor ghp = part(s, gHpre, gHs_pre);
+      if (Tensor dW1 = grad_of(s.expert, 0); dW1.defined()) product(dW1, raw::transpose(ghp, 0, 1), part(s, sX, sU));
+      product(part(s, gX, gXs), ghp, w_of(s.expert, 0));
     }
     raw::grouped_matmul_into(o, x, w);
     for (int64_t e = 0; e < E; ++e)  // idle experts: defined zero gradients
       for (int j = 0; j < 4; ++j)
-        if (needs[grad_slot(e, j)] && !grads[grad_slot(e, j)].defined())
-          grads[grad_slot(e, j)] = raw::zeros(w_of(e, j).shape(), dt, dev);
-    if (needs[0]) grads[0] = to_tokens(gX);
+        if (needs[slot(e, j)] && !grads[slot(e, j)].defined())
+          grads[slot(e, j)] = raw::zeros(w_of(e, j).shape(), dt, dev);
+    if (needs[0]) {
+      grads[0] = to_tokens(gX);
+      if (gXs.defined()) raw::add_(grads[0], gXs);
+    }
     if (needs[1]) {                       // d loss / d weight = <G, y> per row, back from sorted to assignment order
       std::vector<int64_t> sorted_at(A);  // order is a permutation: invert it
       for (int64_t at = 0; at < A; ++at) sorted_at[plan.order[at]] = at;
@@ -253,9 +268,13 @@ Tensor dispatch(const Tensor& U, const Assignments& a, const std::vector<ExpertW
   });
 }
 
-Tensor dispatch_reference(const Tensor& U, const Assignments& a, const std::vector<ExpertWeights>& experts) {
+Tensor dispatch_reference(const Tensor& U, const Assignments& a, const std::vector<ExpertWeights>& experts,
+                          const ExpertWeights* shared) {
   std::vector<int64_t> tok, ex;
-  check_inputs(U, a, experts, tok, ex);
+  check_inputs(U, a, experts, shared, tok, ex);
+  auto mlp = [](const Tensor& x, const ExpertWeights& w) {
+    return matmul(gelu_tanh(matmul(x, transpose(w.w1, 0, 1)) + w.b1), transpose(w.w2, 0, 1)) + w.b2;
+  };
   const int64_t E = int64_t(experts.size());
   Tensor O = zeros(U.shape(), U.dtype(), U.device());
   for (int64_t e = 0; e < E; ++e) {
@@ -268,12 +287,9 @@ Tensor dispatch_reference(const Tensor& U, const Assignments& a, const std::vect
     if (rows.empty()) continue;
     const Shape s{int64_t(rows.size())};
     Tensor r = raw::from_vector(rows, s, U.device()), p = raw::from_vector(picks, s, U.device());
-    const ExpertWeights& w = experts[e];
-    Tensor h = gelu_tanh(matmul(index_select(U, 0, r), transpose(w.w1, 0, 1)) + w.b1);
-    Tensor y = matmul(h, transpose(w.w2, 0, 1)) + w.b2;
-    O = index_add(O, 0, r, y * unsqueeze(index_select(a.weight, 0, p), 1));
+    O = index_add(O, 0, r, mlp(index_select(U, 0, r), experts[e]) * unsqueeze(index_select(a.weight, 0, p), 1));
   }
-  return O;
+  return shared ? O + mlp(U, *shared) : O;
 }
 
 }  // namespace promoe::moe

@@ -37,14 +37,18 @@ Assignments make_assignments(const std::vector<int64_t>& token, const std::vecto
 // Token-choice slot tables: idx (T, K) i64, w (T, K) -> T*K assignments, token-major.
 Assignments from_slots(const Tensor& idx, const Tensor& w);
 
-// O (T, D) with O[t] = sum over assignments a of token t of weight[a] * Expert_{expert[a]}(U[t]).
-// U (T, D). Backward gives U, the assignment weights (<g_O[t], Expert_e(u_t)>) and every expert
-// parameter: experts that received no assignment get zero gradients (never undefined), so an
-// optimizer steps them as PyTorch does after the official code's dummy "touch" (PROMOE.md §2.5).
-Tensor dispatch(const Tensor& U, const Assignments& a, const std::vector<ExpertWeights>& experts);
+// O (T, D) with O[t] = sum over assignments a of token t of weight[a] * Expert_{expert[a]}(U[t]),
+// plus Shared(U[t]) with a shared expert (any width; it runs in the same grouped calls as the
+// routed experts). U (T, D). Backward gives U, the assignment weights (<g_O[t], Expert_e(u_t)>) and
+// every expert parameter: experts that received no assignment get zero gradients (never
+// undefined), so an optimizer steps them as PyTorch does after the official code's dummy "touch"
+// (PROMOE.md §2.5).
+Tensor dispatch(const Tensor& U, const Assignments& a, const std::vector<ExpertWeights>& experts,
+                const ExpertWeights* shared = nullptr);
 
 // The same result composed from differentiable primitives, expert by expert (gradient checks).
 // Idle experts receive no gradient here.
-Tensor dispatch_reference(const Tensor& U, const Assignments& a, const std::vector<ExpertWeights>& experts);
+Tensor dispatch_reference(const Tensor& U, const Assignments& a, const std::vector<ExpertWeights>& experts,
+                          const ExpertWeights* shared = nullptr);
 
 }  // namespace promoe::moe

@@ -35,8 +35,7 @@ Tensor ExpertChoiceMoE::forward(const Tensor& u, const Tensor& labels, int64_t b
     ex[a] = (a / cap) % E;
   }
   Tensor U = reshape(u, {B * N, dim});
-  Tensor O = dispatch(U, make_assignments(tok, ex, reshape(top.values, {B * E * cap})), experts->weights());
-  if (shared_expert) O = O + shared_expert->forward(U);
+  Tensor O = run_experts(U, make_assignments(tok, ex, reshape(top.values, {B * E * cap})), *experts, shared_expert);
   if (ctx.record) add_route_record(ctx, block, I, top.values.to_vector<double>(), {B, E, cap}, u);
   return reshape(O, {B, N, dim});
 }

@@ -22,4 +22,11 @@ ExpertWeights weights_of(const nn::Mlp& mlp) {
   return {mlp.fc1->weight, *mlp.fc1->bias, mlp.fc2->weight, *mlp.fc2->bias};
 }
 
+Tensor run_experts(const Tensor& U, const Assignments& a, const ExpertList& experts,
+                   const std::shared_ptr<nn::Mlp>& shared) {
+  if (!shared) return dispatch(U, a, experts.weights());
+  const ExpertWeights s = weights_of(*shared);
+  return dispatch(U, a, experts.weights(), &s);
+}
+
 }  // namespace promoe::moe

@@ -31,4 +31,9 @@ class ExpertList : public Container {
 
 ExpertWeights weights_of(const nn::Mlp& mlp);
 
+// dispatch() of the assignments through the bank, plus the shared expert on every token if there
+// is one (in the same grouped calls).
+Tensor run_experts(const Tensor& U, const Assignments& a, const ExpertList& experts,
+                   const std::shared_ptr<nn::Mlp>& shared);
+
 }  // namespace promoe::moe

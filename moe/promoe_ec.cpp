@@ -48,8 +48,7 @@ Tensor ProMoEEC::forward(const Tensor& u, const Tensor& labels, int64_t block, n
   }
   const int64_t n_routed = Bc * E * cap;
   Tensor weight = weight_parts.size() == 1 ? weight_parts[0] : cat(weight_parts, 0);
-  Tensor O = dispatch(U, make_assignments(tok, ex, weight), experts->weights());
-  if (shared_expert) O = O + shared_expert->forward(U);
+  Tensor O = run_experts(U, make_assignments(tok, ex, weight), *experts, shared_expert);
 
   if (ctx.aux && cfg.rcl_lambda > 0) {
     Tensor rcl;

@@ -50,8 +50,7 @@ Tensor ProMoETC::forward(const Tensor& u, const Tensor& labels, int64_t block, n
     weight_parts.push_back(raw::ones({nu}, u.dtype(), u.device()));
   }
   Tensor weight = weight_parts.size() == 1 ? weight_parts[0] : cat(weight_parts, 0);
-  Tensor O = dispatch(U, make_assignments(tok, ex, weight), experts->weights());  // (T, D)
-  if (shared_expert) O = O + shared_expert->forward(U);
+  Tensor O = run_experts(U, make_assignments(tok, ex, weight), *experts, shared_expert);  // (T, D)
 
   if (ctx.aux) {
     if (cfg.load_balance_coef > 0) {  // §2.8: conditional tokens only

@@ -47,8 +47,7 @@ Tensor TokenChoiceMoE::forward(const Tensor& u, const Tensor& labels, int64_t bl
   raw::ValuesIndices top = topk(scores, K, 1);                         // (T, K), descending
   Tensor G = top.values;
   if (K > 1 && cfg.norm_topk_prob) G = G / (sum(G, {1}, true) + 1e-20);
-  Tensor O = dispatch(U, from_slots(top.indices, G), experts->weights());
-  if (shared_expert) O = O + shared_expert->forward(U);
+  Tensor O = run_experts(U, from_slots(top.indices, G), *experts, shared_expert);
 
   if (ctx.aux && cfg.load_balance_coef > 0)
     add_aux_loss(ctx, "lb", block, load_balance_loss(scores, top.indices.to_vector<int64_t>()), cfg.load_balance_coef);

@@ -120,6 +120,42 @@ TEST_CASE("gradcheck: moe dispatch equals its composed reference and central dif
   CHECK_MESSAGE(r2.ok, r2.report);
 }
 
+TEST_CASE("gradcheck: moe dispatch with a shared expert (of another width) in the same grouped calls") {
+  Generator gen(22);
+  const int64_t T = 5, D = 4, I = 3, Is = 6, E = 3;
+  Inputs in{param64(gen, {T, D}), Tensor()};
+  for (int64_t e = 0; e <= E; ++e) {  // E routed experts, then the shared one
+    const int64_t width = e == E ? Is : I;
+    for (const Shape& s : {Shape{width, D}, Shape{width}, Shape{D, width}, Shape{D}})
+      in.push_back(param64(gen, s, 0.7));
+  }
+  auto shared_of = [&](const Inputs& x) { return experts_from(x, 2 + 4 * size_t(E), 1)[0]; };
+  auto check = [&](const std::vector<int64_t>& tok, const std::vector<int64_t>& ex) {
+    in[1] = param64(gen, {int64_t(tok.size())});
+    auto fused = [&](const Inputs& x) {
+      const moe::ExpertWeights s = shared_of(x);
+      return moe::dispatch(x[0], moe::make_assignments(tok, ex, x[1]), experts_from(x, 2, E), &s);
+    };
+    auto ref = [&](const Inputs& x) {
+      const moe::ExpertWeights s = shared_of(x);
+      return moe::dispatch_reference(x[0], moe::make_assignments(tok, ex, x[1]), experts_from(x, 2, E), &s);
+    };
+    {
+      NoGradGuard ng;
+      CHECK(rel_diff(fused(in), ref(in)) < 1e-14);
+    }
+    std::vector<Tensor> ga = grads_of(fused, in), gb = grads_of(ref, in);
+    for (size_t i = 0; i < in.size(); ++i) {
+      CAPTURE(i);
+      CHECK(rel_diff(ga[i], gb[i]) < 1e-12);
+    }
+    GradcheckResult r = gradcheck(fused, in);
+    CHECK_MESSAGE(r.ok, r.report);
+  };
+  check({0, 1, 1, 2, 3, 0}, {0, 2, 2, 1, 0, 2});  // token 4 reaches only the shared expert
+  check({3, 1, 4, 0, 2}, {1, 0, 1, 2, 0});        // a permutation of the tokens: the gather path
+}
+
 TEST_CASE("gradcheck: fused cosine router scores against normalize + matmul") {
   Generator gen(13);
   Tensor x = param64(gen, {2, 5, 6}), P = param64(gen, {4, 6});
