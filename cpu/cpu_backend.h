@@ -58,6 +58,9 @@ class CpuBackend final : public Backend {
   void bias_gelu(const Tensor& out, const Tensor& pre, const Tensor& bias) override;
   void bias_gelu_backward(const Tensor& grad_pre, const Tensor& grad_bias, const Tensor& g,
                           const Tensor& pre) override;
+  void cosine_scores(const Tensor& z, const Tensor& rnorm, const Tensor& x, const Tensor& q, double eps) override;
+  void cosine_scores_backward(const Tensor& gx, const Tensor& gz_scaled, const Tensor& gz, const Tensor& z,
+                              const Tensor& x, const Tensor& q, const Tensor& rnorm, double eps) override;
   void grouped_linear(const std::vector<Tensor>& outs, const std::vector<Tensor>& gelus, const std::vector<Tensor>& as,
                       const std::vector<Tensor>& bs, const std::vector<Tensor>& biases) override;
   void grouped_bias_gelu_backward(const std::vector<Tensor>& grad_pres, const std::vector<Tensor>& grad_biases,

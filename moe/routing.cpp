@@ -46,30 +46,19 @@ Tensor cosine_scores(const Tensor& x, const Tensor& P) {
   const int64_t D = P.size(1), E = P.size(0);
   Shape out_shape = x.shape();
   out_shape.back() = E;
-  Tensor Q = normalize(P, 1, eps);                 // (E, D)
-  Tensor X = raw::reshape(x, {-1, D});             // (T, D)
-  Tensor norm = raw::unary(UnaryOp::Sqrt, row_sums(raw::unary(UnaryOp::Square, X)));  // (T, 1)
-  Tensor r = raw::unary(UnaryOp::Reciprocal,
-                        raw::unary(UnaryOp::Clamp, norm, eps, std::numeric_limits<double>::infinity()));
-  Tensor Z = raw::mul(raw::matmul(X, raw::transpose(Q, 0, 1)), r);  // (T, E) = (x . q) / max(|x|, eps)
-  Tensor out = raw::reshape(Z, out_shape);
+  Tensor Q = normalize(P, 1, eps);                               // (E, D)
+  Tensor X = raw::reshape(x, {-1, D});                           // (T, D)
+  raw::CosineScores s = raw::cosine_scores(X, Q, eps);           // z (T, E) = (x . q) / max(|x|, eps)
+  Tensor out = raw::reshape(s.z, out_shape);
   if (!needs_grad({x, Q})) return out;
-  Tensor sX = X.detach(), sQ = Q.detach(), sZ = Z.detach();
-  // d r / d x = -x r^3 where |x| > eps, 0 where the norm is clamped.
-  Tensor r2 = raw::mul(raw::mul(r, r), raw::binary(BinaryOp::Gt, norm, raw::scalar(eps, norm.dtype(), norm.device())));
+  Tensor sX = X.detach(), sQ = Q.detach(), sZ = s.z, r = s.rnorm;
   const Shape x_shape = x.shape();
   const bool rx = x.requires_grad(), rq = Q.requires_grad();
   return record(out, "cosine_scores", {x, Q}, [=](const Tensor& g) {
-    Tensor gZ = raw::reshape(g, {-1, E});  // (T, E)
-    Tensor A = raw::mul(gZ, r);            // (T, E)
+    raw::CosineScoresGrads d = raw::cosine_scores_backward(raw::reshape(g, {-1, E}), sZ, sX, sQ, r, eps);
     std::vector<Tensor> grads(2);
-    if (rx) {
-      Tensor gX = raw::matmul(A, sQ);  // (T, D)
-      Tensor c = raw::mul(row_sums(raw::mul(gZ, sZ)), r2);  // (T, 1)
-      raw::add_(gX, raw::mul(sX, raw::mul_scalar(c, -1.0)));
-      grads[0] = raw::reshape(gX, x_shape);
-    }
-    if (rq) grads[1] = raw::matmul(raw::transpose(A, 0, 1), sX);  // (E, D)
+    if (rx) grads[0] = raw::reshape(d.x, x_shape);
+    if (rq) grads[1] = raw::matmul(raw::transpose(d.gz_scaled, 0, 1), sX);  // (E, D)
     return grads;
   });
 }

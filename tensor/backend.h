@@ -107,6 +107,14 @@ class Backend {
   virtual void bias_gelu(const Tensor& out, const Tensor& pre, const Tensor& bias);
   // grad_pre = g * gelu_tanh'(pre); grad_bias (n) = column sums of grad_pre.
   virtual void bias_gelu_backward(const Tensor& grad_pre, const Tensor& grad_bias, const Tensor& g, const Tensor& pre);
+  // Cosine scores of contiguous x (T, D) against unit-norm prototypes q (E, D): rnorm (T) =
+  // 1 / max(|x_t|, eps), z (T, E) = (x_t . q_e) * rnorm_t. The default composes primitives; the CPU
+  // backend makes one pass over x.
+  virtual void cosine_scores(const Tensor& z, const Tensor& rnorm, const Tensor& x, const Tensor& q, double eps);
+  // From gz = d/dz: gz_scaled (T, E) = gz * rnorm (the prototypes' gradient is gz_scaled^T x) and
+  // gx (T, D) = gz_scaled @ q - x * rnorm^2 * sum_e gz * z where |x_t| > eps (0 where clamped).
+  virtual void cosine_scores_backward(const Tensor& gx, const Tensor& gz_scaled, const Tensor& gz, const Tensor& z,
+                                      const Tensor& x, const Tensor& q, const Tensor& rnorm, double eps);
   // A bank of linear layers, one per group (an expert's segment of rows): outs[i] = as[i] @ bs[i]
   // + biases[i] (bias (n) over the rows). With `gelus` given (one per group, else empty), the
   // layer is an MLP's first: outs[i] keep the pre-activations and gelus[i] = gelu_tanh(outs[i]), as

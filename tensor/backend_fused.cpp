@@ -1,6 +1,9 @@
-// Default fused kernels (attention, adaLN, bias + GELU and its grouped form, sum of squares), composed from the backend's primitives through raw
-// ops: correct on any backend, and the reference the fused CPU kernels (cpu/adaln.cpp,
-// cpu/bias_gelu.cpp) are tested against.
+// Default fused kernels (attention, adaLN, bias + GELU and its grouped form, cosine scores, sum of
+// squares), composed from the backend's primitives through raw ops: correct on any backend, and the
+// reference the fused CPU kernels (cpu/adaln.cpp, cpu/bias_gelu.cpp, cpu/grouped.cpp,
+// cpu/cosine.cpp) are tested against.
+#include <limits>
+
 #include "tensor/ops.h"
 
 namespace promoe {
@@ -85,6 +88,28 @@ void Backend::bias_gelu_backward(const Tensor& grad_pre, const Tensor& grad_bias
                                  const Tensor& pre) {
   raw::copy_(grad_pre, raw::binary(BinaryOp::GeluTanhBackward, pre, g));
   raw::copy_(grad_bias, raw::sum(grad_pre, {0}));
+}
+
+namespace {
+Tensor row_norms(const Tensor& x) { return raw::unary(UnaryOp::Sqrt, raw::sum(raw::mul(x, x), {1})); }  // (T)
+}  // namespace
+
+void Backend::cosine_scores(const Tensor& z, const Tensor& rnorm, const Tensor& x, const Tensor& q, double eps) {
+  const Tensor norm = row_norms(x);
+  raw::copy_(rnorm, raw::unary(UnaryOp::Reciprocal,
+                               raw::unary(UnaryOp::Clamp, norm, eps, std::numeric_limits<double>::infinity())));
+  raw::copy_(z, raw::mul(raw::matmul(x, raw::transpose(q, 0, 1)), raw::unsqueeze(rnorm, 1)));
+}
+
+void Backend::cosine_scores_backward(const Tensor& gx, const Tensor& gz_scaled, const Tensor& gz, const Tensor& z,
+                                     const Tensor& x, const Tensor& q, const Tensor& rnorm, double eps) {
+  const Tensor r = raw::unsqueeze(rnorm, 1);  // (T, 1)
+  raw::copy_(gz_scaled, raw::mul(gz, r));
+  // d rnorm / d x = -x rnorm^3 where |x| > eps, 0 where the norm is clamped.
+  const Tensor norm = raw::unsqueeze(row_norms(x), 1);
+  const Tensor unclamped = raw::binary(BinaryOp::Gt, norm, raw::scalar(eps, norm.dtype(), norm.device()));
+  const Tensor c = raw::mul(raw::mul(raw::sum(raw::mul(gz, z), {1}, true), raw::mul(r, r)), unclamped);  // (T, 1)
+  raw::copy_(gx, raw::sub(raw::matmul(gz_scaled, q), raw::mul(x, c)));
 }
 
 void Backend::grouped_linear(const std::vector<Tensor>& outs, const std::vector<Tensor>& gelus,

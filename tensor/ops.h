@@ -113,6 +113,19 @@ struct BiasGeluGrads {
   Tensor pre, bias;
 };
 BiasGeluGrads bias_gelu_backward(const Tensor& grad_out, const Tensor& pre);
+// Cosine scores of x (T, D) against unit-norm prototypes q (E, D) (Backend::cosine_scores):
+// z (T, E) = (x_t . q_e) / max(|x_t|, eps) and rnorm (T) = 1 / max(|x_t|, eps).
+struct CosineScores {
+  Tensor z, rnorm;
+};
+CosineScores cosine_scores(const Tensor& x, const Tensor& q, double eps);
+// Its backward from gz (T, E): gx (T, D), and gz_scaled = gz * rnorm, from which the prototypes'
+// gradient is gz_scaled^T @ x.
+struct CosineScoresGrads {
+  Tensor x, gz_scaled;
+};
+CosineScoresGrads cosine_scores_backward(const Tensor& gz, const Tensor& z, const Tensor& x, const Tensor& q,
+                                         const Tensor& rnorm, double eps);
 // A bank of linear layers over row groups (Backend::grouped_linear): outs[i] (rows_i, n_i) =
 // as[i] @ bs[i] + biases[i]; with `gelus` given, outs[i] keep the pre-activations and
 // gelus[i] = gelu_tanh(outs[i]). outs and gelus must be contiguous; groups without rows are skipped.

@@ -111,6 +111,49 @@ double sum_of_squares(const std::vector<Tensor>& ts) {
   return dense.empty() ? 0.0 : be(dense[0]).sum_of_squares(dense);
 }
 
+namespace {
+void check_cosine(const char* op, const Tensor& x, const Tensor& q) {
+  detail::check_floating(x, op);
+  check_same_device(x, q, op);
+  detail::check_same_dtype(x, q, op);
+  PROMOE_CHECK(x.dim() == 2 && q.dim() == 2 && q.size(1) == x.size(1), op, ": ", describe(x), " and ", describe(q),
+               " are not (T, D) and (E, D)");
+}
+}  // namespace
+
+CosineScores cosine_scores(const Tensor& x, const Tensor& q, double eps) {
+  check_cosine("cosine_scores", x, q);
+  const int64_t T = x.size(0), E = q.size(0);
+  CosineScores r{Tensor::empty({T, E}, x.dtype(), x.device()), Tensor::empty({T}, x.dtype(), x.device())};
+  if (T == 0) return r;
+  if (E == 0 || x.size(1) == 0) {  // no prototypes, or no features: all norms clamped
+    fill_(r.z, 0.0);
+    fill_(r.rnorm, 1.0 / eps);
+    return r;
+  }
+  be(x).cosine_scores(r.z, r.rnorm, contiguous(x), contiguous(q), eps);
+  return r;
+}
+
+CosineScoresGrads cosine_scores_backward(const Tensor& gz, const Tensor& z, const Tensor& x, const Tensor& q,
+                                         const Tensor& rnorm, double eps) {
+  check_cosine("cosine_scores_backward", x, q);
+  const int64_t T = x.size(0), E = q.size(0);
+  PROMOE_CHECK(gz.shape() == Shape({T, E}) && z.shape() == gz.shape() && rnorm.shape() == Shape{T},
+               "cosine_scores_backward: gradient ", describe(gz), ", scores ", describe(z), " and norms ",
+               describe(rnorm), " do not fit ", describe(x), " and ", describe(q));
+  CosineScoresGrads g{Tensor::empty(x.shape(), x.dtype(), x.device()), Tensor::empty({T, E}, x.dtype(), x.device())};
+  if (T == 0) return g;
+  if (E == 0 || x.size(1) == 0) {
+    fill_(g.x, 0.0);
+    fill_(g.gz_scaled, 0.0);
+    return g;
+  }
+  be(x).cosine_scores_backward(g.x, g.gz_scaled, contiguous(gz), contiguous(z), contiguous(x), contiguous(q),
+                               contiguous(rnorm), eps);
+  return g;
+}
+
 Tensor bias_gelu_(const Tensor& pre, const Tensor& bias) {
   detail::check_floating(pre, "bias_gelu");
   check_same_device(pre, bias, "bias_gelu");

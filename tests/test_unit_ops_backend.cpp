@@ -191,6 +191,29 @@ TEST_CASE("grouped linear layers and their bias + GELU backward equal the per-gr
                        doctest::Contains("must be contiguous"), Error);
 }
 
+TEST_CASE("cosine scores and their backward on the CPU equal the composed default, a zero row included") {
+  Generator gen(11);
+  const int64_t T = 150, D = 24, E = 5;  // more than one block of rows
+  Tensor x = randn(gen, {T, D}), q = randn(gen, {E, D}), gz = randn(gen, {T, E});
+  q = raw::div(q, raw::unary(UnaryOp::Sqrt, raw::sum(raw::mul(q, q), {1}, true)));
+  raw::fill_(raw::select(x, 0, 7), 0.0);  // a clamped norm: score 0, rnorm 1 / eps, no norm gradient
+  Backend& cpu = backend_for(Device::cpu());
+  const double eps = 1e-12;
+  Tensor z = Tensor::empty({T, E}, DType::F64), r = Tensor::empty({T}, DType::F64);
+  Tensor z0 = Tensor::empty({T, E}, DType::F64), r0 = Tensor::empty({T}, DType::F64);
+  cpu.cosine_scores(z, r, x, q, eps);
+  cpu.Backend::cosine_scores(z0, r0, x, q, eps);
+  check_close(z, ref(z0), 1e-12);
+  check_close(r, ref(r0), 1e-12);
+  CHECK(raw::select(z, 0, 7).to_vector<double>() == std::vector<double>(E, 0.0));
+  Tensor gx = Tensor::empty({T, D}, DType::F64), gs = Tensor::empty({T, E}, DType::F64);
+  Tensor gx0 = Tensor::empty({T, D}, DType::F64), gs0 = Tensor::empty({T, E}, DType::F64);
+  cpu.cosine_scores_backward(gx, gs, gz, z, x, q, r, eps);
+  cpu.Backend::cosine_scores_backward(gx0, gs0, gz, z0, x, q, r0, eps);
+  check_close(gx, ref(gx0), 1e-10);
+  check_close(gs, ref(gs0), 1e-10);
+}
+
 TEST_CASE("matmul_into writes alpha * a @ b into strided output views on the CPU and through the default") {
   Generator gen(8);
   auto r = [&](const Shape& s) { return randn(gen, s); };
