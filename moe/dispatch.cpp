@@ -46,8 +46,8 @@ void check_inputs(const Tensor& U, const Assignments& a, const std::vector<Exper
     PROMOE_CHECK(check_mlp(experts[e], U, "expert " + std::to_string(e)) == I,
                  "dispatch: experts of different widths (", I, " and ", experts[e].w1.size(0), ")");
   if (shared) check_mlp(*shared, U, "shared expert");
-  tok = a.token.to_vector<int64_t>();
-  ex = a.expert.to_vector<int64_t>();
+  tok = a.token_host.size() == size_t(A) ? a.token_host : a.token.to_vector<int64_t>();
+  ex = a.expert_host.size() == size_t(A) ? a.expert_host : a.expert.to_vector<int64_t>();
   const int64_t E = int64_t(experts.size());
   for (int64_t i = 0; i < A; ++i) {
     PROMOE_CHECK(tok[i] >= 0 && tok[i] < T, "dispatch: assignment ", i, " names token ", tok[i], " of ", T);
@@ -118,7 +118,8 @@ Assignments make_assignments(const std::vector<int64_t>& token, const std::vecto
   PROMOE_CHECK(token.size() == expert.size(), "make_assignments: ", token.size(), " tokens but ", expert.size(),
                " experts");
   const Shape s{int64_t(token.size())};
-  return {raw::from_vector(token, s, weight.device()), raw::from_vector(expert, s, weight.device()), weight};
+  return {raw::from_vector(token, s, weight.device()), raw::from_vector(expert, s, weight.device()), weight, token,
+          expert};
 }
 
 Assignments from_slots(const Tensor& idx, const Tensor& w) {
@@ -129,7 +130,7 @@ Assignments from_slots(const Tensor& idx, const Tensor& w) {
   for (int64_t t = 0; t < T; ++t)
     for (int64_t k = 0; k < K; ++k) tok[t * K + k] = t;
   return {raw::from_vector(tok, {T * K}, idx.device()), raw::reshape(raw::contiguous(idx), {T * K}),
-          reshape(w, {T * K})};
+          reshape(w, {T * K}), tok, {}};
 }
 
 // The experts' layers run as grouped calls (one per layer of the expert MLPs, forward and backward),

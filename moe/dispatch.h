@@ -29,9 +29,12 @@ struct Assignments {
   Tensor token;   // (A) i64 in [0, T)
   Tensor expert;  // (A) i64 in [0, number of experts)
   Tensor weight;  // (A) same float dtype as U; differentiable (constant entries need no grad)
+  // The index lists on the host where the routing built them there (make_assignments): dispatch
+  // plans its segments from them instead of reading token and expert back (a wait on a GPU).
+  std::vector<int64_t> token_host, expert_host;
 };
 
-// Builds assignments from host-side index lists (uploaded to `weight`'s device).
+// Builds assignments from host-side index lists (uploaded to `weight`'s device, kept on the host).
 Assignments make_assignments(const std::vector<int64_t>& token, const std::vector<int64_t>& expert,
                              const Tensor& weight);
 // Token-choice slot tables: idx (T, K) i64, w (T, K) -> T*K assignments, token-major.

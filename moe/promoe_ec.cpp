@@ -11,7 +11,7 @@ ProMoEEC::ProMoEEC(int64_t d, const MoeConfig& c, int64_t null, Generator& gen) 
 }
 
 Tensor ProMoEEC::forward(const Tensor& u, const Tensor& labels, int64_t block, nn::ForwardContext& ctx) {
-  std::vector<int64_t> lab = host_labels(u, labels, dim, null_label, "promoe_ec");
+  const std::vector<int64_t>& lab = host_labels(u, labels, dim, null_label, "promoe_ec", ctx);
   const int64_t B = u.size(0), N = u.size(1), T = B * N, E = cfg.num_experts;
   const int64_t cap = cfg.ec_capacity(N);
   Tensor U = reshape(u, {T, dim});
@@ -55,8 +55,7 @@ Tensor ProMoEEC::forward(const Tensor& u, const Tensor& labels, int64_t block, n
     if (Bc > 0 && E > 1) {  // centroid of each (image, expert) pick set, all experts valid
       std::vector<int64_t> rows(tok.begin(), tok.begin() + n_routed), group(n_routed);
       for (int64_t a = 0; a < n_routed; ++a) group[a] = a / cap;  // = b * E + e
-      const Shape s{n_routed};
-      Tensor means = group_means(U, raw::from_vector(rows, s, u.device()), raw::from_vector(group, s, u.device()), Bc * E);
+      Tensor means = group_means(U, rows, group, Bc * E);
       rcl = contrastive_loss(cluster_centers, reshape(means, {Bc, E, dim}), cfg.rcl_temperature);
     } else {
       rcl = raw::scalar(0.0, u.dtype(), u.device());

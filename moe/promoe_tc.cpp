@@ -11,7 +11,7 @@ ProMoETC::ProMoETC(int64_t d, const MoeConfig& c, int64_t null, Generator& gen) 
 }
 
 Tensor ProMoETC::forward(const Tensor& u, const Tensor& labels, int64_t block, nn::ForwardContext& ctx) {
-  std::vector<int64_t> lab = host_labels(u, labels, dim, null_label, "promoe_tc");
+  const std::vector<int64_t>& lab = host_labels(u, labels, dim, null_label, "promoe_tc", ctx);
   const int64_t B = u.size(0), N = u.size(1), T = B * N, E = cfg.num_experts, K = cfg.top_k;
   Tensor U = reshape(u, {T, dim});
 

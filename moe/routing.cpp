@@ -5,17 +5,21 @@
 
 namespace promoe::moe {
 
-std::vector<int64_t> host_labels(const Tensor& u, const Tensor& labels, int64_t dim, int64_t null_label,
-                                 const char* layer) {
+const std::vector<int64_t>& host_labels(const Tensor& u, const Tensor& labels, int64_t dim, int64_t null_label,
+                                        const char* layer, nn::ForwardContext& ctx) {
   PROMOE_CHECK(u.dim() == 3 && u.size(2) == dim, layer, ": input ", describe(u), " is not (B, N, ", dim, ")");
   PROMOE_CHECK(labels.defined() && labels.shape() == Shape{u.size(0)}, layer, ": labels ",
                labels.defined() ? describe(labels) : std::string("undefined"), " must be (", u.size(0), ")");
   raw::check_index_tensor(labels, layer);
-  std::vector<int64_t> lab = labels.to_vector<int64_t>();
-  for (int64_t l : lab)
-    PROMOE_CHECK(l >= 0 && l <= null_label, layer, ": label ", l, " outside [0, ", null_label, "] (", null_label,
-                 " is the null class)");
-  return lab;
+  if (!ctx.host_labels_of.defined() || !ctx.host_labels_of.same(labels)) {
+    std::vector<int64_t> lab = labels.to_vector<int64_t>();
+    for (int64_t l : lab)
+      PROMOE_CHECK(l >= 0 && l <= null_label, layer, ": label ", l, " outside [0, ", null_label, "] (", null_label,
+                   " is the null class)");
+    ctx.host_labels = std::move(lab);
+    ctx.host_labels_of = labels;
+  }
+  return ctx.host_labels;
 }
 
 std::vector<bool> uncond_images(const std::vector<int64_t>& labels, int64_t null_label, bool use_uncond_expert) {

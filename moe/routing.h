@@ -10,9 +10,10 @@
 
 namespace promoe::moe {
 
-// Checks u (B, N, D) with D = dim and labels (B) i64 in [0, null_label]; returns the labels on the host.
-std::vector<int64_t> host_labels(const Tensor& u, const Tensor& labels, int64_t dim, int64_t null_label,
-                                 const char* layer);
+// Checks u (B, N, D) with D = dim and labels (B) i64 in [0, null_label]; returns the labels on the
+// host, read once per forward (ctx keeps them).
+const std::vector<int64_t>& host_labels(const Tensor& u, const Tensor& labels, int64_t dim, int64_t null_label,
+                                        const char* layer, nn::ForwardContext& ctx);
 
 // Which images are unconditional: label == null_label, only where an unconditional expert exists.
 std::vector<bool> uncond_images(const std::vector<int64_t>& labels, int64_t null_label, bool use_uncond_expert);

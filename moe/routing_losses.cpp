@@ -5,16 +5,16 @@ namespace promoe::moe {
 
 namespace {
 
-std::vector<int64_t> group_counts(const Tensor& U, const Tensor& rows, const Tensor& group, int64_t G) {
-  raw::check_index_tensor(rows, "group_means (rows)");
-  raw::check_index_tensor(group, "group_means (group)");
+std::vector<int64_t> group_counts(const Tensor& U, const std::vector<int64_t>& rows, const std::vector<int64_t>& group,
+                                  int64_t G) {
   PROMOE_CHECK(U.dim() == 2, "group_means: U must be (T, D), got ", describe(U));
-  PROMOE_CHECK(rows.dim() == 1 && group.shape() == rows.shape(), "group_means: rows ", describe(rows),
-               " and group ", describe(group), " must both be (M)");
+  PROMOE_CHECK(rows.size() == group.size(), "group_means: ", rows.size(), " rows but ", group.size(), " groups");
   std::vector<int64_t> count(G, 0);
-  for (int64_t g : group.to_vector<int64_t>()) {
-    PROMOE_CHECK(g >= 0 && g < G, "group_means: group ", g, " out of range for ", G, " groups");
-    ++count[g];
+  for (size_t m = 0; m < rows.size(); ++m) {
+    PROMOE_CHECK(rows[m] >= 0 && rows[m] < U.size(0), "group_means: row ", rows[m], " out of range for ", U.size(0),
+                 " rows");
+    PROMOE_CHECK(group[m] >= 0 && group[m] < G, "group_means: group ", group[m], " out of range for ", G, " groups");
+    ++count[group[m]];
   }
   for (int64_t g = 0; g < G; ++g) PROMOE_CHECK(count[g] > 0, "group_means: group ", g, " has no member");
   return count;
@@ -33,22 +33,22 @@ Tensor inverse_counts(const std::vector<int64_t>& count, const Tensor& like) {
 // scatter-adds (it took the RCL from about 5% of a ProMoE-Tiny step to 1-2%). Large ones (the
 // per-image groups of expert choice at large batch, where the matrix would not fit) gather the
 // member rows and scatter their sums.
-Tensor group_means(const Tensor& U, const Tensor& rows, const Tensor& group, int64_t num_groups,
-                   int64_t dense_limit) {
+Tensor group_means(const Tensor& U, const std::vector<int64_t>& rows, const std::vector<int64_t>& group,
+                   int64_t num_groups, int64_t dense_limit) {
   std::vector<int64_t> count = group_counts(U, rows, group, num_groups);
   const int64_t T = U.size(0);
   if (num_groups * T <= dense_limit) {
     std::vector<double> avg(size_t(num_groups * T), 0.0);
-    const std::vector<int64_t> r = rows.to_vector<int64_t>(), g = group.to_vector<int64_t>();
-    for (size_t m = 0; m < r.size(); ++m) avg[size_t(g[m] * T + r[m])] += 1.0 / double(count[g[m]]);
+    for (size_t m = 0; m < rows.size(); ++m) avg[size_t(group[m] * T + rows[m])] += 1.0 / double(count[group[m]]);
     return matmul(raw::to(raw::from_vector(avg, {num_groups, T}, U.device()), U.dtype()), U);
   }
+  const Shape s{int64_t(rows.size())};
+  Tensor r = raw::from_vector(rows, s, U.device()), g = raw::from_vector(group, s, U.device());
   Tensor inv = inverse_counts(count, U);  // (G, 1)
   Tensor sums = raw::zeros({num_groups, U.size(1)}, U.dtype(), U.device());
-  raw::index_add_(sums, 0, group, raw::index_select(U, 0, rows));
+  raw::index_add_(sums, 0, g, raw::index_select(U, 0, r));
   Tensor out = raw::mul(sums, inv);
   Shape in = U.shape();
-  Tensor r = rows.detach(), g = group.detach();
   return record(out, "group_means", {U}, [=](const Tensor& gout) {
     Tensor gU = raw::zeros(in, gout.dtype(), gout.device());
     raw::index_add_(gU, 0, r, raw::index_select(raw::mul(gout, inv), 0, g));
@@ -56,9 +56,12 @@ Tensor group_means(const Tensor& U, const Tensor& rows, const Tensor& group, int
   });
 }
 
-Tensor group_means_reference(const Tensor& U, const Tensor& rows, const Tensor& group, int64_t num_groups) {
+Tensor group_means_reference(const Tensor& U, const std::vector<int64_t>& rows, const std::vector<int64_t>& group,
+                             int64_t num_groups) {
   std::vector<int64_t> count = group_counts(U, rows, group, num_groups);
-  Tensor sums = index_add(zeros({num_groups, U.size(1)}, U.dtype(), U.device()), 0, group, index_select(U, 0, rows));
+  const Shape s{int64_t(rows.size())};
+  Tensor r = raw::from_vector(rows, s, U.device()), g = raw::from_vector(group, s, U.device());
+  Tensor sums = index_add(zeros({num_groups, U.size(1)}, U.dtype(), U.device()), 0, g, index_select(U, 0, r));
   std::vector<double> c(count.begin(), count.end());
   return sums / to(from_vector(c, {num_groups, 1}, U.device()), U.dtype());
 }
@@ -100,8 +103,7 @@ Tensor token_choice_rcl(const Tensor& U, const Tensor& P, const std::vector<int6
   if (Na < 2) return raw::scalar(0.0, U.dtype(), U.device());  // a constant: no gradient (§2.6 step 4)
   std::vector<int64_t> group(member_experts.size());
   for (size_t m = 0; m < group.size(); ++m) group[m] = slot[member_experts[m]];
-  const Shape s{int64_t(group.size())};
-  Tensor means = group_means(U, raw::from_vector(member_rows, s, U.device()), raw::from_vector(group, s, U.device()), Na);
+  Tensor means = group_means(U, member_rows, group, Na);
   Tensor pv = Na == E ? P : index_select(P, 0, raw::from_vector(valid, {Na}, P.device()));
   return contrastive_loss(pv, means, tau);
 }

@@ -8,14 +8,16 @@
 namespace promoe::moe {
 
 // Means of groups of rows: out[g] = mean over members m with group[m] == g of U[rows[m]].
-// U (T, D), rows and group (M) i64 -> (num_groups, D). Every group must have a member. Up to
+// U (T, D), rows and group (M) index lists on the host (routing decisions) -> (num_groups, D).
+// Every group must have a member. Up to
 // num_groups * T <= dense_limit, a product with the dense (num_groups, T) averaging matrix; beyond,
 // one op gathering and scattering rows with a hand-written backward
 // (g_U[rows[m]] += g_out[group[m]] / |group|).
-Tensor group_means(const Tensor& U, const Tensor& rows, const Tensor& group, int64_t num_groups,
-                   int64_t dense_limit = int64_t(1) << 22);
+Tensor group_means(const Tensor& U, const std::vector<int64_t>& rows, const std::vector<int64_t>& group,
+                   int64_t num_groups, int64_t dense_limit = int64_t(1) << 22);
 // The same composed from index_select / index_add / div (gradient checks).
-Tensor group_means_reference(const Tensor& U, const Tensor& rows, const Tensor& group, int64_t num_groups);
+Tensor group_means_reference(const Tensor& U, const std::vector<int64_t>& rows, const std::vector<int64_t>& group,
+                             int64_t num_groups);
 
 // Row-wise cross-entropy of logits cos(P_i, M_j) / tau with target j = i, averaged over rows.
 // protos (R, D); means (R, D) or (Bc, R, D) (one set of centroids per image, expert choice: the

@@ -38,6 +38,10 @@ struct ForwardContext {
   std::vector<std::pair<std::string, Tensor>> aux_unweighted;  // for logging / parity
   std::map<std::string, Tensor> records;
   Tensor used_labels;  // labels after class dropout, (B)
+  // The labels as the MoE layers read them on the host, kept by the first that does (on a GPU each
+  // read waits for the device, so a forward reads them once), with the tensor they came from.
+  Tensor host_labels_of;
+  std::vector<int64_t> host_labels;
 };
 
 // A block's feed-forward: u (B, N, D), labels (B) after dropout -> (B, N, D). MoE layers add their

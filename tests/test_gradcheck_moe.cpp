@@ -182,7 +182,7 @@ TEST_CASE("gradcheck: fused cosine router scores against normalize + matmul") {
 TEST_CASE("gradcheck: group means (the RCL centroids)") {
   Generator gen(3);
   Tensor U = param64(gen, {6, 4});
-  Tensor rows = from_vector<int64_t>({0, 2, 3, 5, 2, 1}, {6}), group = from_vector<int64_t>({1, 0, 1, 2, 2, 0}, {6});
+  const std::vector<int64_t> rows{0, 2, 3, 5, 2, 1}, group{1, 0, 1, 2, 2, 0};
   auto g = [&](const Inputs& x) { return moe::group_means_reference(x[0], rows, group, 3); };
   for (int64_t dense_limit : {int64_t(1) << 22, int64_t(0)}) {  // the averaging-matrix product, then the gather path
     CAPTURE(dense_limit);

@@ -287,6 +287,26 @@ TEST_CASE("moe dispatch: bad assignments are rejected with readable errors") {
                    {"expert 0"});
 }
 
+TEST_CASE("moe layers read the labels once per forward: the context keeps them for the next layer") {
+  Generator gen(2);
+  moe::ProMoETC first(8, small_promoe(), 10, gen), second(8, small_promoe(), 10, gen);
+  Tensor u = gen.randn({2, 3, 8});
+  Tensor labels = from_vector<int64_t>({4, 10}, {2});
+  nn::ForwardContext ctx;
+  first.forward(u, labels, 1, ctx);
+  CHECK(ctx.host_labels_of.same(labels));
+  CHECK(ctx.host_labels == std::vector<int64_t>{4, 10});
+  second.forward(u, labels, 3, ctx);
+  CHECK(ctx.host_labels == std::vector<int64_t>{4, 10});
+  // Other labels in the same context are read (and checked) anew.
+  Tensor other = from_vector<int64_t>({10, 1}, {2});
+  Tensor out = second.forward(u, other, 3, ctx);
+  CHECK(ctx.host_labels == std::vector<int64_t>{10, 1});
+  nn::ForwardContext fresh;
+  CHECK(max_abs_diff(out, second.forward(u, other, 3, fresh)) == 0.0);
+  test::expect_error([&] { second.forward(u, from_vector<int64_t>({1, 11}, {2}), 3, ctx); }, {"label 11"});
+}
+
 TEST_CASE("moe layers: labels outside [0, null] are errors") {
   Generator gen(1);
   moe::ProMoETC layer(8, small_promoe(), 10, gen);
