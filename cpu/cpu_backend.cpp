@@ -84,6 +84,21 @@ BlockCache& block_cache() {
   return *cache;
 }
 
+// The list-wide kernels (AdamW, EMA, sum of squares) cut every tensor of the list into fixed slices
+// of kChunk elements and run all slices in one parallel loop: a model of many small tensors (a bank
+// of experts) pays one parallel region, and sums taken per slice do not depend on the thread count.
+constexpr int64_t kChunk = 16384;
+struct Chunk {
+  size_t slot;  // which tensor of the list
+  int64_t begin, end;
+};
+std::vector<Chunk> chunks_of(const std::vector<Tensor>& ts) {
+  std::vector<Chunk> chunks;
+  for (size_t s = 0; s < ts.size(); ++s)
+    for (int64_t b = 0; b < ts[s].numel(); b += kChunk) chunks.push_back({s, b, std::min(ts[s].numel(), b + kChunk)});
+  return chunks;
+}
+
 }  // namespace
 
 void* CpuBackend::allocate(size_t nbytes) {
@@ -155,16 +170,9 @@ _Pragma("omp parallel for simd schedule(static) if (n > 8192)")
 void CpuBackend::adamw_group(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
                              const std::vector<Tensor>& ms, const std::vector<Tensor>& vs, double lr, double beta1,
                              double beta2, double eps, double weight_decay, int64_t step, double grad_scale) {
-  constexpr int64_t kChunk = 16384;
-  struct Chunk {
-    size_t slot;
-    int64_t begin, end;
-  };
-  std::vector<Chunk> chunks;
-  for (size_t s = 0; s < params.size(); ++s) {
-    PROMOE_CHECK(params[s].dtype() == params[0].dtype(), "adamw_group: parameters of different dtypes");
-    for (int64_t b = 0; b < params[s].numel(); b += kChunk) chunks.push_back({s, b, std::min(params[s].numel(), b + kChunk)});
-  }
+  for (const Tensor& p : params)
+    PROMOE_CHECK(p.dtype() == params[0].dtype(), "adamw_group: parameters of different dtypes");
+  const std::vector<Chunk> chunks = chunks_of(params);
   const double bias1 = 1.0 - std::pow(beta1, double(step));
   const double bias2_sqrt = std::sqrt(1.0 - std::pow(beta2, double(step)));
   const int64_t n = int64_t(chunks.size());
@@ -186,25 +194,37 @@ _Pragma("omp simd")
   });
 }
 
+// shadow = decay * shadow + (1 - decay) * param, as torch's mul_(decay).add_(param, alpha=1 - decay).
+void CpuBackend::ema_group(const std::vector<Tensor>& shadows, const std::vector<Tensor>& params, double decay) {
+  for (const Tensor& p : params) PROMOE_CHECK(p.dtype() == params[0].dtype(), "ema_group: tensors of different dtypes");
+  const std::vector<Chunk> chunks = chunks_of(params);
+  const int64_t n = int64_t(chunks.size());
+  if (n == 0) return;
+  PROMOE_DISPATCH_FLOAT(params[0].dtype(), "ema_group", {
+    const T keep = T(decay), take = T(1.0 - decay);
+_Pragma("omp parallel for schedule(static) if (n > 1)")
+    for (int64_t c = 0; c < n; ++c) {
+      const Chunk& k = chunks[c];
+      T* s = shadows[k.slot].data<T>();
+      const T* p = params[k.slot].data<T>();
+_Pragma("omp simd")
+      for (int64_t i = k.begin; i < k.end; ++i) s[i] = s[i] * keep + p[i] * take;
+    }
+  });
+}
+
 // Fixed chunks over all tensors, each summed in double, added in order: one parallel pass, and a
 // result that does not depend on the thread count.
 double CpuBackend::sum_of_squares(const std::vector<Tensor>& ts) {
-  constexpr int64_t kChunk = 16384;
-  struct Chunk {
-    const Tensor* t;
-    int64_t begin, end;
-  };
-  std::vector<Chunk> chunks;
-  for (const Tensor& t : ts)
-    for (int64_t b = 0; b < t.numel(); b += kChunk) chunks.push_back({&t, b, std::min(t.numel(), b + kChunk)});
+  const std::vector<Chunk> chunks = chunks_of(ts);
   const int64_t n = int64_t(chunks.size());
   std::vector<double> partial(n);
 _Pragma("omp parallel for schedule(static) if (n > 4)")
   for (int64_t i = 0; i < n; ++i) {
     const Chunk& c = chunks[i];
     double acc = 0;
-    PROMOE_DISPATCH_FLOAT(c.t->dtype(), "sum_of_squares", {
-      const T* x = c.t->data<T>();
+    PROMOE_DISPATCH_FLOAT(ts[c.slot].dtype(), "sum_of_squares", {
+      const T* x = ts[c.slot].data<T>();
 _Pragma("omp simd reduction(+ : acc)")
       for (int64_t j = c.begin; j < c.end; ++j) acc += double(x[j]) * double(x[j]);
     });

@@ -82,6 +82,7 @@ class CpuBackend final : public Backend {
                    const std::vector<Tensor>& vs, double lr, double beta1, double beta2, double eps,
                    double weight_decay, int64_t step, double grad_scale) override;
   double sum_of_squares(const std::vector<Tensor>& ts) override;
+  void ema_group(const std::vector<Tensor>& shadows, const std::vector<Tensor>& params, double decay) override;
 
  private:
   std::atomic<size_t> current_{0}, peak_{0};

@@ -63,12 +63,12 @@ Ema::Ema(const NamedTensors& params, double d) : decay(d) {
 
 void Ema::update(const NamedTensors& params) {
   NoGradGuard ng;
+  std::vector<Tensor> s, p;
   for (size_t i = 0; i < params.size(); ++i) {
-    Tensor& s = shadow[i].second;
-    // s = decay * s + (1 - decay) * p, in place
-    Tensor blended = raw::add(raw::mul_scalar(s, decay), raw::mul_scalar(params[i].second.detach(), 1.0 - decay));
-    raw::copy_(s, blended);
+    s.push_back(shadow[i].second);
+    p.push_back(params[i].second.detach());
   }
+  raw::ema_update_(s, p, decay);  // s = decay * s + (1 - decay) * p, one pass over all of them
 }
 
 }  // namespace promoe::nn

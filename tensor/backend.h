@@ -173,6 +173,10 @@ class Backend {
   // norm squared), accumulated in double. The default (tensor/backend_fused.cpp) is one reduction
   // per tensor; a backend may do all of them in one pass.
   virtual double sum_of_squares(const std::vector<Tensor>& ts);
+  // An exponential moving average of weights: shadows[i] = decay * shadows[i] + (1 - decay) *
+  // params[i] for contiguous float tensors of equal shapes. The default (tensor/backend_fused.cpp)
+  // composes it per tensor; the CPU backend makes one pass over the list.
+  virtual void ema_group(const std::vector<Tensor>& shadows, const std::vector<Tensor>& params, double decay);
 };
 
 // The backend that owns `device`'s memory; throws if that device is not built or not present.

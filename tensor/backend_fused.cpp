@@ -112,6 +112,11 @@ void Backend::cosine_scores_backward(const Tensor& gx, const Tensor& gz_scaled, 
   raw::copy_(gx, raw::sub(raw::matmul(gz_scaled, q), raw::mul(x, c)));
 }
 
+void Backend::ema_group(const std::vector<Tensor>& shadows, const std::vector<Tensor>& params, double decay) {
+  for (size_t i = 0; i < shadows.size(); ++i)
+    raw::copy_(shadows[i], raw::add(raw::mul_scalar(shadows[i], decay), raw::mul_scalar(params[i], 1.0 - decay)));
+}
+
 void Backend::grouped_linear(const std::vector<Tensor>& outs, const std::vector<Tensor>& gelus,
                              const std::vector<Tensor>& as, const std::vector<Tensor>& bs,
                              const std::vector<Tensor>& biases) {

@@ -106,6 +106,9 @@ struct GatedAddGrads {
 GatedAddGrads gated_add_backward(const Tensor& grad_out, const Tensor& y, const Tensor& gate);
 // Sum of the squares of all elements of all `ts` (float tensors on one device), in double.
 double sum_of_squares(const std::vector<Tensor>& ts);
+// shadows[i] = decay * shadows[i] + (1 - decay) * params[i] in place (Backend::ema_group): contiguous
+// float shadows, params of the same shapes, dtypes and device.
+void ema_update_(const std::vector<Tensor>& shadows, const std::vector<Tensor>& params, double decay);
 // An MLP's bias and GELU(tanh) on the first GEMM's output pre (rows, n): pre += bias in place
 // (pre must be a fresh contiguous tensor; it is what backward needs), returns gelu_tanh(pre).
 Tensor bias_gelu_(const Tensor& pre, const Tensor& bias);

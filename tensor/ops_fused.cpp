@@ -154,6 +154,24 @@ CosineScoresGrads cosine_scores_backward(const Tensor& gz, const Tensor& z, cons
   return g;
 }
 
+void ema_update_(const std::vector<Tensor>& shadows, const std::vector<Tensor>& params, double decay) {
+  PROMOE_CHECK(shadows.size() == params.size(), "ema_update_: ", shadows.size(), " shadows for ", params.size(),
+               " parameters");
+  std::vector<Tensor> s, p;
+  for (size_t i = 0; i < shadows.size(); ++i) {
+    detail::check_floating(shadows[i], "ema_update_");
+    check_same_device(shadows[0], shadows[i], "ema_update_");
+    check_same_device(shadows[i], params[i], "ema_update_");
+    detail::check_same_dtype(shadows[i], params[i], "ema_update_");
+    PROMOE_CHECK(shadows[i].shape() == params[i].shape() && shadows[i].is_contiguous(), "ema_update_: shadow ",
+                 describe(shadows[i]), " must be contiguous and match ", describe(params[i]));
+    if (!shadows[i].numel()) continue;
+    s.push_back(shadows[i]);
+    p.push_back(contiguous(params[i]));
+  }
+  if (!s.empty()) be(s[0]).ema_group(s, p, decay);
+}
+
 Tensor bias_gelu_(const Tensor& pre, const Tensor& bias) {
   detail::check_floating(pre, "bias_gelu");
   check_same_device(pre, bias, "bias_gelu");

@@ -80,6 +80,22 @@ TEST_CASE("sum_of_squares over many tensors equals the composed default and igno
   omp_set_num_threads(threads);
 }
 
+TEST_CASE("the EMA update over a list of tensors equals the composed default, per tensor") {
+  Generator gen(12);
+  std::vector<Tensor> shadows, params, want;
+  for (int64_t n : {1, 7, 40000, 3}) {  // one tensor larger than a slice
+    shadows.push_back(randn(gen, {n}));
+    params.push_back(randn(gen, {n}));
+    want.push_back(raw::clone(shadows.back()));
+  }
+  const double decay = 0.995;
+  backend_for(Device::cpu()).Backend::ema_group(want, params, decay);
+  raw::ema_update_(shadows, params, decay);
+  for (size_t i = 0; i < shadows.size(); ++i) check_close(shadows[i], ref(want[i]), 1e-15);
+  CHECK_THROWS_WITH_AS(raw::ema_update_({randn(gen, {3})}, {randn(gen, {4})}, decay),
+                       doctest::Contains("must be contiguous and match"), Error);
+}
+
 TEST_CASE("the backend-neutral batched_matmul (folding batch dims, looping or copying) is right") {
   // The CPU backend overrides batched_matmul; the default, which other backends inherit, is run
   // here through a qualified call on the CPU backend.
