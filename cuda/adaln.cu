@@ -5,6 +5,7 @@
 // cuda/adaln_math.cuh and cuda/rowwise_math.cuh.
 #include "cuda/adaln_math.cuh"
 #include "cuda/colsum.cuh"
+#include "cuda/row_stats.cuh"
 #include "cuda/rowwise_math.cuh"
 
 namespace promoe::cuda {
@@ -16,16 +17,9 @@ template <typename T, int NL>
 __global__ void modulate_kernel(const T* x, const T* shift, const T* scale, T* y, T* mean, T* rstd, int64_t rows,
                                 int64_t N, int64_t D, double eps) {
   PROMOE_ROW_LOOP(r, rows) {
-    const T* xr = x + r * D;
-    const double mu = group_reduce<NL>(rowmath::lane_sum(xr, D, lane, NL), SumOp{}, smem) / double(D);
-    const double sq = group_reduce<NL>(rowmath::lane_sq_dev(xr, D, mu, lane, NL), SumOp{}, smem);
-    const double inv = rowmath::layer_norm_rstd(sq, D, eps);
-    if (lane == 0) {
-      mean[r] = T(mu);
-      rstd[r] = T(inv);
-    }
+    const RowStats s = layer_norm_row_stats<NL>(x, r, D, eps, lane, smem, mean, rstd);
     const int64_t b = r / N;
-    adamath::modulate_apply(y + r * D, xr, shift + b * D, scale + b * D, D, mu, inv, lane, NL);
+    adamath::modulate_apply(y + r * D, x + r * D, shift + b * D, scale + b * D, D, s.mean, s.rstd, lane, NL);
   }
 }
 

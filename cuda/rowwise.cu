@@ -2,6 +2,7 @@
 // (no affine) and their backward passes. A row goes to one warp (n <= 1024) or to one block of 256
 // threads; the row math is in cuda/rowwise_math.cuh.
 #include "cuda/common.cuh"
+#include "cuda/row_stats.cuh"
 #include "cuda/rowwise_math.cuh"
 
 namespace promoe::cuda {
@@ -30,15 +31,8 @@ __global__ void softmax_backward_kernel(T* gi, const T* g, const T* y, int64_t r
 template <typename T, int NL>
 __global__ void layer_norm_kernel(const T* x, T* y, T* mean, T* rstd, int64_t rows, int64_t n, double eps) {
   PROMOE_ROW_LOOP(r, rows) {
-    const T* xr = x + r * n;
-    const double mu = group_reduce<NL>(rowmath::lane_sum(xr, n, lane, NL), SumOp{}, smem) / double(n);
-    const double sq = group_reduce<NL>(rowmath::lane_sq_dev(xr, n, mu, lane, NL), SumOp{}, smem);
-    const double inv = rowmath::layer_norm_rstd(sq, n, eps);
-    if (lane == 0) {
-      mean[r] = T(mu);
-      rstd[r] = T(inv);
-    }
-    rowmath::layer_norm_apply(y + r * n, xr, n, mu, inv, lane, NL);
+    const RowStats s = layer_norm_row_stats<NL>(x, r, n, eps, lane, smem, mean, rstd);
+    rowmath::layer_norm_apply(y + r * n, x + r * n, n, s.mean, s.rstd, lane, NL);
   }
 }
 
