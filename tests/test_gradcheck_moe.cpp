@@ -81,6 +81,23 @@ Inputs f64_params(const ParamSlots& s, Generator& gen) {
   return in;
 }
 
+// A fused op against its composed reference at `in`: values, every input's gradient, then central
+// differences of the fused op.
+template <typename Fused, typename Ref>
+void check_against_reference(const Fused& fused, const Ref& ref, const Inputs& in) {
+  {
+    NoGradGuard ng;
+    CHECK(rel_diff(fused(in), ref(in)) < 1e-14);
+  }
+  std::vector<Tensor> ga = grads_of(fused, in), gb = grads_of(ref, in);
+  for (size_t i = 0; i < in.size(); ++i) {
+    CAPTURE(i);
+    CHECK(rel_diff(ga[i], gb[i]) < 1e-12);
+  }
+  GradcheckResult r = gradcheck(fused, in);
+  CHECK_MESSAGE(r.ok, r.report);
+}
+
 }  // namespace
 
 TEST_CASE("gradcheck: moe dispatch equals its composed reference and central differences") {
@@ -96,17 +113,7 @@ TEST_CASE("gradcheck: moe dispatch equals its composed reference and central dif
     auto ref = [&](const Inputs& x) {
       return moe::dispatch_reference(x[0], moe::make_assignments(tok, ex, x[1]), experts_from(x, 2, E));
     };
-    {
-      NoGradGuard ng;
-      CHECK(rel_diff(fused(in), ref(in)) < 1e-14);
-    }
-    std::vector<Tensor> ga = grads_of(fused, in), gb = grads_of(ref, in);
-    for (size_t i = 0; i < in.size(); ++i) {
-      CAPTURE(i);
-      CHECK(rel_diff(ga[i], gb[i]) < 1e-12);
-    }
-    GradcheckResult r = gradcheck(fused, in);
-    CHECK_MESSAGE(r.ok, r.report);
+    check_against_reference(fused, ref, in);
   };
   // Token 1 visits expert 2 from two slots; expert 3 is idle; token 4 is in no assignment.
   check({0, 1, 1, 2, 3, 0, 2}, {0, 2, 2, 1, 0, 2, 0});
@@ -140,17 +147,7 @@ TEST_CASE("gradcheck: moe dispatch with a shared expert (of another width) in th
       const moe::ExpertWeights s = shared_of(x);
       return moe::dispatch_reference(x[0], moe::make_assignments(tok, ex, x[1]), experts_from(x, 2, E), &s);
     };
-    {
-      NoGradGuard ng;
-      CHECK(rel_diff(fused(in), ref(in)) < 1e-14);
-    }
-    std::vector<Tensor> ga = grads_of(fused, in), gb = grads_of(ref, in);
-    for (size_t i = 0; i < in.size(); ++i) {
-      CAPTURE(i);
-      CHECK(rel_diff(ga[i], gb[i]) < 1e-12);
-    }
-    GradcheckResult r = gradcheck(fused, in);
-    CHECK_MESSAGE(r.ok, r.report);
+    check_against_reference(fused, ref, in);
   };
   check({0, 1, 1, 2, 3, 0}, {0, 2, 2, 1, 0, 2});  // token 4 reaches only the shared expert
   check({3, 1, 4, 0, 2}, {1, 0, 1, 2, 0});        // a permutation of the tokens: the gather path
