@@ -10,8 +10,10 @@
 #include <immintrin.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <dnnl.hpp>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <tuple>
@@ -51,7 +53,6 @@ dnnl::engine& cpu_engine() {
 memory::dims strides_of(bool row_major, int64_t ld) { return row_major ? memory::dims{ld, 1} : memory::dims{1, ld}; }
 
 // The product's geometry: M, K, N, out's leading dimension, the three orders, alpha and beta.
-// Products of run-time sizes have M = K = N = ldo = DNNL_RUNTIME_DIM_VAL.
 struct Geometry {
   int64_t M, K, N, ldo;
   bool a_row, b_row, o_row;
@@ -128,16 +129,25 @@ void to_bf16(uint16_t* dst, const float* src, int64_t n) {
   for (; j < n; ++j) dst[j] = f32_to_bf16(src[j]);
 }
 
-// A (rows, cols) operand and its bf16 copy, packed in the operand's order.
+// A (rows, cols) operand and its bf16 copy, packed in the operand's order and zero-padded to
+// (padded_rows, padded_cols).
 struct Pack {
   const FloatMatrix& m;
-  int64_t rows, cols;
+  int64_t rows, cols, padded_rows, padded_cols;
   uint16_t* scratch;
-  int64_t lines() const { return m.row_major ? rows : cols; }
+  int64_t lines() const { return m.row_major ? padded_rows : padded_cols; }
+  int64_t used_lines() const { return m.row_major ? rows : cols; }
   int64_t length() const { return m.row_major ? cols : rows; }
+  int64_t padded_length() const { return m.row_major ? padded_cols : padded_rows; }
   void line(int64_t i) const {
-    const int64_t ld = lines() == 1 ? length() : m.ld;
-    to_bf16(scratch + i * length(), m.p + i * ld, length());
+    uint16_t* dst = scratch + i * padded_length();
+    int64_t done = 0;
+    if (i < used_lines()) {
+      const int64_t ld = used_lines() == 1 ? length() : m.ld;
+      to_bf16(dst, m.p + i * ld, length());
+      done = length();
+    }
+    std::fill(dst + done, dst + padded_length(), uint16_t(0));
   }
 };
 
@@ -153,6 +163,30 @@ void pack_both(const Pack& a, const Pack& b) {
   }
 }
 
+// Per-thread scratch that keeps its largest size and leaves its contents uninitialised (a vector's
+// resize would zero whatever it grows by, on every call that needs more than the last one).
+template <typename T>
+class Scratch {
+ public:
+  T* get(int64_t n) {
+    if (size_t(n) > capacity_) {
+      data_.reset(new T[size_t(n)]);
+      capacity_ = size_t(n);
+    }
+    return data_.get();
+  }
+
+ private:
+  std::unique_ptr<T[]> data_;
+  size_t capacity_ = 0;
+};
+
+// Sizes that vary from call to call are rounded up to a multiple of this: zero rows and columns
+// added to the operands leave the product's sums unchanged, and a few cached primitives serve
+// every size.
+constexpr int64_t kSizeStep = 32;
+int64_t round_up(int64_t n) { return (n + kSizeStep - 1) / kSizeStep * kSizeStep; }
+
 }  // namespace
 
 bool has_native_bf16() {
@@ -164,23 +198,37 @@ bool native_bf16_matmul(float* out, int64_t ldo, bool out_row_major, FloatMatrix
                         int64_t N, float alpha, float beta, bool sizes_vary) {
   if (!native_allowed || !has_native_bf16() || M == 0 || N == 0 || K == 0) return false;
   if ((out_row_major ? M : N) == 1) ldo = out_row_major ? N : M;  // one line: any stride is packed
-  thread_local std::vector<uint16_t> scratch_a, scratch_b;
-  thread_local std::vector<char> scratchpad;
-  scratch_a.resize(size_t(M * K));
-  scratch_b.resize(size_t(K * N));
-  pack_both({a, M, K, scratch_a.data()}, {b, K, N, scratch_b.data()});
-  const Geometry exact{M, K, N, ldo, a.row_major, b.row_major, out_row_major, alpha, beta};
-  Geometry cached = exact;
-  if (sizes_vary) cached.M = cached.K = cached.N = cached.ldo = DNNL_RUNTIME_DIM_VAL;
-  const Product& product = cached_product(cached);
-  scratchpad.resize(product.scratch.get_size());
-  const Descs d = descs_of(exact);
-  memory ma(d.a, cpu_engine(), scratch_a.data()), mb(d.b, cpu_engine(), scratch_b.data()), mo(d.out, cpu_engine(), out);
-  memory mscratch(product.scratch, cpu_engine(), scratchpad.data());
+  // Varying sizes: M and K padded (N is a layer width, fixed). A padded M writes its rows to scratch
+  // first (past M they are not out's); a beta needs out's values there, so it keeps exact sizes.
+  const bool pad = sizes_vary && beta == 0.0f;
+  const int64_t Mp = pad ? round_up(M) : M, Kp = pad ? round_up(K) : K;
+  thread_local Scratch<uint16_t> scratch_a, scratch_b;
+  thread_local Scratch<float> scratch_out;
+  thread_local Scratch<char> scratchpad;
+  uint16_t* pa = scratch_a.get(Mp * Kp);
+  uint16_t* pb = scratch_b.get(Kp * N);
+  pack_both({a, M, K, Mp, Kp, pa}, {b, K, N, Kp, N, pb});
+  const bool via_scratch = Mp != M;
+  float* dst = via_scratch ? scratch_out.get(Mp * N) : out;
+  const Geometry geometry{Mp,    Kp,  N, via_scratch ? N : ldo, a.row_major, b.row_major, via_scratch || out_row_major,
+                          alpha, beta};
+  const Product& product = cached_product(geometry);
+  const Descs d = descs_of(geometry);
+  memory ma(d.a, cpu_engine(), pa), mb(d.b, cpu_engine(), pb), mo(d.out, cpu_engine(), dst);
+  memory mscratch(product.scratch, cpu_engine(), scratchpad.get(int64_t(product.scratch.get_size())));
   thread_local dnnl::stream stream(cpu_engine());
   product.primitive.execute(
       stream, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mo}, {DNNL_ARG_SCRATCHPAD, mscratch}});
   stream.wait();
+  if (via_scratch) {  // rows [0, M) of the row-major (Mp, N) scratch into out
+    for (int64_t i = 0; i < M; ++i) {
+      const float* row = dst + i * N;
+      if (out_row_major)
+        std::copy(row, row + N, out + i * ldo);
+      else
+        for (int64_t j = 0; j < N; ++j) out[i + j * ldo] = row[j];
+    }
+  }
   return true;
 }
 

@@ -16,9 +16,9 @@ struct FloatMatrix {
 };
 
 // out (M, N) = alpha * bf16(a) (M, K) @ bf16(b) (K, N) + beta * out; out's old values are not
-// rounded. `sizes_vary`: the caller's products come in ever-changing sizes (an expert's rows), so
-// one primitive with sizes given at run time serves them all, instead of a primitive per size
-// (tuned for its size, faster, but created once per size at about half a millisecond).
+// rounded. `sizes_vary`: the caller's products come in ever-changing sizes (an expert's rows);
+// instead of a primitive per size (created at about half a millisecond each), the varying sizes are
+// rounded up with zero padding so that a few cached primitives serve them all.
 // Returns false, having done nothing, where this build has no oneDNN, this CPU has no native bf16
 // product, or native products are switched off: the caller then multiplies rounded copies itself.
 bool native_bf16_matmul(float* out, int64_t ldo, bool out_row_major, FloatMatrix a, FloatMatrix b, int64_t M, int64_t K,

@@ -187,20 +187,25 @@ TEST_CASE("under BF16 grouped products read their operands rounded to bf16") {
     const std::vector<int64_t> rows{7, 0, 1, 130, 33, 600};  // enough work to share out over threads
     Tensor w = gen.randn({int64_t(rows.size()), N, K});
     std::vector<Tensor> as, bs, outs, want, fp32;
-    for (size_t i = 0; i < rows.size(); ++i) {
-      as.push_back(i % 2 ? transposed(gen, {rows[i], K}) : gen.randn({rows[i], K}));
-      bs.push_back(raw::transpose(raw::select(w, 0, int64_t(i)), 0, 1));  // (K, N) of an (out, in) weight
-      outs.push_back(Tensor::empty({rows[i], N}));
-      want.push_back(raw::matmul(bf16(as[i]), bf16(bs[i])));
-      fp32.push_back(raw::matmul(as[i], bs[i]));
-    }
+    auto add = [&](const Tensor& a, const Tensor& b) {
+      as.push_back(a);
+      bs.push_back(b);
+      outs.push_back(Tensor::empty({a.size(0), b.size(1)}));
+      want.push_back(raw::matmul(bf16(a), bf16(b)));
+      fp32.push_back(raw::matmul(a, b));
+    };
+    for (size_t i = 0; i < rows.size(); ++i)  // an expert's rows times its (out, in) weight, used as (K, N)
+      add(i % 2 ? transposed(gen, {rows[i], K}) : gen.randn({rows[i], K}),
+          raw::transpose(raw::select(w, 0, int64_t(i)), 0, 1));
+    for (size_t i = 0; i < rows.size(); ++i)  // a weight gradient g^T x: the rows are the inner dim
+      if (rows[i] > 0) add(transposed(gen, {N, rows[i]}), gen.randn({rows[i], K}));
     {
       GemmPrecisionGuard g(GemmPrecision::BF16);
       raw::grouped_matmul_into(outs, as, bs);
     }
-    for (size_t i = 0; i < rows.size(); ++i) {
+    for (size_t i = 0; i < outs.size(); ++i) {
       check_close(outs[i], want[i], "grouped product " + std::to_string(i));
-      if (rows[i] > 0) check_differs(outs[i], fp32[i], "grouped product " + std::to_string(i));
+      if (outs[i].numel() > 0) check_differs(outs[i], fp32[i], "grouped product " + std::to_string(i));
     }
   }
 }
