@@ -33,6 +33,7 @@ void allow_native_bf16(bool allow) { native_allowed = allow; }
 #ifndef PROMOE_WITH_ONEDNN
 
 bool has_native_bf16() { return false; }
+bool native_bf16_enabled() { return false; }
 bool native_bf16_matmul(float*, int64_t, bool, FloatMatrix, FloatMatrix, int64_t, int64_t, int64_t, float, float,
                         bool) {
   return false;
@@ -194,9 +195,11 @@ bool has_native_bf16() {
   return native;
 }
 
+bool native_bf16_enabled() { return native_allowed && has_native_bf16(); }
+
 bool native_bf16_matmul(float* out, int64_t ldo, bool out_row_major, FloatMatrix a, FloatMatrix b, int64_t M, int64_t K,
                         int64_t N, float alpha, float beta, bool sizes_vary) {
-  if (!native_allowed || !has_native_bf16() || M == 0 || N == 0 || K == 0) return false;
+  if (!native_bf16_enabled() || M == 0 || N == 0 || K == 0) return false;
   if ((out_row_major ? M : N) == 1) ldo = out_row_major ? N : M;  // one line: any stride is packed
   // Varying sizes: M and K padded (N is a layer width, fixed). A padded M writes its rows to scratch
   // first (past M they are not out's); a beta needs out's values there, so it keeps exact sizes.

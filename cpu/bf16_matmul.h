@@ -29,5 +29,7 @@ bool native_bf16_matmul(float* out, int64_t ldo, bool out_row_major, FloatMatrix
 void allow_native_bf16(bool allow);
 // Whether this build and CPU have them (independent of allow_native_bf16).
 bool has_native_bf16();
+// Whether native_bf16_matmul multiplies now: the CPU has bf16 units and they are allowed.
+bool native_bf16_enabled();
 
 }  // namespace promoe::cpu

@@ -230,54 +230,58 @@ TEST_CASE("float64 products ignore the BF16 setting") {
 }
 
 TEST_CASE("under BF16 the fused CPU attention rounds q, k, v, the probabilities and the gradients it multiplies") {
-  TwoThreads threads;
-  Backend& cpu = backend_for(Device::cpu());
-  Generator gen(34);
-  const double scale = 0.35;
-  struct Size {
-    int64_t B, N, hd;
-  };
-  for (Size z : {Size{1, 12, 8}, Size{3, 12, 8}, Size{4, 64, 16}}) {  // the last shares pairs out over threads
-    CAPTURE(z.B);
-    const int64_t B = z.B, H = 2, N = z.N, hd = z.hd, D = H * hd;
-    // Heads of a (B, N, 3D) qkv and of (B, N, D) outputs: strided views, as the attention op uses.
-    auto heads = [&](const Tensor& t, int64_t parts, int64_t part) {
-      return raw::select(raw::permute(raw::reshape(t, {B, N, parts, H, hd}), {2, 0, 3, 1, 4}), 0, part);
+  for (bool native : bf16_paths()) {
+    CAPTURE(native);
+    NativeBf16 path(native);
+    TwoThreads threads;
+    Backend& cpu = backend_for(Device::cpu());
+    Generator gen(34);
+    const double scale = 0.35;
+    struct Size {
+      int64_t B, N, hd;
     };
-    Tensor qkv = gen.randn({B, N, 3 * D}), go_buf = gen.randn({B, N, D});
-    Tensor q = heads(qkv, 3, 0), k = heads(qkv, 3, 1), v = heads(qkv, 3, 2), go = heads(go_buf, 1, 0);
-    Tensor out_buf = Tensor::empty({B, N, D}), lse = Tensor::empty({B, H, N}), g_buf = Tensor::empty({B, N, 3 * D});
-    Tensor out = heads(out_buf, 1, 0);
-    {
-      GemmPrecisionGuard guard(GemmPrecision::BF16);
-      cpu.attention(out, lse, q, k, v, scale);
-      cpu.attention_backward(heads(g_buf, 3, 0), heads(g_buf, 3, 1), heads(g_buf, 3, 2), go, q, k, v, out, lse,
-                             scale);
+    for (Size z : {Size{1, 12, 8}, Size{3, 12, 8}, Size{4, 64, 16}}) {  // the last shares pairs out over threads
+      CAPTURE(z.B);
+      const int64_t B = z.B, H = 2, N = z.N, hd = z.hd, D = H * hd;
+      // Heads of a (B, N, 3D) qkv and of (B, N, D) outputs: strided views, as the attention op uses.
+      auto heads = [&](const Tensor& t, int64_t parts, int64_t part) {
+        return raw::select(raw::permute(raw::reshape(t, {B, N, parts, H, hd}), {2, 0, 3, 1, 4}), 0, part);
+      };
+      Tensor qkv = gen.randn({B, N, 3 * D}), go_buf = gen.randn({B, N, D});
+      Tensor q = heads(qkv, 3, 0), k = heads(qkv, 3, 1), v = heads(qkv, 3, 2), go = heads(go_buf, 1, 0);
+      Tensor out_buf = Tensor::empty({B, N, D}), lse = Tensor::empty({B, H, N}), g_buf = Tensor::empty({B, N, 3 * D});
+      Tensor out = heads(out_buf, 1, 0);
+      {
+        GemmPrecisionGuard guard(GemmPrecision::BF16);
+        cpu.attention(out, lse, q, k, v, scale);
+        cpu.attention_backward(heads(g_buf, 3, 0), heads(g_buf, 3, 1), heads(g_buf, 3, 2), go, q, k, v, out, lse,
+                               scale);
+      }
+      // By hand in FP32: every product of rounded operands, softmax and its derivative in f32.
+      Tensor kt = raw::transpose(bf16(k), -1, -2);
+      Tensor scores = raw::mul_scalar(raw::matmul(bf16(q), kt), scale);
+      Tensor p = raw::softmax(scores, -1);
+      Tensor lse_ref = raw::select(raw::sub(scores, raw::softmax(scores, -1, true)), -1, 0);
+      Tensor out_ref = raw::matmul(bf16(p), bf16(v));
+      Tensor gv_ref = raw::matmul(raw::transpose(bf16(p), -1, -2), bf16(go));
+      Tensor gs = raw::softmax_backward(raw::matmul(bf16(go), raw::transpose(bf16(v), -1, -2)), p, -1, false);
+      Tensor gq_ref = raw::mul_scalar(raw::matmul(bf16(gs), bf16(k)), scale);
+      Tensor gk_ref = raw::mul_scalar(raw::matmul(raw::transpose(bf16(gs), -1, -2), bf16(q)), scale);
+      check_close(lse, lse_ref, "lse");
+      check_close_up_to_ties(out, out_ref, "out");
+      check_close_up_to_ties(heads(g_buf, 3, 0), gq_ref, "grad q");
+      check_close_up_to_ties(heads(g_buf, 3, 1), gk_ref, "grad k");
+      check_close_up_to_ties(heads(g_buf, 3, 2), gv_ref, "grad v");
+      // The composed default (what the CUDA backend runs) follows the setting through matmul.
+      Tensor out_c = Tensor::empty({B, H, N, hd}), lse_c = Tensor::empty({B, H, N});
+      {
+        GemmPrecisionGuard guard(GemmPrecision::BF16);
+        cpu.Backend::attention(out_c, lse_c, q, k, v, scale);
+      }
+      check_close_up_to_ties(out_c, out_ref, "composed out");
+      Tensor out_fp32 = Tensor::empty({B, H, N, hd});
+      cpu.attention(out_fp32, lse_c, q, k, v, scale);
+      check_differs(out, out_fp32, "out");
     }
-    // By hand in FP32: every product of rounded operands, softmax and its derivative in f32.
-    Tensor kt = raw::transpose(bf16(k), -1, -2);
-    Tensor scores = raw::mul_scalar(raw::matmul(bf16(q), kt), scale);
-    Tensor p = raw::softmax(scores, -1);
-    Tensor lse_ref = raw::select(raw::sub(scores, raw::softmax(scores, -1, true)), -1, 0);
-    Tensor out_ref = raw::matmul(bf16(p), bf16(v));
-    Tensor gv_ref = raw::matmul(raw::transpose(bf16(p), -1, -2), bf16(go));
-    Tensor gs = raw::softmax_backward(raw::matmul(bf16(go), raw::transpose(bf16(v), -1, -2)), p, -1, false);
-    Tensor gq_ref = raw::mul_scalar(raw::matmul(bf16(gs), bf16(k)), scale);
-    Tensor gk_ref = raw::mul_scalar(raw::matmul(raw::transpose(bf16(gs), -1, -2), bf16(q)), scale);
-    check_close(lse, lse_ref, "lse");
-    check_close_up_to_ties(out, out_ref, "out");
-    check_close_up_to_ties(heads(g_buf, 3, 0), gq_ref, "grad q");
-    check_close_up_to_ties(heads(g_buf, 3, 1), gk_ref, "grad k");
-    check_close_up_to_ties(heads(g_buf, 3, 2), gv_ref, "grad v");
-    // The composed default (what the CUDA backend runs) follows the setting through matmul.
-    Tensor out_c = Tensor::empty({B, H, N, hd}), lse_c = Tensor::empty({B, H, N});
-    {
-      GemmPrecisionGuard guard(GemmPrecision::BF16);
-      cpu.Backend::attention(out_c, lse_c, q, k, v, scale);
-    }
-    check_close_up_to_ties(out_c, out_ref, "composed out");
-    Tensor out_fp32 = Tensor::empty({B, H, N, hd});
-    cpu.attention(out_fp32, lse_c, q, k, v, scale);
-    check_differs(out, out_fp32, "out");
   }
 }
