@@ -35,6 +35,13 @@ inline Pair random_pair(Generator& gen, const Shape& shape, DType dt, ViewKind k
               [&](const Tensor& t) { return apply_view(t, shape, kind); });
 }
 
+// One side (CPU or GPU) of a list of pairs.
+inline std::vector<Tensor> side(const std::vector<Pair>& ps, bool gpu) {
+  std::vector<Tensor> v;
+  for (const Pair& p : ps) v.push_back(gpu ? p.gpu : p.cpu);
+  return v;
+}
+
 inline Pair empty_pair(const Shape& shape, DType dt) { return {Tensor::empty(shape, dt), Tensor::empty(shape, dt, kCuda)}; }
 
 // |gpu - cpu| <= atol + rtol * |cpu| elementwise (NaN matches NaN); `atol_each` overrides atol per element.

@@ -27,12 +27,6 @@ std::vector<Tensor> segments(const Tensor& t, const std::vector<int64_t>& rows) 
   return v;
 }
 
-std::vector<Tensor> side(const std::vector<Pair>& ps, bool gpu) {
-  std::vector<Tensor> v;
-  for (const Pair& p : ps) v.push_back(gpu ? p.gpu : p.cpu);
-  return v;
-}
-
 }  // namespace
 
 TEST_CASE("cuda: grouped linear layers and the grouped bias + GELU backward match the CPU") {
