@@ -1,9 +1,9 @@
 // Grouped kernels of an expert bank on the CPU: products, linear layers with their bias (+ GELU)
-// epilogue, and the bias + GELU backward, over groups of rows (one per busy expert). Groups are
-// shared out over threads, largest first on a dynamic schedule, each group single-threaded inside:
-// many small groups (an expert's few hundred rows) keep every thread busy, where one after another
-// each would be too small to share out, and a group's epilogue runs while its product's output is
-// still in the thread's cache.
+// epilogue, and the bias + GELU backward, over groups of rows (one per busy expert, one for the
+// shared expert). Groups are shared out over threads, largest first on a dynamic schedule, each
+// group single-threaded inside: many small groups (an expert's few hundred rows) keep every thread
+// busy, where one after another each would be too small to share out, and a group's epilogue runs
+// while its product's output is still in the thread's cache.
 #include <omp.h>
 
 #include <algorithm>

@@ -102,12 +102,12 @@ struct Segment {
 // Segment s of a sorted buffer t (A, ...): its rows [s.at, s.at + s.n).
 Tensor rows(const Tensor& t, const Segment& s) { return raw::narrow(t, 0, s.at, s.n); }
 
-// of(s) for every busy segment s: the argument lists of the grouped ops.
+// of(s) for every group s: the argument lists of the grouped ops.
 template <typename Of>
-std::vector<Tensor> per_segment(const std::vector<Segment>& busy, Of of) {
+std::vector<Tensor> per_segment(const std::vector<Segment>& groups, Of of) {
   std::vector<Tensor> v;
-  v.reserve(busy.size());
-  for (const Segment& s : busy) v.push_back(of(s));
+  v.reserve(groups.size());
+  for (const Segment& s : groups) v.push_back(of(s));
   return v;
 }
 
