@@ -215,6 +215,20 @@ void CpuBackend::matmul(const Tensor& out, const Tensor& a, const Tensor& b, dou
   products(out, a, b, alpha, beta, gemm_rounds_to_bf16(a.dtype()));
 }
 
+bool cpu::onednn_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* a,
+                       int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc) {
+#ifdef PROMOE_WITH_ONEDNN
+  const dnnl_status_t st =
+      dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, a, lda, b, ldb, 0.0f, c, ldc);
+  PROMOE_CHECK(st == dnnl_success, "matmul: oneDNN sgemm failed with status ", int(st), " for ", M, "x", K, "x", N);
+  return true;
+#else
+  (void)trans_a, (void)trans_b, (void)M, (void)N, (void)K, (void)alpha, (void)a, (void)lda, (void)b, (void)ldb;
+  (void)c, (void)ldc;
+  return false;
+#endif
+}
+
 void cpu::product_2d(const Tensor& out, const Tensor& a, const Tensor& b, bool bf16, bool sizes_vary) {
   products(raw::unsqueeze(out, 0), raw::unsqueeze(a, 0), raw::unsqueeze(b, 0), 1.0, 0.0, bf16, sizes_vary);
 }
