@@ -17,7 +17,6 @@
 #include <mutex>
 #include <string>
 #include <tuple>
-#include <vector>
 
 #include "tensor/dtype.h"
 #endif
