@@ -77,9 +77,10 @@ void run_moe_bench(const MoeBenchOptions& o) {
     dense_ms.push_back(time_layer(*dense, u, labels, g, o.device, o.precision));
   }
   const double m = median(moe_ms), d = median(dense_ms);
-  std::printf("MoE layer of %s (D %lld, %lld tokens) against a dense MLP of hidden %lld (equal matmul FLOPs per "
-              "token), forward + backward:\n",
-              o.preset.c_str(), (long long)D, (long long)(o.batch * N), (long long)hidden);
+  std::printf(
+      "MoE layer of %s (D %lld, %lld tokens) against a dense MLP of hidden %lld (equal matmul FLOPs per "
+      "token), forward + backward:\n",
+      o.preset.c_str(), (long long)D, (long long)(o.batch * N), (long long)hidden);
   std::printf("%-10s %12s %12s\n", "layer", "median_ms", "min_ms");
   std::printf("%-10s %12.2f %12.2f\n", "moe", m, *std::min_element(moe_ms.begin(), moe_ms.end()));
   std::printf("%-10s %12.2f %12.2f\n", "dense", d, *std::min_element(dense_ms.begin(), dense_ms.end()));

@@ -86,10 +86,14 @@ void bench_gemm(const Gemm& g, int rounds) {
     ec[i].resize(g.M, g.N);
   }
   auto eigen_one = [&](int64_t i) {
-    if (g.ta && g.tb) ec[i].noalias() = ea[i].transpose() * eb[i].transpose();
-    else if (g.ta) ec[i].noalias() = ea[i].transpose() * eb[i];
-    else if (g.tb) ec[i].noalias() = ea[i] * eb[i].transpose();
-    else ec[i].noalias() = ea[i] * eb[i];
+    if (g.ta && g.tb)
+      ec[i].noalias() = ea[i].transpose() * eb[i].transpose();
+    else if (g.ta)
+      ec[i].noalias() = ea[i].transpose() * eb[i];
+    else if (g.tb)
+      ec[i].noalias() = ea[i] * eb[i].transpose();
+    else
+      ec[i].noalias() = ea[i] * eb[i];
   };
   auto eigen = [&] {
     if (g.batch == 1) {
@@ -106,8 +110,8 @@ void bench_gemm(const Gemm& g, int rounds) {
   };
   std::vector<double> t = interleaved({rt_raw, rt_ag, eigen}, rounds);
   const double gflop = 2.0 * double(g.batch * g.M * g.K * g.N) * 1e-9;
-  std::string shape = std::to_string(g.batch) + "x" + std::to_string(g.M) + "x" + std::to_string(g.K) + "x" +
-                      std::to_string(g.N);
+  std::string shape =
+      std::to_string(g.batch) + "x" + std::to_string(g.M) + "x" + std::to_string(g.K) + "x" + std::to_string(g.N);
   std::printf("%-28s %-20s %9.1f %9.1f %9.1f %8.2f %8.2f\n", g.name, shape.c_str(), gflop / t[0], gflop / t[1],
               gflop / t[2], t[2] / t[0], t[2] / t[1]);
 }
@@ -136,15 +140,15 @@ void bench_attention_views(int rounds) {
       ec[i].noalias() = qm * km.transpose();
     }
   };
-  std::vector<double> t = interleaved({[&] { raw::matmul(q, raw::transpose(k, -1, -2)); },
-                                       [&] { matmul(qg, transpose(kg, -1, -2)); }, eigen},
-                                      rounds);
+  std::vector<double> t = interleaved(
+      {[&] { raw::matmul(q, raw::transpose(k, -1, -2)); }, [&] { matmul(qg, transpose(kg, -1, -2)); }, eigen}, rounds);
   const double gflop = 2.0 * double(B * H * N * N * hd) * 1e-9;
   std::printf("%-28s %-20s %9.1f %9.1f %9.1f %8.2f %8.2f\n", "attn q@k^T (qkv views)", "48x256x64x256", gflop / t[0],
               gflop / t[1], gflop / t[2], t[2] / t[0], t[2] / t[1]);
 }
 
-void bench_elementwise(const char* name, int64_t n, int inputs, const std::function<Tensor(const Tensor&, const Tensor&)>& rt,
+void bench_elementwise(const char* name, int64_t n, int inputs,
+                       const std::function<Tensor(const Tensor&, const Tensor&)>& rt,
                        const std::function<Tensor(const Tensor&, const Tensor&)>& ag,
                        const std::function<void(const Eigen::ArrayXf&, const Eigen::ArrayXf&, Eigen::ArrayXf&)>& eig,
                        int rounds) {
@@ -169,7 +173,8 @@ void eigen_parallel(int64_t n, F f) {
 #pragma omp parallel
   {
     int nt = omp_get_num_threads(), id = omp_get_thread_num();
-    int64_t chunk = (n + nt - 1) / nt, lo = std::min<int64_t>(n, id * chunk), len = std::min<int64_t>(n, lo + chunk) - lo;
+    int64_t chunk = (n + nt - 1) / nt, lo = std::min<int64_t>(n, id * chunk),
+            len = std::min<int64_t>(n, lo + chunk) - lo;
     f(lo, len);
   }
 }
@@ -182,11 +187,13 @@ void run_runtime_bench(const RuntimeBenchOptions& options) {
   const int rounds = std::max(1, options.repeats);
   std::printf("runtime bench: %d threads, %d interleaved rounds, median; Eigen %d.%d.%d\n", options.threads, rounds,
               EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION);
-  std::printf("%-28s %-20s %9s %9s %9s %8s %8s\n", "matmul (fp32)", "B x M x K x N", "raw GF/s", "ag GF/s",
-              "Eigen", "raw/Eig", "ag/Eig");
+  std::printf("%-28s %-20s %9s %9s %9s %8s %8s\n", "matmul (fp32)", "B x M x K x N", "raw GF/s", "ag GF/s", "Eigen",
+              "raw/Eig", "ag/Eig");
   // DiT-S block on 8 images of 256 tokens: T = 2048 rows, D = 384, 6 heads of 64, MLP 1536.
   // A linear layer computes y = x @ W^T (forward, B transposed), dX = g @ W, dW = g^T @ x.
   const int64_t T = 2048, D = 384;
+  // One product per line.
+  // clang-format off
   std::vector<Gemm> gemms = {
       {"square NN", 1, 1024, 1024, 1024, false, false},
       {"qkv  fwd x@W^T", 1, T, D, 3 * D, false, true},
@@ -205,6 +212,7 @@ void run_runtime_bench(const RuntimeBenchOptions& options) {
       {"attn p@v", 48, 256, 256, 64, false, false},
       {"attn dV p^T@g", 48, 256, 256, 64, true, false},
   };
+  // clang-format on
   for (const Gemm& g : gemms) bench_gemm(g, rounds);
   bench_attention_views(rounds);
 
@@ -215,7 +223,8 @@ void run_runtime_bench(const RuntimeBenchOptions& options) {
       "add a+b", n, 2, [](const Tensor& a, const Tensor& b) { return raw::add(a, b); },
       [](const Tensor& a, const Tensor& b) { return add(a, b); },
       [](const Eigen::ArrayXf& a, const Eigen::ArrayXf& b, Eigen::ArrayXf& c) {
-        eigen_parallel(a.size(), [&](int64_t lo, int64_t len) { c.segment(lo, len) = a.segment(lo, len) + b.segment(lo, len); });
+        eigen_parallel(a.size(),
+                       [&](int64_t lo, int64_t len) { c.segment(lo, len) = a.segment(lo, len) + b.segment(lo, len); });
       },
       rounds);
   bench_elementwise(

@@ -22,8 +22,13 @@ namespace {
 class StepRunner {
  public:
   StepRunner(const std::string& preset, int64_t batch, Device device, GemmPrecision precision)
-      : name(preset), spec(training::ModelSpec::preset(preset)), flops(moe::training_step_flops(spec, batch)),
-        device_(device), precision_(precision), model_(spec.build(0)), gen_(1) {
+      : name(preset),
+        spec(training::ModelSpec::preset(preset)),
+        flops(moe::training_step_flops(spec, batch)),
+        device_(device),
+        precision_(precision),
+        model_(spec.build(0)),
+        gen_(1) {
     model_->to(device);
     model_->train(true);
     params_ = model_->named_parameters();
@@ -99,8 +104,9 @@ void bench_steps(const std::vector<std::string>& presets, int64_t batch, int rep
 }  // namespace
 
 void add_bench_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("bench", "Benchmarks: --what runtime (kernels), step (training steps) or moe (one MoE "
-                                          "layer against a dense MLP of equal FLOPs)");
+  auto* cmd = app.add_subcommand("bench",
+                                 "Benchmarks: --what runtime (kernels), step (training steps) or moe (one MoE "
+                                 "layer against a dense MLP of equal FLOPs)");
   auto what = std::make_shared<std::string>("step");
   auto presets = std::make_shared<std::vector<std::string>>(std::vector<std::string>{"ProMoE-Tiny", "Dense-Tiny"});
   auto batch = std::make_shared<int64_t>(16);

@@ -23,7 +23,8 @@ void add_check_command(CLI::App& app) {
       std::printf("%s", r.summary().c_str());
       failed += !r.ok();
     }
-    if (failed) throw promoe::Error(std::to_string(failed) + " of " + std::to_string(files->size()) + " case(s) failed");
+    if (failed)
+      throw promoe::Error(std::to_string(failed) + " of " + std::to_string(files->size()) + " case(s) failed");
   });
 }
 

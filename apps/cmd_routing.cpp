@@ -19,7 +19,8 @@ void add_routing_command(CLI::App& app) {
   auto opt = std::make_shared<training::RoutingAnalysis>();
   auto threads = std::make_shared<int>(2);
   cmd->add_option("--checkpoint", *ckpt, "Checkpoint written by `promoe train`")->required();
-  cmd->add_option("--data", *data, "fashion-mnist (test split), a Fashion-MNIST directory, or latents (.safetensors, .npy, dir)")
+  cmd->add_option("--data", *data,
+                  "fashion-mnist (test split), a Fashion-MNIST directory, or latents (.safetensors, .npy, dir)")
       ->capture_default_str();
   cmd->add_option("--out", *out, "Output directory")->capture_default_str();
   cmd->add_option("--per-class", opt->per_class, "Examples of each class")->capture_default_str();

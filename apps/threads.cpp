@@ -3,9 +3,8 @@
 #include <omp.h>
 #include <unistd.h>
 
-#include <cstdlib>
-
 #include <Eigen/Core>
+#include <cstdlib>
 
 #include "apps/commands.h"
 

@@ -10,9 +10,7 @@ namespace promoe {
 namespace {
 thread_local bool g_grad_enabled = true;
 
-void accumulate(Tensor& slot, const Tensor& g) {
-  slot = slot.defined() ? raw::add(slot, g) : g;
-}
+void accumulate(Tensor& slot, const Tensor& g) { slot = slot.defined() ? raw::add(slot, g) : g; }
 
 // True when nothing but the engine can see `t`: one handle on a dense storage of its own. A leaf
 // may then adopt it as its gradient without a copy (a weight gradient fresh from its GEMM). A
@@ -46,8 +44,9 @@ std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_out) {
 }
 
 std::vector<Tensor> FunctionNode::apply(const Tensor& grad_out) {
-  PROMOE_CHECK(fn, "backward through ", name, " a second time: its saved tensors were freed "
-                   "(pass retain_graph = true to the first backward)");
+  PROMOE_CHECK(fn, "backward through ", name,
+               " a second time: its saved tensors were freed "
+               "(pass retain_graph = true to the first backward)");
   return fn(grad_out);
 }
 

@@ -98,12 +98,16 @@ Tensor add(const Tensor& a, double s) {
   return record(raw::add_scalar(a, s), "add_scalar", {a}, [](const Tensor& g) { return Grads{g}; });
 }
 Tensor mul(const Tensor& a, double s) {
-  return record(raw::mul_scalar(a, s), "mul_scalar", {a}, [s](const Tensor& g) { return Grads{raw::mul_scalar(g, s)}; });
+  return record(raw::mul_scalar(a, s), "mul_scalar", {a},
+                [s](const Tensor& g) { return Grads{raw::mul_scalar(g, s)}; });
 }
 Tensor pow(const Tensor& a, double p) {
-  return unary_with(UnaryOp::PowScalar, a, "pow_scalar", false, [p](const Tensor& x, const Tensor& g) {
-    return raw::mul(g, raw::mul_scalar(raw::unary(UnaryOp::PowScalar, x, p - 1), p));
-  }, p);
+  return unary_with(
+      UnaryOp::PowScalar, a, "pow_scalar", false,
+      [p](const Tensor& x, const Tensor& g) {
+        return raw::mul(g, raw::mul_scalar(raw::unary(UnaryOp::PowScalar, x, p - 1), p));
+      },
+      p);
 }
 
 Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
@@ -175,11 +179,14 @@ Tensor square(const Tensor& a) {
 }
 Tensor clamp(const Tensor& a, double lo, double hi) {
   PROMOE_CHECK(lo <= hi, "clamp: lower bound ", lo, " above upper bound ", hi);
-  return unary_with(UnaryOp::Clamp, a, "clamp", false, [lo, hi](const Tensor& x, const Tensor& g) {
-    Tensor lo_t = raw::scalar(lo, x.dtype(), x.device()), hi_t = raw::scalar(hi, x.dtype(), x.device());
-    Tensor inside = raw::mul(raw::binary(BinaryOp::Gt, x, lo_t), raw::binary(BinaryOp::Lt, x, hi_t));
-    return raw::mul(g, inside);
-  }, lo, hi);
+  return unary_with(
+      UnaryOp::Clamp, a, "clamp", false,
+      [lo, hi](const Tensor& x, const Tensor& g) {
+        Tensor lo_t = raw::scalar(lo, x.dtype(), x.device()), hi_t = raw::scalar(hi, x.dtype(), x.device());
+        Tensor inside = raw::mul(raw::binary(BinaryOp::Gt, x, lo_t), raw::binary(BinaryOp::Lt, x, hi_t));
+        return raw::mul(g, inside);
+      },
+      lo, hi);
 }
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {

@@ -28,9 +28,8 @@ Tensor unsqueeze_reduced(Tensor g, const std::vector<int64_t>& dims, bool keepdi
 Tensor sum(const Tensor& a, std::vector<int64_t> dims, bool keepdim) {
   dims = reduced_dims(std::move(dims), a.dim(), "sum");
   Shape in = a.shape();
-  return record(raw::sum(a, dims, keepdim), "sum", {a}, [=](const Tensor& g) {
-    return Grads{raw::expand(unsqueeze_reduced(g, dims, keepdim), in)};
-  });
+  return record(raw::sum(a, dims, keepdim), "sum", {a},
+                [=](const Tensor& g) { return Grads{raw::expand(unsqueeze_reduced(g, dims, keepdim), in)}; });
 }
 
 Tensor mean(const Tensor& a, std::vector<int64_t> dims, bool keepdim) {

@@ -26,7 +26,8 @@ Tensor permute(const Tensor& a, const std::vector<int64_t>& dims) {
   Tensor out = raw::permute(a, dims);
   std::vector<int64_t> inverse(dims.size());
   for (size_t i = 0; i < dims.size(); ++i) inverse[wrap_dim(dims[i], a.dim(), "permute")] = int64_t(i);
-  return record(out, "permute", {a}, [inverse](const Tensor& g) { return std::vector<Tensor>{raw::permute(g, inverse)}; });
+  return record(out, "permute", {a},
+                [inverse](const Tensor& g) { return std::vector<Tensor>{raw::permute(g, inverse)}; });
 }
 
 Tensor transpose(const Tensor& a, int64_t d0, int64_t d1) {
@@ -108,7 +109,8 @@ Tensor stack(const std::vector<Tensor>& parts, int64_t dim) {
   dim = wrap_dim(dim, parts[0].dim() + 1, "stack");
   std::vector<Tensor> u;
   for (const Tensor& p : parts) {
-    PROMOE_CHECK(p.shape() == parts[0].shape(), "stack: ", describe(p), " and ", describe(parts[0]), " differ in shape");
+    PROMOE_CHECK(p.shape() == parts[0].shape(), "stack: ", describe(p), " and ", describe(parts[0]),
+                 " differ in shape");
     u.push_back(unsqueeze(p, dim));
   }
   return cat(u, dim);

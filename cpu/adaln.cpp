@@ -24,8 +24,7 @@ void CpuBackend::layer_norm_modulate(const Tensor& out, const Tensor& mean, cons
     T* py = out.data<T>();
     T* pm = mean.data<T>();
     T* pr = rstd.data<T>();
-_Pragma("omp parallel for schedule(static) if (rows * D > 16384)")
-    for (int64_t r = 0; r < rows; ++r) {
+    _Pragma("omp parallel for schedule(static) if (rows * D > 16384)") for (int64_t r = 0; r < rows; ++r) {
       const int64_t b = r / N;
       ConstRow<T> xr(px + r * D, D), sh(psh + b * D, D), sc(psc + b * D, D);
       Row<T> yr(py + r * D, D);
@@ -39,9 +38,9 @@ _Pragma("omp parallel for schedule(static) if (rows * D > 16384)")
   });
 }
 
-void CpuBackend::layer_norm_modulate_backward(const Tensor& grad_x, const Tensor& grad_shift,
-                                              const Tensor& grad_scale, const Tensor& g, const Tensor& x,
-                                              const Tensor& mean, const Tensor& rstd, const Tensor& scale) {
+void CpuBackend::layer_norm_modulate_backward(const Tensor& grad_x, const Tensor& grad_shift, const Tensor& grad_scale,
+                                              const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                                              const Tensor& scale) {
   const int64_t B = x.size(0), N = x.size(1), D = x.size(2);
   PROMOE_DISPATCH_FLOAT(x.dtype(), "layer_norm_modulate_backward", {
     const T* px = x.data<T>();
@@ -52,8 +51,7 @@ void CpuBackend::layer_norm_modulate_backward(const Tensor& grad_x, const Tensor
     T* pgx = grad_x.data<T>();
     T* pgsh = grad_shift.data<T>();
     T* pgsc = grad_scale.data<T>();
-_Pragma("omp parallel for schedule(static) if (B > 1 && B * N * D > 16384)")
-    for (int64_t b = 0; b < B; ++b) {
+    _Pragma("omp parallel for schedule(static) if (B > 1 && B * N * D > 16384)") for (int64_t b = 0; b < B; ++b) {
       ConstRow<T> sc(psc + b * D, D);
       Row<T> gsh(pgsh + b * D, D), gsc(pgsc + b * D, D);
       gsh.setZero();
@@ -79,9 +77,9 @@ void CpuBackend::gated_add(const Tensor& out, const Tensor& x, const Tensor& gat
     const T* pgate = gate.data<T>();
     const T* py = y.data<T>();
     T* po = out.data<T>();
-_Pragma("omp parallel for schedule(static) if (rows * D > 32768)")
-    for (int64_t r = 0; r < rows; ++r) {
-      Row<T>(po + r * D, D) = ConstRow<T>(px + r * D, D) + ConstRow<T>(pgate + (r / N) * D, D) * ConstRow<T>(py + r * D, D);
+    _Pragma("omp parallel for schedule(static) if (rows * D > 32768)") for (int64_t r = 0; r < rows; ++r) {
+      Row<T>(po + r * D, D) =
+          ConstRow<T>(px + r * D, D) + ConstRow<T>(pgate + (r / N) * D, D) * ConstRow<T>(py + r * D, D);
     }
   });
 }
@@ -95,8 +93,7 @@ void CpuBackend::gated_add_backward(const Tensor& grad_y, const Tensor& grad_gat
     const T* pgate = gate.data<T>();
     T* pgy = grad_y.data<T>();
     T* pgg = grad_gate.data<T>();
-_Pragma("omp parallel for schedule(static) if (B > 1 && B * N * D > 32768)")
-    for (int64_t b = 0; b < B; ++b) {
+    _Pragma("omp parallel for schedule(static) if (B > 1 && B * N * D > 32768)") for (int64_t b = 0; b < B; ++b) {
       ConstRow<T> gt(pgate + b * D, D);
       Row<T> gg(pgg + b * D, D);
       gg.setZero();

@@ -83,8 +83,10 @@ struct Scratch {
 template <typename T>
 ConstView<T> rounded(const Operand<T>& x, Mat<T>& r) {
   auto round = [](T v) { return T(round_to_bf16(float(v))); };
-  if (x.transposed) r = x.m.transpose().unaryExpr(round);
-  else r = x.m.unaryExpr(round);
+  if (x.transposed)
+    r = x.m.transpose().unaryExpr(round);
+  else
+    r = x.m.unaryExpr(round);
   return whole(r);
 }
 
@@ -110,10 +112,14 @@ void product(View<T> out, const Operand<T>& a, const Operand<T>& b, T alpha, Mod
                           b.m.data(), b.m.outerStride(), out.data(), out.outerStride()))
       return;
   }
-  if (!a.transposed && !b.transposed) out.noalias() = alpha * (a.m * b.m);
-  else if (!a.transposed) out.noalias() = alpha * (a.m * b.m.transpose());
-  else if (!b.transposed) out.noalias() = alpha * (a.m.transpose() * b.m);
-  else out.noalias() = alpha * (a.m.transpose() * b.m.transpose());
+  if (!a.transposed && !b.transposed)
+    out.noalias() = alpha * (a.m * b.m);
+  else if (!a.transposed)
+    out.noalias() = alpha * (a.m * b.m.transpose());
+  else if (!b.transposed)
+    out.noalias() = alpha * (a.m.transpose() * b.m);
+  else
+    out.noalias() = alpha * (a.m.transpose() * b.m.transpose());
 }
 
 // The mode for the products of q (B, H, N, hd) under the calling thread's GEMM precision (read
@@ -143,20 +149,21 @@ _Pragma("omp parallel if (parallel_pairs(q))")
       s.p.resize(N, k.size(2));  // scores, then probabilities
 _Pragma("omp for schedule(static)")
       for (int64_t pair = 0; pair < pairs; ++pair) {
-        product<T>(whole_out(s.p), as_is(head<T>(q, pair, H)), transpose_of(head<T>(k, pair, H)), T(scale), mode, s);
-        T* row_lse = lse.data<T>() + pair * N;
-        for (int64_t i = 0; i < N; ++i) {  // row softmax in place, keeping each row's log-sum-exp
-          auto row = s.p.row(i).array();
-          const T mx = row.maxCoeff();
-          row = (row - mx).exp();
-          const T sum = row.sum();
-          row *= T(1) / sum;
-          row_lse[i] = mx + std::log(sum);
-        }
-        product<T>(head_out<T>(out, pair, H), as_is(whole(s.p)), as_is(head<T>(v, pair, H)), T(1), mode, s);
-      }
+    product<T>(whole_out(s.p), as_is(head<T>(q, pair, H)), transpose_of(head<T>(k, pair, H)), T(scale), mode, s);
+    T* row_lse = lse.data<T>() + pair * N;
+    for (int64_t i = 0; i < N; ++i) {  // row softmax in place, keeping each row's log-sum-exp
+      auto row = s.p.row(i).array();
+      const T mx = row.maxCoeff();
+      row = (row - mx).exp();
+      const T sum = row.sum();
+      row *= T(1) / sum;
+      row_lse[i] = mx + std::log(sum);
     }
-  });
+    product<T>(head_out<T>(out, pair, H), as_is(whole(s.p)), as_is(head<T>(v, pair, H)), T(1), mode, s);
+      }
+}
+}  // namespace promoe
+);
 }
 
 void CpuBackend::attention_backward(const Tensor& gq, const Tensor& gk, const Tensor& gv, const Tensor& go,
@@ -172,24 +179,24 @@ _Pragma("omp parallel if (parallel_pairs(q))")
       s.gs.resize(N, k.size(2));
 _Pragma("omp for schedule(static)")
       for (int64_t pair = 0; pair < pairs; ++pair) {
-        const ConstView<T> qh = head<T>(q, pair, H), kh = head<T>(k, pair, H), vh = head<T>(v, pair, H),
-                           g = head<T>(go, pair, H);
-        // The probabilities again, from the scores and the saved log-sum-exp.
-        product<T>(whole_out(s.p), as_is(qh), transpose_of(kh), T(scale), mode, s);
-        const T* row_lse = lse.data<T>() + pair * N;
-        for (int64_t i = 0; i < N; ++i) s.p.row(i).array() = (s.p.row(i).array() - row_lse[i]).exp();
-        product<T>(head_out<T>(gv, pair, H), transpose_of(whole(s.p)), as_is(g), T(1), mode, s);
-        product<T>(whole_out(s.gs), as_is(g), transpose_of(vh), T(1), mode, s);
-        for (int64_t i = 0; i < N; ++i) {  // y * (g - sum(g * y)) per row
-          auto gr = s.gs.row(i).array();
-          auto pr = s.p.row(i).array();
-          gr = pr * (gr - (gr * pr).sum());
-        }
-        product<T>(head_out<T>(gq, pair, H), as_is(whole(s.gs)), as_is(kh), T(scale), mode, s);
-        product<T>(head_out<T>(gk, pair, H), transpose_of(whole(s.gs)), as_is(qh), T(scale), mode, s);
-      }
+    const ConstView<T> qh = head<T>(q, pair, H), kh = head<T>(k, pair, H), vh = head<T>(v, pair, H),
+                       g = head<T>(go, pair, H);
+    // The probabilities again, from the scores and the saved log-sum-exp.
+    product<T>(whole_out(s.p), as_is(qh), transpose_of(kh), T(scale), mode, s);
+    const T* row_lse = lse.data<T>() + pair * N;
+    for (int64_t i = 0; i < N; ++i) s.p.row(i).array() = (s.p.row(i).array() - row_lse[i]).exp();
+    product<T>(head_out<T>(gv, pair, H), transpose_of(whole(s.p)), as_is(g), T(1), mode, s);
+    product<T>(whole_out(s.gs), as_is(g), transpose_of(vh), T(1), mode, s);
+    for (int64_t i = 0; i < N; ++i) {  // y * (g - sum(g * y)) per row
+      auto gr = s.gs.row(i).array();
+      auto pr = s.p.row(i).array();
+      gr = pr * (gr - (gr * pr).sum());
     }
-  });
+    product<T>(head_out<T>(gq, pair, H), as_is(whole(s.gs)), as_is(kh), T(scale), mode, s);
+    product<T>(head_out<T>(gk, pair, H), transpose_of(whole(s.gs)), as_is(qh), T(scale), mode, s);
+      }
+}
+});
 }
 
 }  // namespace promoe

@@ -18,8 +18,8 @@ void CpuBackend::bias_gelu(const Tensor& out, const Tensor& pre, const Tensor& b
     T* pp = pre.data<T>();
     T* po = out.data<T>();
     const T* pb = bias.data<T>();
-_Pragma("omp parallel for schedule(static) if (rows * n > 32768)")
-    for (int64_t r = 0; r < rows; ++r) cpu::bias_gelu_rows(pp, po, pb, r, r + 1, n);
+    _Pragma("omp parallel for schedule(static) if (rows * n > 32768)") for (int64_t r = 0; r < rows; ++r)
+        cpu::bias_gelu_rows(pp, po, pb, r, r + 1, n);
   });
 }
 
@@ -32,10 +32,9 @@ void CpuBackend::bias_gelu_backward(const Tensor& grad_pre, const Tensor& grad_b
     const T* pg = g.data<T>();
     T* pgp = grad_pre.data<T>();
     std::vector<T> partial(size_t(blocks * n), T(0));
-_Pragma("omp parallel for schedule(static) if (rows * n > 32768)")
-    for (int64_t blk = 0; blk < blocks; ++blk)
-      cpu::bias_gelu_backward_rows(pgp, partial.data() + blk * n, pg, pp, blk * block,
-                                   std::min(rows, (blk + 1) * block), n);
+    _Pragma("omp parallel for schedule(static) if (rows * n > 32768)") for (int64_t blk = 0; blk < blocks; ++blk)
+        cpu::bias_gelu_backward_rows(pgp, partial.data() + blk * n, pg, pp, blk * block,
+                                     std::min(rows, (blk + 1) * block), n);
     cpu::Row<T> gb(grad_bias.data<T>(), n);
     gb.setZero();
     for (int64_t blk = 0; blk < blocks; ++blk) gb += cpu::ConstRow<T>(partial.data() + blk * n, n);

@@ -24,8 +24,7 @@ void CpuBackend::cosine_scores(const Tensor& z, const Tensor& rnorm, const Tenso
     Eigen::Map<const RowMajor<T>> X(x.data<T>(), tokens, D), Q(q.data<T>(), E, D);
     Eigen::Map<RowMajor<T>> Z(z.data<T>(), tokens, E);
     T* r = rnorm.data<T>();
-_Pragma("omp parallel for schedule(static) if (tokens * D > 32768)")
-    for (int64_t b = 0; b < blocks; ++b) {
+    _Pragma("omp parallel for schedule(static) if (tokens * D > 32768)") for (int64_t b = 0; b < blocks; ++b) {
       const int64_t r0 = b * kRows, n = std::min(kRows, tokens - r0);
       auto Zb = Z.middleRows(r0, n);
       Zb.noalias() = X.middleRows(r0, n) * Q.transpose();
@@ -45,8 +44,7 @@ void CpuBackend::cosine_scores_backward(const Tensor& gx, const Tensor& gz_scale
         Z(z.data<T>(), tokens, E);
     Eigen::Map<RowMajor<T>> GX(gx.data<T>(), tokens, D), GS(gz_scaled.data<T>(), tokens, E);
     const T* r = rnorm.data<T>();
-_Pragma("omp parallel for schedule(static) if (tokens * D > 32768)")
-    for (int64_t b = 0; b < blocks; ++b) {
+    _Pragma("omp parallel for schedule(static) if (tokens * D > 32768)") for (int64_t b = 0; b < blocks; ++b) {
       const int64_t r0 = b * kRows, n = std::min(kRows, tokens - r0);
       for (int64_t i = 0; i < n; ++i) GS.row(r0 + i) = GZ.row(r0 + i) * r[r0 + i];
       GX.middleRows(r0, n).noalias() = GS.middleRows(r0, n) * Q;

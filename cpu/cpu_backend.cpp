@@ -105,7 +105,7 @@ void* CpuBackend::allocate(size_t nbytes) {
   const size_t cls = BlockCache::size_class(nbytes);
   void* p = cls >= BlockCache::kMin ? block_cache().take(cls) : nullptr;
   if (!p) p = std::aligned_alloc(64, cls);  // 64-byte alignment for SIMD
-  if (!p) {  // out of memory: give the cached blocks back and try once more
+  if (!p) {                                 // out of memory: give the cached blocks back and try once more
     block_cache().release_all();
     p = std::aligned_alloc(64, cls);
   }
@@ -133,8 +133,8 @@ void CpuBackend::uniform(const Tensor& out, uint64_t seed, uint64_t offset, doub
   PROMOE_DISPATCH_FLOAT(out.dtype(), "uniform", {
     T* o = out.data<T>();
     const int64_t n = out.numel();
-_Pragma("omp parallel for schedule(static) if (n > 65536)")
-    for (int64_t i = 0; i < n; ++i) o[i] = T(lo + (hi - lo) * philox::uniform(seed, offset + uint64_t(i)));
+    _Pragma("omp parallel for schedule(static) if (n > 65536)") for (int64_t i = 0; i < n; ++i) o[i] =
+        T(lo + (hi - lo) * philox::uniform(seed, offset + uint64_t(i)));
   });
 }
 
@@ -142,8 +142,8 @@ void CpuBackend::normal(const Tensor& out, uint64_t seed, uint64_t offset, doubl
   PROMOE_DISPATCH_FLOAT(out.dtype(), "normal", {
     T* o = out.data<T>();
     const int64_t n = out.numel();
-_Pragma("omp parallel for schedule(static) if (n > 65536)")
-    for (int64_t i = 0; i < n; ++i) o[i] = T(mean + std * philox::normal(seed, offset + uint64_t(i)));
+    _Pragma("omp parallel for schedule(static) if (n > 65536)") for (int64_t i = 0; i < n; ++i) o[i] =
+        T(mean + std * philox::normal(seed, offset + uint64_t(i)));
   });
 }
 
@@ -158,10 +158,8 @@ void CpuBackend::adamw(const Tensor& param, const Tensor& grad, const Tensor& m,
     T* pv = v.data<T>();
     const int64_t n = param.numel();
     const T gs = T(grad_scale);
-_Pragma("omp parallel for simd schedule(static) if (n > 8192)")
-    for (int64_t i = 0; i < n; ++i)
-      math::adamw<T>(p[i], g[i] * gs, pm[i], pv[i], T(lr), T(beta1), T(beta2), T(eps), T(weight_decay), T(bias1),
-                     T(bias2_sqrt));
+    _Pragma("omp parallel for simd schedule(static) if (n > 8192)") for (int64_t i = 0; i < n; ++i) math::adamw<T>(
+        p[i], g[i] * gs, pm[i], pv[i], T(lr), T(beta1), T(beta2), T(eps), T(weight_decay), T(bias1), T(bias2_sqrt));
   });
 }
 
@@ -179,17 +177,14 @@ void CpuBackend::adamw_group(const std::vector<Tensor>& params, const std::vecto
   if (n == 0) return;
   PROMOE_DISPATCH_FLOAT(params[0].dtype(), "adamw", {
     const T gs = T(grad_scale);
-_Pragma("omp parallel for schedule(static) if (n > 1)")
-    for (int64_t c = 0; c < n; ++c) {
+    _Pragma("omp parallel for schedule(static) if (n > 1)") for (int64_t c = 0; c < n; ++c) {
       const Chunk& k = chunks[c];
       T* p = params[k.slot].data<T>();
       const T* g = grads[k.slot].data<T>();
       T* pm = ms[k.slot].data<T>();
       T* pv = vs[k.slot].data<T>();
-_Pragma("omp simd")
-      for (int64_t i = k.begin; i < k.end; ++i)
-        math::adamw<T>(p[i], g[i] * gs, pm[i], pv[i], T(lr), T(beta1), T(beta2), T(eps), T(weight_decay), T(bias1),
-                       T(bias2_sqrt));
+      _Pragma("omp simd") for (int64_t i = k.begin; i < k.end; ++i) math::adamw<T>(
+          p[i], g[i] * gs, pm[i], pv[i], T(lr), T(beta1), T(beta2), T(eps), T(weight_decay), T(bias1), T(bias2_sqrt));
     }
   });
 }
@@ -202,13 +197,11 @@ void CpuBackend::ema_group(const std::vector<Tensor>& shadows, const std::vector
   if (n == 0) return;
   PROMOE_DISPATCH_FLOAT(params[0].dtype(), "ema_group", {
     const T keep = T(decay), take = T(1.0 - decay);
-_Pragma("omp parallel for schedule(static) if (n > 1)")
-    for (int64_t c = 0; c < n; ++c) {
+    _Pragma("omp parallel for schedule(static) if (n > 1)") for (int64_t c = 0; c < n; ++c) {
       const Chunk& k = chunks[c];
       T* s = shadows[k.slot].data<T>();
       const T* p = params[k.slot].data<T>();
-_Pragma("omp simd")
-      for (int64_t i = k.begin; i < k.end; ++i) s[i] = s[i] * keep + p[i] * take;
+      _Pragma("omp simd") for (int64_t i = k.begin; i < k.end; ++i) s[i] = s[i] * keep + p[i] * take;
     }
   });
 }
@@ -219,14 +212,13 @@ double CpuBackend::sum_of_squares(const std::vector<Tensor>& ts) {
   const std::vector<Chunk> chunks = chunks_of(ts);
   const int64_t n = int64_t(chunks.size());
   std::vector<double> partial(n);
-_Pragma("omp parallel for schedule(static) if (n > 4)")
-  for (int64_t i = 0; i < n; ++i) {
+  _Pragma("omp parallel for schedule(static) if (n > 4)") for (int64_t i = 0; i < n; ++i) {
     const Chunk& c = chunks[i];
     double acc = 0;
     PROMOE_DISPATCH_FLOAT(ts[c.slot].dtype(), "sum_of_squares", {
       const T* x = ts[c.slot].data<T>();
-_Pragma("omp simd reduction(+ : acc)")
-      for (int64_t j = c.begin; j < c.end; ++j) acc += double(x[j]) * double(x[j]);
+      _Pragma("omp simd reduction(+ : acc)") for (int64_t j = c.begin; j < c.end; ++j) acc +=
+          double(x[j]) * double(x[j]);
     });
     partial[i] = acc;
   }

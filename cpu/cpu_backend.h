@@ -56,8 +56,7 @@ class CpuBackend final : public Backend {
                           const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
                           double scale) override;
   void bias_gelu(const Tensor& out, const Tensor& pre, const Tensor& bias) override;
-  void bias_gelu_backward(const Tensor& grad_pre, const Tensor& grad_bias, const Tensor& g,
-                          const Tensor& pre) override;
+  void bias_gelu_backward(const Tensor& grad_pre, const Tensor& grad_bias, const Tensor& g, const Tensor& pre) override;
   void cosine_scores(const Tensor& z, const Tensor& rnorm, const Tensor& x, const Tensor& q, double eps) override;
   void cosine_scores_backward(const Tensor& gx, const Tensor& gz_scaled, const Tensor& gz, const Tensor& z,
                               const Tensor& x, const Tensor& q, const Tensor& rnorm, double eps) override;

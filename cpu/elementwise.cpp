@@ -36,10 +36,18 @@ void copy_from(const Tensor& out, const Tensor& a) {
     });
   };
   switch (out.dtype()) {
-    case DType::F32: run(ptr<float>(out), [](From x) { return float(x); }); break;
-    case DType::F64: run(ptr<double>(out), [](From x) { return double(x); }); break;
-    case DType::I64: run(ptr<int64_t>(out), [](From x) { return int64_t(x); }); break;
-    case DType::BF16: run(ptr<uint16_t>(out), [](From x) { return f32_to_bf16(float(x)); }); break;
+    case DType::F32:
+      run(ptr<float>(out), [](From x) { return float(x); });
+      break;
+    case DType::F64:
+      run(ptr<double>(out), [](From x) { return double(x); });
+      break;
+    case DType::I64:
+      run(ptr<int64_t>(out), [](From x) { return int64_t(x); });
+      break;
+    case DType::BF16:
+      run(ptr<uint16_t>(out), [](From x) { return f32_to_bf16(float(x)); });
+      break;
   }
 }
 
@@ -62,15 +70,24 @@ bool eigen_unary(T* o, const T* px, int64_t n) {
   ArrayMap<T> y(o, n);
   ConstArrayMap<T> x(px, n);
   const T k = T(math::kSqrt2OverPi), c = T(math::kGeluCoef);
-  if constexpr (OP == UnaryOp::Exp) y = x.exp();
-  else if constexpr (OP == UnaryOp::Log) y = x.log();
-  else if constexpr (OP == UnaryOp::Sqrt) y = x.sqrt();
-  else if constexpr (OP == UnaryOp::Rsqrt) y = x.rsqrt();
-  else if constexpr (OP == UnaryOp::Tanh) y = x.tanh();
-  else if constexpr (OP == UnaryOp::Sigmoid) y = x.logistic();
-  else if constexpr (OP == UnaryOp::Silu) y = x * x.logistic();
-  else if constexpr (OP == UnaryOp::GeluTanh) y = T(0.5) * x * (T(1) + (k * (x + c * x.cube())).tanh());
-  else return false;  // sin/cos stay scalar: rare here, and GCC 12 warns inside Eigen's AVX-512 psincos
+  if constexpr (OP == UnaryOp::Exp)
+    y = x.exp();
+  else if constexpr (OP == UnaryOp::Log)
+    y = x.log();
+  else if constexpr (OP == UnaryOp::Sqrt)
+    y = x.sqrt();
+  else if constexpr (OP == UnaryOp::Rsqrt)
+    y = x.rsqrt();
+  else if constexpr (OP == UnaryOp::Tanh)
+    y = x.tanh();
+  else if constexpr (OP == UnaryOp::Sigmoid)
+    y = x.logistic();
+  else if constexpr (OP == UnaryOp::Silu)
+    y = x * x.logistic();
+  else if constexpr (OP == UnaryOp::GeluTanh)
+    y = T(0.5) * x * (T(1) + (k * (x + c * x.cube())).tanh());
+  else
+    return false;  // sin/cos stay scalar: rare here, and GCC 12 warns inside Eigen's AVX-512 psincos
   return true;
 }
 
@@ -85,8 +102,8 @@ bool eigen_binary(T* o, const T* px, const T* pg, int64_t n) {
       const int64_t m = std::min<int64_t>(1024, n - i);
       auto xs = x.segment(i, m);
       Eigen::Array<T, Eigen::Dynamic, 1> t = (k * (xs + c * xs.cube())).tanh();
-      y.segment(i, m) = g.segment(i, m) * (T(0.5) * (T(1) + t) +
-                                           T(0.5) * xs * (T(1) - t.square()) * k * (T(1) + T(3) * c * xs.square()));
+      y.segment(i, m) = g.segment(i, m) *
+                        (T(0.5) * (T(1) + t) + T(0.5) * xs * (T(1) - t.square()) * k * (T(1) + T(3) * c * xs.square()));
     }
   } else if constexpr (OP == BinaryOp::SiluBackward) {
     for (int64_t i = 0; i < n; i += 1024) {
@@ -111,8 +128,7 @@ void unary_loop(const Tensor& out, const Tensor& a, T p0, T p1) {
                     const T* px = x + off[1];
                     if (s[0] == 1 && s[1] == 1) {
                       if (eigen_unary<OP, T>(po, px, n)) return;
-_Pragma("omp simd")
-                      for (int64_t i = 0; i < n; ++i) po[i] = math::unary<OP, T>(px[i], p0, p1);
+                      _Pragma("omp simd") for (int64_t i = 0; i < n; ++i) po[i] = math::unary<OP, T>(px[i], p0, p1);
                     } else {
                       for (int64_t i = 0; i < n; ++i) po[i * s[0]] = math::unary<OP, T>(px[i * s[1]], p0, p1);
                     }
@@ -135,15 +151,12 @@ void binary_loop(const Tensor& out, const Tensor& a, const Tensor& b) {
                       if (s[0] == 1 && s[1] == 1 && s[2] == 1) {
                         if constexpr (std::is_floating_point_v<T>)
                           if (eigen_binary<OP, T>(po, px, py, n)) return;
-_Pragma("omp simd")
-                        for (int64_t i = 0; i < n; ++i) po[i] = math::binary<OP, T>(px[i], py[i]);
+                        _Pragma("omp simd") for (int64_t i = 0; i < n; ++i) po[i] = math::binary<OP, T>(px[i], py[i]);
                       } else if (s[0] == 1 && s[1] == 1 && s[2] == 0) {
                         const T yv = *py;
-_Pragma("omp simd")
-                        for (int64_t i = 0; i < n; ++i) po[i] = math::binary<OP, T>(px[i], yv);
+                        _Pragma("omp simd") for (int64_t i = 0; i < n; ++i) po[i] = math::binary<OP, T>(px[i], yv);
                       } else {
-                        for (int64_t i = 0; i < n; ++i)
-                          po[i * s[0]] = math::binary<OP, T>(px[i * s[1]], py[i * s[2]]);
+                        for (int64_t i = 0; i < n; ++i) po[i * s[0]] = math::binary<OP, T>(px[i * s[1]], py[i * s[2]]);
                       }
                     });
   }
@@ -153,10 +166,18 @@ _Pragma("omp simd")
 
 void CpuBackend::copy(const Tensor& out, const Tensor& a) {
   switch (a.dtype()) {
-    case DType::F32: copy_from<float>(out, a); break;
-    case DType::F64: copy_from<double>(out, a); break;
-    case DType::I64: copy_from<int64_t>(out, a); break;
-    case DType::BF16: copy_from<Bf16>(out, a); break;
+    case DType::F32:
+      copy_from<float>(out, a);
+      break;
+    case DType::F64:
+      copy_from<double>(out, a);
+      break;
+    case DType::I64:
+      copy_from<int64_t>(out, a);
+      break;
+    case DType::BF16:
+      copy_from<Bf16>(out, a);
+      break;
   }
 }
 
@@ -164,17 +185,19 @@ void CpuBackend::fill(const Tensor& out, double value) {
   if (out.dtype() == DType::BF16) {
     uint16_t bits = f32_to_bf16(float(value));
     uint16_t* o = ptr<uint16_t>(out);
-    for_each_row<1>(out.shape(), {&out.strides()}, [&](std::array<int64_t, 1> off, int64_t n, std::array<int64_t, 1> s) {
-      for (int64_t i = 0; i < n; ++i) o[off[0] + i * s[0]] = bits;
-    });
+    for_each_row<1>(out.shape(), {&out.strides()},
+                    [&](std::array<int64_t, 1> off, int64_t n, std::array<int64_t, 1> s) {
+                      for (int64_t i = 0; i < n; ++i) o[off[0] + i * s[0]] = bits;
+                    });
     return;
   }
   PROMOE_DISPATCH_ALL(out.dtype(), "fill", {
     T v = T(value);
     T* o = ptr<T>(out);
-    for_each_row<1>(out.shape(), {&out.strides()}, [&](std::array<int64_t, 1> off, int64_t n, std::array<int64_t, 1> s) {
-      for (int64_t i = 0; i < n; ++i) o[off[0] + i * s[0]] = v;
-    });
+    for_each_row<1>(out.shape(), {&out.strides()},
+                    [&](std::array<int64_t, 1> off, int64_t n, std::array<int64_t, 1> s) {
+                      for (int64_t i = 0; i < n; ++i) o[off[0] + i * s[0]] = v;
+                    });
   });
 }
 
@@ -185,32 +208,62 @@ void CpuBackend::arange(const Tensor& out, double start, double step) {
   });
 }
 
-#define PROMOE_UNARY_CASE(name) \
-  case UnaryOp::name: unary_loop<UnaryOp::name, T>(out, a, T(p0), T(p1)); break;
+#define PROMOE_UNARY_CASE(name)                         \
+  case UnaryOp::name:                                   \
+    unary_loop<UnaryOp::name, T>(out, a, T(p0), T(p1)); \
+    break;
 
 void CpuBackend::unary(UnaryOp op, const Tensor& out, const Tensor& a, double p0, double p1) {
   PROMOE_DISPATCH_FLOAT(a.dtype(), "unary op", {
     switch (op) {
-      PROMOE_UNARY_CASE(Neg) PROMOE_UNARY_CASE(Exp) PROMOE_UNARY_CASE(Log) PROMOE_UNARY_CASE(Sqrt)
-      PROMOE_UNARY_CASE(Rsqrt) PROMOE_UNARY_CASE(Tanh) PROMOE_UNARY_CASE(Sigmoid) PROMOE_UNARY_CASE(Silu)
-      PROMOE_UNARY_CASE(GeluTanh) PROMOE_UNARY_CASE(Sin) PROMOE_UNARY_CASE(Cos) PROMOE_UNARY_CASE(Abs)
-      PROMOE_UNARY_CASE(Relu) PROMOE_UNARY_CASE(Sign) PROMOE_UNARY_CASE(Square) PROMOE_UNARY_CASE(Reciprocal)
-      PROMOE_UNARY_CASE(PowScalar) PROMOE_UNARY_CASE(Affine) PROMOE_UNARY_CASE(Clamp)
+      PROMOE_UNARY_CASE(Neg)
+      PROMOE_UNARY_CASE(Exp)
+      PROMOE_UNARY_CASE(Log)
+      PROMOE_UNARY_CASE(Sqrt)
+      PROMOE_UNARY_CASE(Rsqrt)
+      PROMOE_UNARY_CASE(Tanh)
+      PROMOE_UNARY_CASE(Sigmoid)
+      PROMOE_UNARY_CASE(Silu)
+      PROMOE_UNARY_CASE(GeluTanh)
+      PROMOE_UNARY_CASE(Sin)
+      PROMOE_UNARY_CASE(Cos)
+      PROMOE_UNARY_CASE(Abs)
+      PROMOE_UNARY_CASE(Relu)
+      PROMOE_UNARY_CASE(Sign)
+      PROMOE_UNARY_CASE(Square)
+      PROMOE_UNARY_CASE(Reciprocal)
+      PROMOE_UNARY_CASE(PowScalar)
+      PROMOE_UNARY_CASE(Affine)
+      PROMOE_UNARY_CASE(Clamp)
     }
   });
 }
 
-#define PROMOE_BINARY_CASE(name) \
-  case BinaryOp::name: binary_loop<BinaryOp::name, T>(out, a, b); break;
+#define PROMOE_BINARY_CASE(name)               \
+  case BinaryOp::name:                         \
+    binary_loop<BinaryOp::name, T>(out, a, b); \
+    break;
 
 void CpuBackend::binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
   PROMOE_DISPATCH_ALL(a.dtype(), "binary op", {
     switch (op) {
-      PROMOE_BINARY_CASE(Add) PROMOE_BINARY_CASE(Sub) PROMOE_BINARY_CASE(Mul) PROMOE_BINARY_CASE(Div)
-      PROMOE_BINARY_CASE(Pow) PROMOE_BINARY_CASE(Maximum) PROMOE_BINARY_CASE(Minimum) PROMOE_BINARY_CASE(Eq)
-      PROMOE_BINARY_CASE(Ne) PROMOE_BINARY_CASE(Lt) PROMOE_BINARY_CASE(Le) PROMOE_BINARY_CASE(Gt)
-      PROMOE_BINARY_CASE(Ge) PROMOE_BINARY_CASE(GeluTanhBackward) PROMOE_BINARY_CASE(SiluBackward)
-      PROMOE_BINARY_CASE(SigmoidBackwardFromOutput) PROMOE_BINARY_CASE(TanhBackwardFromOutput)
+      PROMOE_BINARY_CASE(Add)
+      PROMOE_BINARY_CASE(Sub)
+      PROMOE_BINARY_CASE(Mul)
+      PROMOE_BINARY_CASE(Div)
+      PROMOE_BINARY_CASE(Pow)
+      PROMOE_BINARY_CASE(Maximum)
+      PROMOE_BINARY_CASE(Minimum)
+      PROMOE_BINARY_CASE(Eq)
+      PROMOE_BINARY_CASE(Ne)
+      PROMOE_BINARY_CASE(Lt)
+      PROMOE_BINARY_CASE(Le)
+      PROMOE_BINARY_CASE(Gt)
+      PROMOE_BINARY_CASE(Ge)
+      PROMOE_BINARY_CASE(GeluTanhBackward)
+      PROMOE_BINARY_CASE(SiluBackward)
+      PROMOE_BINARY_CASE(SigmoidBackwardFromOutput)
+      PROMOE_BINARY_CASE(TanhBackwardFromOutput)
     }
   });
 }

@@ -24,7 +24,9 @@ Slice slice_of(const Tensor& t, int64_t dim) {
 }
 
 // The merged geometry of a destination and a source slice, computed once per op.
-cpu::Layout<2> slice_pair(const Slice& ds, const Slice& ss) { return cpu::collapse<2>(ds.shape, {&ds.strides, &ss.strides}); }
+cpu::Layout<2> slice_pair(const Slice& ds, const Slice& ss) {
+  return cpu::collapse<2>(ds.shape, {&ds.strides, &ss.strides});
+}
 
 // Applies f(dst_elem, src_elem) over two slices of the geometry `l`, serially.
 template <typename T, typename F>
@@ -44,8 +46,7 @@ void slice_apply(T* dst, const T* src, const cpu::Layout<2>& l, F f) {
     T* pd = dst + od;
     const T* ps = src + os;
     if (s0 == 1 && s1 == 1) {  // contiguous rows: a vectorised loop
-_Pragma("omp simd")
-      for (int64_t i = 0; i < inner; ++i) f(pd[i], ps[i]);
+      _Pragma("omp simd") for (int64_t i = 0; i < inner; ++i) f(pd[i], ps[i]);
     } else {
       for (int64_t i = 0; i < inner; ++i) f(pd[i * s0], ps[i * s1]);
     }
@@ -74,9 +75,8 @@ void CpuBackend::index_select(const Tensor& out, const Tensor& a, int64_t dim, c
   PROMOE_DISPATCH_ALL(a.dtype(), "index_select", {
     T* o = out.data<T>();
     const T* x = a.data<T>();
-_Pragma("omp parallel for schedule(static) if (n * numel_of(so.shape) > 32768)")
-    for (int64_t j = 0; j < n; ++j)
-      slice_apply<T>(o + j * out.stride(dim), x + idx[j] * a.stride(dim), l, [](T& d, T s) { d = s; });
+    _Pragma("omp parallel for schedule(static) if (n * numel_of(so.shape) > 32768)") for (int64_t j = 0; j < n; ++j)
+        slice_apply<T>(o + j * out.stride(dim), x + idx[j] * a.stride(dim), l, [](T& d, T s) { d = s; });
   });
 }
 
@@ -90,14 +90,12 @@ void CpuBackend::index_add(const Tensor& out, int64_t dim, const Tensor& index, 
     PROMOE_DISPATCH_ALL(out.dtype(), "index_add", {
       T* o = out.data<T>();
       const T* s = src.data<T>();
-_Pragma("omp parallel for schedule(static)")
-      for (int64_t blk = 0; blk < blocks; ++blk) {
+      _Pragma("omp parallel for schedule(static)") for (int64_t blk = 0; blk < blocks; ++blk) {
         const int64_t c0 = blk * 64, c1 = std::min(cols, c0 + 64);
         for (int64_t j = 0; j < n; ++j) {
           T* dst = o + idx[j] * out.stride(0);
           const T* row = s + j * src.stride(0);
-_Pragma("omp simd")
-          for (int64_t c = c0; c < c1; ++c) dst[c] += row[c];
+          _Pragma("omp simd") for (int64_t c = c0; c < c1; ++c) dst[c] += row[c];
         }
       }
     });
@@ -118,9 +116,9 @@ void CpuBackend::gather(const Tensor& out, const Tensor& a, int64_t dim, const T
   PROMOE_DISPATCH_ALL(a.dtype(), "gather", {
     T* o = out.data<T>();
     const T* x = a.data<T>();
-_Pragma("omp parallel for schedule(static) if (n > 32768)")
-    for (int64_t f = 0; f < n; ++f)
-      o[offset_with(out.shape(), out.strides(), f, -1, 0)] = x[offset_with(index.shape(), a.strides(), f, dim, idx[f])];
+    _Pragma("omp parallel for schedule(static) if (n > 32768)") for (int64_t f = 0; f < n; ++f)
+        o[offset_with(out.shape(), out.strides(), f, -1, 0)] =
+            x[offset_with(index.shape(), a.strides(), f, dim, idx[f])];
   });
 }
 
@@ -131,7 +129,8 @@ void CpuBackend::scatter_add(const Tensor& out, int64_t dim, const Tensor& index
     T* o = out.data<T>();
     const T* s = src.data<T>();
     for (int64_t f = 0; f < n; ++f)
-      o[offset_with(index.shape(), out.strides(), f, dim, idx[f])] += s[offset_with(src.shape(), src.strides(), f, -1, 0)];
+      o[offset_with(index.shape(), out.strides(), f, dim, idx[f])] +=
+          s[offset_with(src.shape(), src.strides(), f, -1, 0)];
   });
 }
 
@@ -142,13 +141,14 @@ void ordered_rows(const Tensor& values, const Tensor& indices, const Tensor& a, 
   const T* x = a.data<T>();
   T* pv = values.data<T>();
   int64_t* pi = indices.data<int64_t>();
-_Pragma("omp parallel for schedule(static) if (rows * n > 16384)")
-  for (int64_t r = 0; r < rows; ++r) {
+  _Pragma("omp parallel for schedule(static) if (rows * n > 16384)") for (int64_t r = 0; r < rows; ++r) {
     const T* xr = x + r * n;
     // NaN ranks above every number (as in PyTorch), which also keeps the order strict-weak.
     auto nan = [](T v) {
-      if constexpr (std::is_floating_point_v<T>) return v != v;
-      else return false;
+      if constexpr (std::is_floating_point_v<T>)
+        return v != v;
+      else
+        return false;
     };
     auto before = [&](int64_t i, int64_t j) {
       const T a = xr[i], b = xr[j];
@@ -170,8 +170,10 @@ _Pragma("omp parallel for schedule(static) if (rows * n > 16384)")
     }
     std::vector<int64_t> order(n);
     std::iota(order.begin(), order.end(), 0);
-    if (k == n) std::sort(order.begin(), order.end(), before);
-    else std::partial_sort(order.begin(), order.begin() + k, order.end(), before);
+    if (k == n)
+      std::sort(order.begin(), order.end(), before);
+    else
+      std::partial_sort(order.begin(), order.begin() + k, order.end(), before);
     for (int64_t i = 0; i < k; ++i) {
       pv[r * k + i] = xr[order[i]];
       pi[r * k + i] = order[i];

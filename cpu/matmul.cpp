@@ -95,22 +95,28 @@ void gemm(T* o, const T* a, const T* b, int64_t M, int64_t K, int64_t N, const i
   auto A = map<T, OA>(const_cast<T*>(a), M, K, sa[0], sa[1]);
   auto B = map<T, OB>(const_cast<T*>(b), K, N, sb[0], sb[1]);
   auto C = map<T, OO>(o, M, N, so[0], so[1]);
-  if (beta == T(0)) C.noalias() = alpha * (A * B);
-  else C.noalias() = alpha * (A * B) + beta * C;
+  if (beta == T(0))
+    C.noalias() = alpha * (A * B);
+  else
+    C.noalias() = alpha * (A * B) + beta * C;
 }
 
 template <typename T, int OA, int OB>
 void gemm_out(Order oo, T* o, const T* a, const T* b, int64_t M, int64_t K, int64_t N, const int64_t* so,
               const int64_t* sa, const int64_t* sb, T alpha, T beta) {
-  if (oo == Order::Row) gemm<T, OA, OB, Eigen::RowMajor>(o, a, b, M, K, N, so, sa, sb, alpha, beta);
-  else gemm<T, OA, OB, Eigen::ColMajor>(o, a, b, M, K, N, so, sa, sb, alpha, beta);
+  if (oo == Order::Row)
+    gemm<T, OA, OB, Eigen::RowMajor>(o, a, b, M, K, N, so, sa, sb, alpha, beta);
+  else
+    gemm<T, OA, OB, Eigen::ColMajor>(o, a, b, M, K, N, so, sa, sb, alpha, beta);
 }
 
 template <typename T, int OA>
 void gemm_b(Order ob, Order oo, T* o, const T* a, const T* b, int64_t M, int64_t K, int64_t N, const int64_t* so,
             const int64_t* sa, const int64_t* sb, T alpha, T beta) {
-  if (ob == Order::Row) gemm_out<T, OA, Eigen::RowMajor>(oo, o, a, b, M, K, N, so, sa, sb, alpha, beta);
-  else gemm_out<T, OA, Eigen::ColMajor>(oo, o, a, b, M, K, N, so, sa, sb, alpha, beta);
+  if (ob == Order::Row)
+    gemm_out<T, OA, Eigen::RowMajor>(oo, o, a, b, M, K, N, so, sa, sb, alpha, beta);
+  else
+    gemm_out<T, OA, Eigen::ColMajor>(oo, o, a, b, M, K, N, so, sa, sb, alpha, beta);
 }
 
 // One product o (M, N) = alpha a (M, K) @ b (K, N) + beta o of operands in the given orders.
@@ -120,8 +126,10 @@ void gemm_any(Order oa, Order ob, Order oo, T* o, const T* a, const T* b, int64_
 #ifdef PROMOE_WITH_ONEDNN
   if (through_onednn(oa, ob, oo, o, a, b, M, K, N, so, sa, sb, alpha, beta)) return;
 #endif
-  if (oa == Order::Row) gemm_b<T, Eigen::RowMajor>(ob, oo, o, a, b, M, K, N, so, sa, sb, alpha, beta);
-  else gemm_b<T, Eigen::ColMajor>(ob, oo, o, a, b, M, K, N, so, sa, sb, alpha, beta);
+  if (oa == Order::Row)
+    gemm_b<T, Eigen::RowMajor>(ob, oo, o, a, b, M, K, N, so, sa, sb, alpha, beta);
+  else
+    gemm_b<T, Eigen::ColMajor>(ob, oo, o, a, b, M, K, N, so, sa, sb, alpha, beta);
 }
 
 // Under bf16: the product on the CPU's bf16 units where it has them (cpu/bf16_matmul.h); false
@@ -134,8 +142,8 @@ bool native_bf16(Order oa, Order ob, Order oo, float* o, const float* a, const f
                                  {b, ld(ob, sb), ob == Order::Row}, M, K, N, alpha, beta, sizes_vary);
 }
 template <typename T>
-bool native_bf16(Order, Order, Order, T*, const T*, const T*, int64_t, int64_t, int64_t, const int64_t*,
-                 const int64_t*, const int64_t*, T, T, bool) {
+bool native_bf16(Order, Order, Order, T*, const T*, const T*, int64_t, int64_t, int64_t, const int64_t*, const int64_t*,
+                 const int64_t*, T, T, bool) {
   return false;
 }
 
@@ -157,8 +165,7 @@ void products(const Tensor& out, const Tensor& a, const Tensor& b, double alpha,
   const int64_t nb = out.dim() - 2;
   // Matrices that are neither row- nor column-major are copied once (rare: stride-0 rows, steps).
   auto usable = [nb](const Tensor& t) {
-    return order_of(t.size(nb), t.size(nb + 1), t.stride(nb), t.stride(nb + 1)) != Order::None ? t
-                                                                                             : raw::contiguous(t);
+    return order_of(t.size(nb), t.size(nb + 1), t.stride(nb), t.stride(nb + 1)) != Order::None ? t : raw::contiguous(t);
   };
   Tensor A = usable(a), B = usable(b);
   Tensor O = usable(out);  // a copy holds out's values, for beta
@@ -200,8 +207,7 @@ void products(const Tensor& out, const Tensor& a, const Tensor& b, double alpha,
     // oneDNN both detect the enclosing parallel region). Few or tiny products: one after another,
     // each on the GEMM's own threads (both keep small products single-threaded themselves).
     if (batch >= omp_get_max_threads() && batch * M * N * K >= (int64_t(1) << 18)) {
-_Pragma("omp parallel for schedule(static)")
-      for (int64_t i = 0; i < batch; ++i) one(i);
+      _Pragma("omp parallel for schedule(static)") for (int64_t i = 0; i < batch; ++i) one(i);
     } else {
       for (int64_t i = 0; i < batch; ++i) one(i);
     }

@@ -13,7 +13,7 @@ void product_2d(const Tensor& out, const Tensor& a, const Tensor& b, bool bf16, 
 // c (M, N) = alpha * op(a) @ op(b) for row-major float matrices (op(x) = x, or x^T where asked)
 // through oneDNN's sgemm, on the calling thread inside a parallel region; false, having done
 // nothing, in a build without oneDNN.
-bool onednn_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* a,
-                  int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc);
+bool onednn_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda,
+                  const float* b, int64_t ldb, float* c, int64_t ldc);
 
 }  // namespace promoe::cpu

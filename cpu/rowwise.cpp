@@ -18,8 +18,7 @@ void CpuBackend::softmax(const Tensor& out, const Tensor& a, bool log) {
   PROMOE_DISPATCH_FLOAT(a.dtype(), "softmax", {
     const T* x = a.data<T>();
     T* y = out.data<T>();
-_Pragma("omp parallel for schedule(static) if (rows * n > 16384)")
-    for (int64_t r = 0; r < rows; ++r) {
+    _Pragma("omp parallel for schedule(static) if (rows * n > 16384)") for (int64_t r = 0; r < rows; ++r) {
       ConstRow<T> xr(x + r * n, n);
       Row<T> yr(y + r * n, n);
       const T mx = xr.maxCoeff();
@@ -40,12 +39,13 @@ void CpuBackend::softmax_backward(const Tensor& grad_in, const Tensor& grad_out,
     const T* g = grad_out.data<T>();
     const T* y = out.data<T>();
     T* gi = grad_in.data<T>();
-_Pragma("omp parallel for schedule(static) if (rows * n > 16384)")
-    for (int64_t r = 0; r < rows; ++r) {
+    _Pragma("omp parallel for schedule(static) if (rows * n > 16384)") for (int64_t r = 0; r < rows; ++r) {
       ConstRow<T> gr(g + r * n, n), yr(y + r * n, n);
       Row<T> out_r(gi + r * n, n);
-      if (log) out_r = gr - yr.exp() * gr.sum();  // d/dx log_softmax: g - softmax * sum(g)
-      else out_r = yr * (gr - (gr * yr).sum());   // y * (g - sum(g * y))
+      if (log)
+        out_r = gr - yr.exp() * gr.sum();  // d/dx log_softmax: g - softmax * sum(g)
+      else
+        out_r = yr * (gr - (gr * yr).sum());  // y * (g - sum(g * y))
     }
   });
 }
@@ -57,8 +57,7 @@ void CpuBackend::layer_norm(const Tensor& out, const Tensor& mean, const Tensor&
     T* y = out.data<T>();
     T* pm = mean.data<T>();
     T* pr = rstd.data<T>();
-_Pragma("omp parallel for schedule(static) if (rows * n > 16384)")
-    for (int64_t r = 0; r < rows; ++r) {
+    _Pragma("omp parallel for schedule(static) if (rows * n > 16384)") for (int64_t r = 0; r < rows; ++r) {
       ConstRow<T> xr(x + r * n, n);
       Row<T> yr(y + r * n, n);
       const T mu = xr.mean();
@@ -71,8 +70,8 @@ _Pragma("omp parallel for schedule(static) if (rows * n > 16384)")
   });
 }
 
-void CpuBackend::layer_norm_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& a,
-                                     const Tensor& mean, const Tensor& rstd) {
+void CpuBackend::layer_norm_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& a, const Tensor& mean,
+                                     const Tensor& rstd) {
   const int64_t n = a.shape().back(), rows = a.numel() / n;
   PROMOE_DISPATCH_FLOAT(a.dtype(), "layer_norm_backward", {
     const T* x = a.data<T>();
@@ -80,8 +79,7 @@ void CpuBackend::layer_norm_backward(const Tensor& grad_in, const Tensor& grad_o
     const T* pm = mean.data<T>();
     const T* pr = rstd.data<T>();
     T* gi = grad_in.data<T>();
-_Pragma("omp parallel for schedule(static) if (rows * n > 16384)")
-    for (int64_t r = 0; r < rows; ++r) {
+    _Pragma("omp parallel for schedule(static) if (rows * n > 16384)") for (int64_t r = 0; r < rows; ++r) {
       ConstRow<T> xr(x + r * n, n), gr(g + r * n, n);
       Row<T> out_r(gi + r * n, n);
       const T mu = pm[r], inv = pr[r];

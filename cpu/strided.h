@@ -12,20 +12,42 @@
 namespace promoe::cpu {
 
 // Runs the body with `T` bound to the C++ type of a floating dtype (f32, f64).
-#define PROMOE_DISPATCH_FLOAT(dtype, op, ...)                                          \
-  switch (dtype) {                                                                     \
-    case ::promoe::DType::F32: { using T = float; __VA_ARGS__; break; }                \
-    case ::promoe::DType::F64: { using T = double; __VA_ARGS__; break; }               \
-    default: PROMOE_FAIL(op, ": unsupported dtype ", ::promoe::dtype_name(dtype));     \
+#define PROMOE_DISPATCH_FLOAT(dtype, op, ...)                               \
+  switch (dtype) {                                                          \
+    case ::promoe::DType::F32: {                                            \
+      using T = float;                                                      \
+      __VA_ARGS__;                                                          \
+      break;                                                                \
+    }                                                                       \
+    case ::promoe::DType::F64: {                                            \
+      using T = double;                                                     \
+      __VA_ARGS__;                                                          \
+      break;                                                                \
+    }                                                                       \
+    default:                                                                \
+      PROMOE_FAIL(op, ": unsupported dtype ", ::promoe::dtype_name(dtype)); \
   }
 
 // As above, plus i64.
-#define PROMOE_DISPATCH_ALL(dtype, op, ...)                                            \
-  switch (dtype) {                                                                     \
-    case ::promoe::DType::F32: { using T = float; __VA_ARGS__; break; }                \
-    case ::promoe::DType::F64: { using T = double; __VA_ARGS__; break; }               \
-    case ::promoe::DType::I64: { using T = int64_t; __VA_ARGS__; break; }              \
-    default: PROMOE_FAIL(op, ": unsupported dtype ", ::promoe::dtype_name(dtype));     \
+#define PROMOE_DISPATCH_ALL(dtype, op, ...)                                 \
+  switch (dtype) {                                                          \
+    case ::promoe::DType::F32: {                                            \
+      using T = float;                                                      \
+      __VA_ARGS__;                                                          \
+      break;                                                                \
+    }                                                                       \
+    case ::promoe::DType::F64: {                                            \
+      using T = double;                                                     \
+      __VA_ARGS__;                                                          \
+      break;                                                                \
+    }                                                                       \
+    case ::promoe::DType::I64: {                                            \
+      using T = int64_t;                                                    \
+      __VA_ARGS__;                                                          \
+      break;                                                                \
+    }                                                                       \
+    default:                                                                \
+      PROMOE_FAIL(op, ": unsupported dtype ", ::promoe::dtype_name(dtype)); \
   }
 
 // The geometry of NT same-shaped views with their dims merged where every view allows it.
@@ -41,8 +63,7 @@ Layout<NT> collapse(const Shape& shape, const std::array<const Shape*, NT>& stri
   for (size_t d = 0; d < shape.size(); ++d) {
     if (shape[d] == 1) continue;
     bool merge = !l.shape.empty();
-    for (int t = 0; t < NT && merge; ++t)
-      merge = l.strides[t].back() == (*strides[t])[d] * shape[d];
+    for (int t = 0; t < NT && merge; ++t) merge = l.strides[t].back() == (*strides[t])[d] * shape[d];
     if (merge) {
       l.shape.back() *= shape[d];
       for (int t = 0; t < NT; ++t) l.strides[t].back() = (*strides[t])[d];

@@ -47,19 +47,19 @@ __global__ void gated_add_kernel(T* out, const T* x, const T* gate, const T* y, 
 void CudaBackend::layer_norm_modulate(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,
                                       const Tensor& shift, const Tensor& scale, double eps) {
   const int64_t N = x.size(1), D = x.size(2), rows = x.size(0) * N;
-  PROMOE_CUDA_DISPATCH_FLOAT(x.dtype(), "layer_norm_modulate",
-                             PROMOE_ROW_LAUNCH(modulate_kernel, "layer_norm_modulate", rows, D, x.data<T>(),
-                                               shift.data<T>(), scale.data<T>(), out.data<T>(), mean.data<T>(),
-                                               rstd.data<T>(), rows, N, D, eps));
+  PROMOE_CUDA_DISPATCH_FLOAT(
+      x.dtype(), "layer_norm_modulate",
+      PROMOE_ROW_LAUNCH(modulate_kernel, "layer_norm_modulate", rows, D, x.data<T>(), shift.data<T>(), scale.data<T>(),
+                        out.data<T>(), mean.data<T>(), rstd.data<T>(), rows, N, D, eps));
 }
 
-void CudaBackend::layer_norm_modulate_backward(const Tensor& grad_x, const Tensor& grad_shift,
-                                               const Tensor& grad_scale, const Tensor& g, const Tensor& x,
-                                               const Tensor& mean, const Tensor& rstd, const Tensor& scale) {
+void CudaBackend::layer_norm_modulate_backward(const Tensor& grad_x, const Tensor& grad_shift, const Tensor& grad_scale,
+                                               const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                                               const Tensor& scale) {
   const int64_t B = x.size(0), N = x.size(1), D = x.size(2), rows = B * N;
   PROMOE_CUDA_DISPATCH_FLOAT(x.dtype(), "layer_norm_modulate_backward", {
-    PROMOE_ROW_LAUNCH(modulate_backward_kernel, "layer_norm_modulate_backward", rows, D, grad_x.data<T>(),
-                      g.data<T>(), x.data<T>(), mean.data<T>(), rstd.data<T>(), scale.data<T>(), rows, N, D);
+    PROMOE_ROW_LAUNCH(modulate_backward_kernel, "layer_norm_modulate_backward", rows, D, grad_x.data<T>(), g.data<T>(),
+                      x.data<T>(), mean.data<T>(), rstd.data<T>(), scale.data<T>(), rows, N, D);
     const adamath::ModulateTerms<T> terms{g.data<T>(), x.data<T>(), mean.data<T>(), rstd.data<T>(), N, D};
     launch_col_sums<2>("layer_norm_modulate_backward (shift, scale sums)", terms, B, N, D,
                        ColOut<T, 2>{{grad_shift.data<T>(), grad_scale.data<T>()}});

@@ -14,16 +14,16 @@ namespace promoe::cuda::adamath {
 
 // Forward, after rowmath's mean `mu` and rstd `inv` of row x: y = xhat * (1 + scale) + shift.
 template <typename T>
-PROMOE_HD inline void modulate_apply(T* y, const T* x, const T* shift, const T* scale, int64_t n, double mu,
-                                     double inv, int lane, int nl) {
+PROMOE_HD inline void modulate_apply(T* y, const T* x, const T* shift, const T* scale, int64_t n, double mu, double inv,
+                                     int lane, int nl) {
   for (int64_t i = lane; i < n; i += nl) y[i] = T((x[i] - mu) * inv) * (T(1) + scale[i]) + shift[i];
 }
 
 // Backward, phase 1: the lane's sum(h) and sum(h * xhat), with h = g * (1 + scale) the gradient
 // reaching the normalised row.
 template <typename T>
-PROMOE_HD inline void lane_modulate_grad_sums(const T* x, const T* g, const T* scale, int64_t n, double mu,
-                                              double inv, int lane, int nl, double* sh, double* shx) {
+PROMOE_HD inline void lane_modulate_grad_sums(const T* x, const T* g, const T* scale, int64_t n, double mu, double inv,
+                                              int lane, int nl, double* sh, double* shx) {
   double a = 0, b = 0;
   for (int64_t i = lane; i < n; i += nl) {
     const double h = double(g[i]) * (1.0 + double(scale[i]));

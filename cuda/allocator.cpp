@@ -44,8 +44,8 @@ void CachingAllocator::deallocate(void* ptr, size_t nbytes) {
   auto it = live_.find(ptr);
   PROMOE_CHECK(it != live_.end(), "cuda: deallocate of a pointer this allocator does not own");
   const size_t cls = it->second;
-  PROMOE_CHECK(cls == size_class(nbytes), "cuda: deallocate with ", nbytes, " bytes of a block allocated in size class ",
-               cls);
+  PROMOE_CHECK(cls == size_class(nbytes), "cuda: deallocate with ", nbytes,
+               " bytes of a block allocated in size class ", cls);
   live_.erase(it);
   free_[cls].push_back(ptr);
   cached_ += cls;

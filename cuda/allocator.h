@@ -28,7 +28,7 @@ class CachingAllocator {
 
   mutable std::mutex mu_;
   std::unordered_map<size_t, std::vector<void*>> free_;  // size class -> free blocks
-  std::unordered_map<void*, size_t> live_;              // block -> size class
+  std::unordered_map<void*, size_t> live_;               // block -> size class
   size_t current_ = 0, peak_ = 0, cached_ = 0, reserved_ = 0;
 };
 

@@ -54,8 +54,7 @@ __global__ void __launch_bounds__(am::kRows)
 __global__ void attention_rowdot_kernel(float* d, am::Heads go, am::Heads out, am::Dims n, int64_t rows) {
   PROMOE_GRID_STRIDE(r, rows) {
     const int64_t pair = r / n.N, i = r % n.N;
-    d[r] = am::row_dot(am::head_of(go, pair, n.H) + i * go.sn, am::head_of(out, pair, n.H) + i * out.sn, n.hd,
-                        n.bf16);
+    d[r] = am::row_dot(am::head_of(go, pair, n.H) + i * go.sn, am::head_of(out, pair, n.H) + i * out.sn, n.hd, n.bf16);
   }
 }
 
@@ -119,16 +118,23 @@ template <typename F>
 bool with_fused(const Tensor& q, F f) {
   if (q.dtype() != DType::F32) return false;
   switch (am::padded_head_dim(q.size(3))) {
-    case 32: f(std::integral_constant<int, 32>{}); return true;
-    case 64: f(std::integral_constant<int, 64>{}); return true;
-    case 72: f(std::integral_constant<int, 72>{}); return true;
-    default: return false;
+    case 32:
+      f(std::integral_constant<int, 32>{});
+      return true;
+    case 64:
+      f(std::integral_constant<int, 64>{});
+      return true;
+    case 72:
+      f(std::integral_constant<int, 72>{});
+      return true;
+    default:
+      return false;
   }
 }
 
 am::Dims dims_of(const Tensor& q, double scale) {
-  return {int(q.size(1)), int(q.size(2)), int(q.size(3)), am::row_tiles(q.size(2)), float(scale),
-          gemm_rounds_to_bf16(q.dtype())};
+  return {int(q.size(1)),           int(q.size(2)), int(q.size(3)),
+          am::row_tiles(q.size(2)), float(scale),   gemm_rounds_to_bf16(q.dtype())};
 }
 
 // row_tiles(N) blocks per head, of kRows threads.
@@ -154,8 +160,8 @@ void CudaBackend::attention_backward(const Tensor& gq, const Tensor& gk, const T
     const am::Dims n = dims_of(q, scale);
     const cudaStream_t stream = context().stream;
     Tensor d = Tensor::empty(lse.shape(), DType::F32, q.device());  // (B, H, N)
-    launch_1d("attention_backward D", d.numel(), attention_rowdot_kernel, d.data<float>(), heads_of(go),
-              heads_of(out), n, d.numel());
+    launch_1d("attention_backward D", d.numel(), attention_rowdot_kernel, d.data<float>(), heads_of(go), heads_of(out),
+              n, d.numel());
     attention_dq_kernel<HDP><<<grid_of(q), am::kRows, 0, stream>>>(heads_of(gq), heads_of(q), heads_of(k), heads_of(v),
                                                                    heads_of(go), lse.data<float>(), d.data<float>(), n);
     CUDA_CHECK_LAUNCH("attention_backward dQ");

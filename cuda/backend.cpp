@@ -59,8 +59,9 @@ void sync_and_check() {
   CUDA_CHECK(cudaStreamSynchronize(c.stream));
   if (flag) {
     CUDA_CHECK(cudaMemsetAsync(c.error_flag, 0, sizeof(int), c.stream));
-    PROMOE_FAIL("cuda: an indexing kernel (index_select, index_add, gather or scatter_add) met an index out of "
-                "range; the offending elements were skipped (detected at the next synchronisation)");
+    PROMOE_FAIL(
+        "cuda: an indexing kernel (index_select, index_add, gather or scatter_add) met an index out of "
+        "range; the offending elements were skipped (detected at the next synchronisation)");
   }
 }
 

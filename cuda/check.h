@@ -7,20 +7,20 @@
 
 #include "tensor/error.h"
 
-#define CUDA_CHECK(expr)                                                                                    \
-  do {                                                                                                      \
-    cudaError_t promoe_cuda_err_ = (expr);                                                                  \
-    if (promoe_cuda_err_ != cudaSuccess)                                                                    \
+#define CUDA_CHECK(expr)                                                                                          \
+  do {                                                                                                            \
+    cudaError_t promoe_cuda_err_ = (expr);                                                                        \
+    if (promoe_cuda_err_ != cudaSuccess)                                                                          \
       PROMOE_FAIL("CUDA error: ", cudaGetErrorString(promoe_cuda_err_), " (", cudaGetErrorName(promoe_cuda_err_), \
-                  ") in ", #expr, " at ", __FILE__, ":", __LINE__);                                          \
+                  ") in ", #expr, " at ", __FILE__, ":", __LINE__);                                               \
   } while (0)
 
-#define CUBLAS_CHECK(expr)                                                                                  \
-  do {                                                                                                      \
-    cublasStatus_t promoe_cublas_st_ = (expr);                                                              \
-    if (promoe_cublas_st_ != CUBLAS_STATUS_SUCCESS)                                                         \
+#define CUBLAS_CHECK(expr)                                                                                         \
+  do {                                                                                                             \
+    cublasStatus_t promoe_cublas_st_ = (expr);                                                                     \
+    if (promoe_cublas_st_ != CUBLAS_STATUS_SUCCESS)                                                                \
       PROMOE_FAIL("cuBLAS error: ", cublasGetStatusString(promoe_cublas_st_), " (status ", int(promoe_cublas_st_), \
-                  ") in ", #expr, " at ", __FILE__, ":", __LINE__);                                          \
+                  ") in ", #expr, " at ", __FILE__, ":", __LINE__);                                                \
   } while (0)
 
 // After a kernel launch: reports launch errors (bad geometry, too much shared memory) at once, and,

@@ -21,8 +21,10 @@ __global__ void col_sums_kernel(F term, int64_t B, int64_t N, int64_t D, colmath
     double acc[K];
     colmath::item_sums<K>(term, w, N, D, s, acc);
     for (int k = 0; k < K; ++k) {
-      if (s.parts == 1) out.p[k][w] = T(acc[k]);
-      else partial[k * items + w] = acc[k];
+      if (s.parts == 1)
+        out.p[k][w] = T(acc[k]);
+      else
+        partial[k * items + w] = acc[k];
     }
   }
 }

@@ -14,9 +14,8 @@ namespace promoe::cuda {
 
 constexpr int kBlock = 256;
 
-#define PROMOE_GRID_STRIDE(i, n)                                                           \
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n);              \
-       i += int64_t(blockDim.x) * gridDim.x)
+#define PROMOE_GRID_STRIDE(i, n) \
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += int64_t(blockDim.x) * gridDim.x)
 
 // Sum / max over the 32 lanes of a warp (result in every lane). Fixed butterfly order, so runs
 // repeat bit for bit.
@@ -46,29 +45,32 @@ __device__ inline V group_reduce(V v, Op op, V* smem) {
 
 // Rows of n elements shared by groups of NL lanes (a warp, or a block of NL threads): the body runs
 // for each row r of this thread's group, with `lane` in [0, NL) and `smem` for group_reduce<NL>.
-#define PROMOE_ROW_LOOP(r, rows)                                                               \
-  const int lane = int(threadIdx.x) % NL, groups = int(blockDim.x) / NL;                     \
-  __shared__ double smem[NL / 32];                                                             \
-  for (int64_t r = int64_t(blockIdx.x) * groups + int(threadIdx.x) / NL; r < (rows);         \
-       r += int64_t(gridDim.x) * groups)
+#define PROMOE_ROW_LOOP(r, rows)                                         \
+  const int lane = int(threadIdx.x) % NL, groups = int(blockDim.x) / NL; \
+  __shared__ double smem[NL / 32];                                       \
+  for (int64_t r = int64_t(blockIdx.x) * groups + int(threadIdx.x) / NL; r < (rows); r += int64_t(gridDim.x) * groups)
 
 // Runs KERNEL<T, NL> over `rows` rows of length n: NL = 32 (a warp per row) up to n = 1024, else 256.
 #define PROMOE_ROW_LAUNCH(KERNEL, what, rows, n, ...)                                             \
   do {                                                                                            \
     if ((n) <= 1024)                                                                              \
-      KERNEL<T, 32><<<grid_for((rows) * 32, kBlock), kBlock, 0, context().stream>>>(__VA_ARGS__); \
+      KERNEL<T, 32><<<grid_for((rows)*32, kBlock), kBlock, 0, context().stream>>>(__VA_ARGS__);   \
     else                                                                                          \
-      KERNEL<T, 256><<<grid_for((rows) * 256, kBlock), kBlock, 0, context().stream>>>(__VA_ARGS__); \
+      KERNEL<T, 256><<<grid_for((rows)*256, kBlock), kBlock, 0, context().stream>>>(__VA_ARGS__); \
     CUDA_CHECK_LAUNCH(what);                                                                      \
   } while (0)
 
 struct SumOp {
   template <typename V>
-  __device__ V operator()(V a, V b) const { return a + b; }
+  __device__ V operator()(V a, V b) const {
+    return a + b;
+  }
 };
 struct MaxOp {
   template <typename V>
-  __device__ V operator()(V a, V b) const { return a > b ? a : b; }
+  __device__ V operator()(V a, V b) const {
+    return a > b ? a : b;
+  }
 };
 
 // Launches `kernel` over a grid-stride loop of n items on the backend's stream.

@@ -71,8 +71,7 @@ class CudaBackend final : public Backend {
                           const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
                           double scale) override;
   void bias_gelu(const Tensor& out, const Tensor& pre, const Tensor& bias) override;
-  void bias_gelu_backward(const Tensor& grad_pre, const Tensor& grad_bias, const Tensor& g,
-                          const Tensor& pre) override;
+  void bias_gelu_backward(const Tensor& grad_pre, const Tensor& grad_bias, const Tensor& g, const Tensor& pre) override;
 
   void index_select(const Tensor& out, const Tensor& a, int64_t dim, const Tensor& index) override;
   void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) override;
@@ -97,25 +96,63 @@ void sync_and_check();
 }  // namespace promoe::cuda
 
 // Binds `T` to the C++ type of a dtype (bf16 is stored as uint16_t bits) in host dispatch code.
-#define PROMOE_CUDA_DISPATCH_FLOAT(dtype, op, ...)                                      \
-  switch (dtype) {                                                                      \
-    case ::promoe::DType::F32: { using T = float; __VA_ARGS__; break; }                 \
-    case ::promoe::DType::F64: { using T = double; __VA_ARGS__; break; }                \
-    default: PROMOE_FAIL(op, ": unsupported dtype ", ::promoe::dtype_name(dtype));      \
+#define PROMOE_CUDA_DISPATCH_FLOAT(dtype, op, ...)                          \
+  switch (dtype) {                                                          \
+    case ::promoe::DType::F32: {                                            \
+      using T = float;                                                      \
+      __VA_ARGS__;                                                          \
+      break;                                                                \
+    }                                                                       \
+    case ::promoe::DType::F64: {                                            \
+      using T = double;                                                     \
+      __VA_ARGS__;                                                          \
+      break;                                                                \
+    }                                                                       \
+    default:                                                                \
+      PROMOE_FAIL(op, ": unsupported dtype ", ::promoe::dtype_name(dtype)); \
   }
 
-#define PROMOE_CUDA_DISPATCH_ALL(dtype, op, ...)                                        \
-  switch (dtype) {                                                                      \
-    case ::promoe::DType::F32: { using T = float; __VA_ARGS__; break; }                 \
-    case ::promoe::DType::F64: { using T = double; __VA_ARGS__; break; }                \
-    case ::promoe::DType::I64: { using T = int64_t; __VA_ARGS__; break; }               \
-    default: PROMOE_FAIL(op, ": unsupported dtype ", ::promoe::dtype_name(dtype));      \
+#define PROMOE_CUDA_DISPATCH_ALL(dtype, op, ...)                            \
+  switch (dtype) {                                                          \
+    case ::promoe::DType::F32: {                                            \
+      using T = float;                                                      \
+      __VA_ARGS__;                                                          \
+      break;                                                                \
+    }                                                                       \
+    case ::promoe::DType::F64: {                                            \
+      using T = double;                                                     \
+      __VA_ARGS__;                                                          \
+      break;                                                                \
+    }                                                                       \
+    case ::promoe::DType::I64: {                                            \
+      using T = int64_t;                                                    \
+      __VA_ARGS__;                                                          \
+      break;                                                                \
+    }                                                                       \
+    default:                                                                \
+      PROMOE_FAIL(op, ": unsupported dtype ", ::promoe::dtype_name(dtype)); \
   }
 
-#define PROMOE_CUDA_DISPATCH_STORAGE(dtype, ...)                                        \
-  switch (dtype) {                                                                      \
-    case ::promoe::DType::F32: { using T = float; __VA_ARGS__; break; }                 \
-    case ::promoe::DType::F64: { using T = double; __VA_ARGS__; break; }                \
-    case ::promoe::DType::I64: { using T = int64_t; __VA_ARGS__; break; }               \
-    case ::promoe::DType::BF16: { using T = uint16_t; __VA_ARGS__; break; }             \
+#define PROMOE_CUDA_DISPATCH_STORAGE(dtype, ...) \
+  switch (dtype) {                               \
+    case ::promoe::DType::F32: {                 \
+      using T = float;                           \
+      __VA_ARGS__;                               \
+      break;                                     \
+    }                                            \
+    case ::promoe::DType::F64: {                 \
+      using T = double;                          \
+      __VA_ARGS__;                               \
+      break;                                     \
+    }                                            \
+    case ::promoe::DType::I64: {                 \
+      using T = int64_t;                         \
+      __VA_ARGS__;                               \
+      break;                                     \
+    }                                            \
+    case ::promoe::DType::BF16: {                \
+      using T = uint16_t;                        \
+      __VA_ARGS__;                               \
+      break;                                     \
+    }                                            \
   }

@@ -89,27 +89,25 @@ void CudaBackend::arange(const Tensor& out, double start, double step) {
 
 void CudaBackend::where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {
   Geom<4> g = make_geom<4>(out.shape(), {&out.strides(), &cond.strides(), &a.strides(), &b.strides()});
-  PROMOE_CUDA_DISPATCH_ALL(a.dtype(), "where",
-                           launch_strided("where", g,
-                                          WhereFn<T>{out.data<T>(), cond.raw_data(), cond.dtype(), a.data<T>(),
-                                                     b.data<T>()}));
+  PROMOE_CUDA_DISPATCH_ALL(
+      a.dtype(), "where",
+      launch_strided("where", g, WhereFn<T>{out.data<T>(), cond.raw_data(), cond.dtype(), a.data<T>(), b.data<T>()}));
 }
 
 void CudaBackend::uniform(const Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) {
-  PROMOE_CUDA_DISPATCH_FLOAT(out.dtype(), "uniform",
-                             launch_1d("uniform", out.numel(), uniform_kernel<T>, out.data<T>(), out.numel(), seed,
-                                       offset, lo, hi));
+  PROMOE_CUDA_DISPATCH_FLOAT(
+      out.dtype(), "uniform",
+      launch_1d("uniform", out.numel(), uniform_kernel<T>, out.data<T>(), out.numel(), seed, offset, lo, hi));
 }
 
 void CudaBackend::normal(const Tensor& out, uint64_t seed, uint64_t offset, double mean, double std) {
-  PROMOE_CUDA_DISPATCH_FLOAT(out.dtype(), "normal",
-                             launch_1d("normal", out.numel(), normal_kernel<T>, out.data<T>(), out.numel(), seed,
-                                       offset, mean, std));
+  PROMOE_CUDA_DISPATCH_FLOAT(
+      out.dtype(), "normal",
+      launch_1d("normal", out.numel(), normal_kernel<T>, out.data<T>(), out.numel(), seed, offset, mean, std));
 }
 
 void CudaBackend::adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr,
-                        double beta1, double beta2, double eps, double weight_decay, int64_t step,
-                        double grad_scale) {
+                        double beta1, double beta2, double eps, double weight_decay, int64_t step, double grad_scale) {
   const double bias1 = 1.0 - std::pow(beta1, double(step));
   const double bias2_sqrt = std::sqrt(1.0 - std::pow(beta2, double(step)));
   PROMOE_CUDA_DISPATCH_FLOAT(param.dtype(), "adamw",

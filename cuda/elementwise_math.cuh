@@ -26,17 +26,23 @@ PROMOE_HD inline To convert(From x) {
 // The storage value that fill() writes for `value`.
 template <typename T>
 PROMOE_HD inline T fill_value(double value) {
-  if constexpr (std::is_same_v<T, uint16_t>) return f32_to_bf16(float(value));
-  else return T(value);
+  if constexpr (std::is_same_v<T, uint16_t>)
+    return f32_to_bf16(float(value));
+  else
+    return T(value);
 }
 
 // A `where` condition element of any dtype, read as the CPU backend reads it (as f64, non-zero = true).
 PROMOE_HD inline bool truth(const void* base, int64_t off, DType dt) {
   switch (dt) {
-    case DType::F32: return double(static_cast<const float*>(base)[off]) != 0;
-    case DType::F64: return static_cast<const double*>(base)[off] != 0;
-    case DType::I64: return double(static_cast<const int64_t*>(base)[off]) != 0;
-    case DType::BF16: return double(bf16_to_f32(static_cast<const uint16_t*>(base)[off])) != 0;
+    case DType::F32:
+      return double(static_cast<const float*>(base)[off]) != 0;
+    case DType::F64:
+      return static_cast<const double*>(base)[off] != 0;
+    case DType::I64:
+      return double(static_cast<const int64_t*>(base)[off]) != 0;
+    case DType::BF16:
+      return double(bf16_to_f32(static_cast<const uint16_t*>(base)[off])) != 0;
   }
   return false;
 }

@@ -48,9 +48,9 @@ cublasOperation_t op(bool trans) { return trans ? CUBLAS_OP_T : CUBLAS_OP_N; }
 // `bf16`: read the f32 operands as bf16 (f32 accumulation and output).
 cublasStatus_t grouped_call(cublasHandle_t h, const cublasOperation_t* ta, const cublasOperation_t* tb,
                             const int64_t* m, const int64_t* n, const int64_t* k, const float* alpha,
-                            void* const* first, const int64_t* ldf, void* const* second,
-                            const int64_t* lds, const float* beta, void* const* c, const int64_t* ldc,
-                            int64_t count, const int64_t* sizes, bool bf16) {
+                            void* const* first, const int64_t* ldf, void* const* second, const int64_t* lds,
+                            const float* beta, void* const* c, const int64_t* ldc, int64_t count, const int64_t* sizes,
+                            bool bf16) {
   if (bf16)
     return cublasGemmGroupedBatchedEx_64(h, ta, tb, m, n, k, alpha, first, CUDA_R_32F, ldf, second, CUDA_R_32F, lds,
                                          beta, c, CUDA_R_32F, ldc, count, sizes, CUBLAS_COMPUTE_32F_FAST_16BF);
@@ -61,9 +61,9 @@ cublasStatus_t grouped_call(cublasHandle_t h, const cublasOperation_t* ta, const
 
 cublasStatus_t grouped_call(cublasHandle_t h, const cublasOperation_t* ta, const cublasOperation_t* tb,
                             const int64_t* m, const int64_t* n, const int64_t* k, const double* alpha,
-                            void* const* first, const int64_t* ldf, void* const* second,
-                            const int64_t* lds, const double* beta, void* const* c, const int64_t* ldc,
-                            int64_t count, const int64_t* sizes, bool /*bf16: f64 products ignore it*/) {
+                            void* const* first, const int64_t* ldf, void* const* second, const int64_t* lds,
+                            const double* beta, void* const* c, const int64_t* ldc, int64_t count, const int64_t* sizes,
+                            bool /*bf16: f64 products ignore it*/) {
   return cublasDgemmGroupedBatched_64(h, ta, tb, m, n, k, alpha, reinterpret_cast<const double* const*>(first), ldf,
                                       reinterpret_cast<const double* const*>(second), lds, beta,
                                       reinterpret_cast<double* const*>(c), ldc, count, sizes);
@@ -98,9 +98,9 @@ bool grouped_gemm(const std::vector<Tensor>& outs, const std::vector<Tensor>& as
   const size_t bytes = ptrs.size() * sizeof(void*);
   void** d = static_cast<void**>(c.allocator.allocate(bytes));
   upload_pointers(d, ptrs);
-  const cublasStatus_t st = grouped_call(c.cublas, ta.data(), tb.data(), m.data(), n.data(), k.data(), alpha.data(),
-                                         d, ldf.data(), d + count, lds.data(), beta.data(), d + 2 * count, ldc.data(),
-                                         count, sizes.data(), bf16);
+  const cublasStatus_t st =
+      grouped_call(c.cublas, ta.data(), tb.data(), m.data(), n.data(), k.data(), alpha.data(), d, ldf.data(), d + count,
+                   lds.data(), beta.data(), d + 2 * count, ldc.data(), count, sizes.data(), bf16);
   c.allocator.deallocate(d, bytes);  // stream-ordered reuse
   if (bf16 && st == CUBLAS_STATUS_NOT_SUPPORTED) return false;
   CUBLAS_CHECK(st);

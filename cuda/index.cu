@@ -27,8 +27,10 @@ __global__ void index_kernel(Geom<2> g, int dim, const int64_t* idx, int64_t bou
       continue;
     }
     const int64_t at = off[1] + j * dim_stride;
-    if constexpr (ADD) atomic_add(v1 + at, v0[off[0]]);
-    else v0[off[0]] = v1[at];
+    if constexpr (ADD)
+      atomic_add(v1 + at, v0[off[0]]);
+    else
+      v0[off[0]] = v1[at];
   }
 }
 
@@ -38,15 +40,22 @@ void launch(const char* what, const imath::Plan& p, const Tensor& index) {
             static_cast<T*>(p.view0), static_cast<T*>(p.view1), context().error_flag);
 }
 
-void run(const char* what, imath::Mode mode, const Tensor& out, const Tensor& other, int64_t dim,
-         const Tensor& index) {
+void run(const char* what, imath::Mode mode, const Tensor& out, const Tensor& other, int64_t dim, const Tensor& index) {
   const imath::Plan p = imath::plan(mode, out, other, dim, index);
   PROMOE_CUDA_DISPATCH_ALL(out.dtype(), what, {
     switch (mode) {
-      case imath::Mode::IndexSelect: launch<T, false, false>(what, p, index); break;
-      case imath::Mode::IndexAdd: launch<T, false, true>(what, p, index); break;
-      case imath::Mode::Gather: launch<T, true, false>(what, p, index); break;
-      case imath::Mode::ScatterAdd: launch<T, true, true>(what, p, index); break;
+      case imath::Mode::IndexSelect:
+        launch<T, false, false>(what, p, index);
+        break;
+      case imath::Mode::IndexAdd:
+        launch<T, false, true>(what, p, index);
+        break;
+      case imath::Mode::Gather:
+        launch<T, true, false>(what, p, index);
+        break;
+      case imath::Mode::ScatterAdd:
+        launch<T, true, true>(what, p, index);
+        break;
     }
   });
 }

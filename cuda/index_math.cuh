@@ -22,8 +22,10 @@ PROMOE_HD inline int64_t split_offsets(const Geom<2>& g, int64_t f, int dim, int
     const int64_t q = d > 0 ? f / sz : 0;
     const int64_t c = d > 0 ? f - q * sz : f;
     off[0] += c * g.stride[0][d];
-    if (d == dim) at = c;
-    else off[1] += c * g.stride[1][d];
+    if (d == dim)
+      at = c;
+    else
+      off[1] += c * g.stride[1][d];
     f = q;
   }
   return at;

@@ -20,24 +20,22 @@ cublasOperation_t op(bool trans) { return trans ? CUBLAS_OP_T : CUBLAS_OP_N; }
 
 cublasStatus_t gemm_call(cublasHandle_t h, const gemm::Plan& p, const float* alpha, const float* first, int64_t sf,
                          const float* second, int64_t ss, const float* beta, float* c, int64_t sc, int64_t batch) {
-  return cublasSgemmStridedBatched_64(h, op(p.trans_first), op(p.trans_second), p.m, p.n, p.k, alpha, first,
-                                      p.ld_first, sf, second, p.ld_second, ss, beta, c, p.ldc, sc, batch);
+  return cublasSgemmStridedBatched_64(h, op(p.trans_first), op(p.trans_second), p.m, p.n, p.k, alpha, first, p.ld_first,
+                                      sf, second, p.ld_second, ss, beta, c, p.ldc, sc, batch);
 }
 
 cublasStatus_t gemm_call(cublasHandle_t h, const gemm::Plan& p, const double* alpha, const double* first, int64_t sf,
                          const double* second, int64_t ss, const double* beta, double* c, int64_t sc, int64_t batch) {
-  return cublasDgemmStridedBatched_64(h, op(p.trans_first), op(p.trans_second), p.m, p.n, p.k, alpha, first,
-                                      p.ld_first, sf, second, p.ld_second, ss, beta, c, p.ldc, sc, batch);
+  return cublasDgemmStridedBatched_64(h, op(p.trans_first), op(p.trans_second), p.m, p.n, p.k, alpha, first, p.ld_first,
+                                      sf, second, p.ld_second, ss, beta, c, p.ldc, sc, batch);
 }
 
 // f32 operands read as bf16, f32 accumulation and output.
-cublasStatus_t gemm_call_bf16(cublasHandle_t h, const gemm::Plan& p, const float* alpha, const float* first,
-                              int64_t sf, const float* second, int64_t ss, const float* beta, float* c, int64_t sc,
-                              int64_t batch) {
+cublasStatus_t gemm_call_bf16(cublasHandle_t h, const gemm::Plan& p, const float* alpha, const float* first, int64_t sf,
+                              const float* second, int64_t ss, const float* beta, float* c, int64_t sc, int64_t batch) {
   return cublasGemmStridedBatchedEx_64(h, op(p.trans_first), op(p.trans_second), p.m, p.n, p.k, alpha, first,
                                        CUDA_R_32F, p.ld_first, sf, second, CUDA_R_32F, p.ld_second, ss, beta, c,
-                                       CUDA_R_32F, p.ldc, sc, batch, CUBLAS_COMPUTE_32F_FAST_16BF,
-                                       CUBLAS_GEMM_DEFAULT);
+                                       CUDA_R_32F, p.ldc, sc, batch, CUBLAS_COMPUTE_32F_FAST_16BF, CUBLAS_GEMM_DEFAULT);
 }
 
 }  // namespace
@@ -61,20 +59,21 @@ void CudaBackend::matmul(const Tensor& out, const Tensor& a, const Tensor& b, do
     case DType::F32: {
       const float al = float(alpha), bt = float(beta);
       if (gemm_rounds_to_bf16(DType::F32))
-        CUBLAS_CHECK(gemm_call_bf16(h, p, &al, first.data<float>(), sf, second.data<float>(), ss, &bt,
-                                    O.data<float>(), sc, batch));
+        CUBLAS_CHECK(gemm_call_bf16(h, p, &al, first.data<float>(), sf, second.data<float>(), ss, &bt, O.data<float>(),
+                                    sc, batch));
       else
-        CUBLAS_CHECK(gemm_call(h, p, &al, first.data<float>(), sf, second.data<float>(), ss, &bt, O.data<float>(),
-                               sc, batch));
+        CUBLAS_CHECK(
+            gemm_call(h, p, &al, first.data<float>(), sf, second.data<float>(), ss, &bt, O.data<float>(), sc, batch));
       break;
     }
     case DType::F64: {
       const double al = alpha, bt = beta;
-      CUBLAS_CHECK(gemm_call(h, p, &al, first.data<double>(), sf, second.data<double>(), ss, &bt, O.data<double>(),
-                             sc, batch));
+      CUBLAS_CHECK(
+          gemm_call(h, p, &al, first.data<double>(), sf, second.data<double>(), ss, &bt, O.data<double>(), sc, batch));
       break;
     }
-    default: PROMOE_FAIL("matmul: unsupported dtype ", dtype_name(a.dtype()));
+    default:
+      PROMOE_FAIL("matmul: unsupported dtype ", dtype_name(a.dtype()));
   }
   if (!O.same(out)) copy(out, O);
 }

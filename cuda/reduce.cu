@@ -13,8 +13,8 @@ namespace promoe::cuda {
 namespace {
 
 template <typename T>
-__global__ void reduce_warp_kernel(const T* x, T* out, double* partial, Geom<1> kept, Geom<1> red, int64_t M,
-                                   int64_t R, int64_t P, int64_t chunk, ReduceOp op) {
+__global__ void reduce_warp_kernel(const T* x, T* out, double* partial, Geom<1> kept, Geom<1> red, int64_t M, int64_t R,
+                                   int64_t P, int64_t chunk, ReduceOp op) {
   const int lane = threadIdx.x % 32;
   const int64_t warps = int64_t(gridDim.x) * (blockDim.x / 32);
   for (int64_t w = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32; w < M * P; w += warps) {
@@ -30,8 +30,10 @@ __global__ void reduce_warp_kernel(const T* x, T* out, double* partial, Geom<1> 
     }
     for (int s = 16; s > 0; s >>= 1) acc = rmath::combine(op, acc, __shfl_xor_sync(0xffffffffu, acc, s));
     if (lane == 0) {
-      if (P == 1) out[m] = rmath::finalize<T>(op, acc, R);
-      else partial[w] = acc;
+      if (P == 1)
+        out[m] = rmath::finalize<T>(op, acc, R);
+      else
+        partial[w] = acc;
     }
   }
 }
@@ -49,8 +51,7 @@ __global__ void reduce_partials_kernel(const double* partial, T* out, int64_t M,
 }
 
 template <typename T>
-__global__ void reduce_thread_kernel(const T* x, T* out, Geom<1> kept, Geom<1> red, int64_t M, int64_t R,
-                                     ReduceOp op) {
+__global__ void reduce_thread_kernel(const T* x, T* out, Geom<1> kept, Geom<1> red, int64_t M, int64_t R, ReduceOp op) {
   PROMOE_GRID_STRIDE(m, M) {
     int64_t base;
     offsets_of(kept, m, &base);
@@ -136,8 +137,8 @@ void CudaBackend::reduce(ReduceOp op, const Tensor& out, const Tensor& a, int64_
       const int64_t P = p.split.parts, items = p.M * P;
       double* partial = nullptr;
       if (P > 1) partial = static_cast<double*>(context().allocator.allocate(size_t(items) * sizeof(double)));
-      reduce_warp_kernel<T><<<warp_grid(items), kBlock, 0, st>>>(x, o, partial, p.kept, p.red, p.M, p.R, P,
-                                                                 p.split.chunk, op);
+      reduce_warp_kernel<T>
+          <<<warp_grid(items), kBlock, 0, st>>>(x, o, partial, p.kept, p.red, p.M, p.R, P, p.split.chunk, op);
       CUDA_CHECK_LAUNCH("reduce");
       if (P > 1) {
         reduce_partials_kernel<T><<<warp_grid(p.M), kBlock, 0, st>>>(partial, o, p.M, p.R, P, op);

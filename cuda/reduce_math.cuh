@@ -102,12 +102,13 @@ inline Plan plan(const Tensor& out, const Tensor& a, int64_t n_reduced) {
 
 // Host: the launch plan of arg_reduce(values, indices, a) over the last dim of `a`.
 struct ArgPlan {
-  Geom<1> rows_geom;  // offset of row r
+  Geom<1> rows_geom;    // offset of row r
   int64_t rows, n, is;  // rows, row length, stride along the row
 };
 
 inline ArgPlan arg_plan(const Tensor& values, const Tensor& a) {
-  const Shape row_shape(a.shape().begin(), a.shape().end() - 1), row_strides(a.strides().begin(), a.strides().end() - 1);
+  const Shape row_shape(a.shape().begin(), a.shape().end() - 1),
+      row_strides(a.strides().begin(), a.strides().end() - 1);
   return {make_geom<1>(row_shape, {&row_strides}), values.numel(), a.shape().back(), a.strides().back()};
 }
 

@@ -22,8 +22,8 @@ __global__ void softmax_kernel(const T* x, T* y, int64_t rows, int64_t n, bool l
 template <typename T, int NL>
 __global__ void softmax_backward_kernel(T* gi, const T* g, const T* y, int64_t rows, int64_t n, bool log_out) {
   PROMOE_ROW_LOOP(r, rows) {
-    const double s = group_reduce<NL>(rowmath::lane_softmax_grad_dot(g + r * n, y + r * n, n, log_out, lane, NL),
-                                      SumOp{}, smem);
+    const double s =
+        group_reduce<NL>(rowmath::lane_softmax_grad_dot(g + r * n, y + r * n, n, log_out, lane, NL), SumOp{}, smem);
     rowmath::softmax_grad_apply(gi + r * n, g + r * n, y + r * n, n, s, log_out, lane, NL);
   }
 }
@@ -53,16 +53,16 @@ __global__ void layer_norm_backward_kernel(T* gi, const T* g, const T* x, const 
 
 void CudaBackend::softmax(const Tensor& out, const Tensor& a, bool log) {
   const int64_t n = a.shape().back(), rows = a.numel() / n;
-  PROMOE_CUDA_DISPATCH_FLOAT(a.dtype(), "softmax",
-                             PROMOE_ROW_LAUNCH(softmax_kernel, "softmax", rows, n, a.data<T>(), out.data<T>(), rows, n,
-                                               log));
+  PROMOE_CUDA_DISPATCH_FLOAT(
+      a.dtype(), "softmax",
+      PROMOE_ROW_LAUNCH(softmax_kernel, "softmax", rows, n, a.data<T>(), out.data<T>(), rows, n, log));
 }
 
 void CudaBackend::softmax_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& out, bool log) {
   const int64_t n = out.shape().back(), rows = out.numel() / n;
   PROMOE_CUDA_DISPATCH_FLOAT(out.dtype(), "softmax_backward",
-                             PROMOE_ROW_LAUNCH(softmax_backward_kernel, "softmax_backward", rows, n,
-                                               grad_in.data<T>(), grad_out.data<T>(), out.data<T>(), rows, n, log));
+                             PROMOE_ROW_LAUNCH(softmax_backward_kernel, "softmax_backward", rows, n, grad_in.data<T>(),
+                                               grad_out.data<T>(), out.data<T>(), rows, n, log));
 }
 
 void CudaBackend::layer_norm(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& a, double eps) {
@@ -75,10 +75,10 @@ void CudaBackend::layer_norm(const Tensor& out, const Tensor& mean, const Tensor
 void CudaBackend::layer_norm_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& a,
                                       const Tensor& mean, const Tensor& rstd) {
   const int64_t n = a.shape().back(), rows = a.numel() / n;
-  PROMOE_CUDA_DISPATCH_FLOAT(a.dtype(), "layer_norm_backward",
-                             PROMOE_ROW_LAUNCH(layer_norm_backward_kernel, "layer_norm_backward", rows, n,
-                                               grad_in.data<T>(), grad_out.data<T>(), a.data<T>(), mean.data<T>(),
-                                               rstd.data<T>(), rows, n));
+  PROMOE_CUDA_DISPATCH_FLOAT(
+      a.dtype(), "layer_norm_backward",
+      PROMOE_ROW_LAUNCH(layer_norm_backward_kernel, "layer_norm_backward", rows, n, grad_in.data<T>(),
+                        grad_out.data<T>(), a.data<T>(), mean.data<T>(), rstd.data<T>(), rows, n));
 }
 
 }  // namespace promoe::cuda

@@ -12,16 +12,17 @@ namespace {
 
 // A group of NL lanes per row (NL = 32: eight rows per block; NL = 256: one row per block).
 template <typename T, int NL>
-__global__ void rank_kernel(const T* x, T* values, int64_t* indices, int64_t rows, int64_t n, int64_t k,
-                            bool largest) {
+__global__ void rank_kernel(const T* x, T* values, int64_t* indices, int64_t rows, int64_t n, int64_t k, bool largest) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   const int lane = int(threadIdx.x) % NL, group = int(threadIdx.x) / NL, groups = int(blockDim.x) / NL;
   T* row = reinterpret_cast<T*>(smem_raw) + int64_t(group) * n;
   for (int64_t r = int64_t(blockIdx.x) * groups + group; r < rows; r += int64_t(gridDim.x) * groups) {
     const T* xr = x + r * n;
     for (int64_t i = lane; i < n; i += NL) row[i] = xr[i];
-    if constexpr (NL == 32) __syncwarp();
-    else __syncthreads();
+    if constexpr (NL == 32)
+      __syncwarp();
+    else
+      __syncthreads();
     for (int64_t i = lane; i < n; i += NL) {
       const int64_t pos = smath::rank_in_row(row, n, i, largest);
       if (pos < k) {
@@ -29,8 +30,10 @@ __global__ void rank_kernel(const T* x, T* values, int64_t* indices, int64_t row
         indices[r * k + pos] = i;
       }
     }
-    if constexpr (NL == 32) __syncwarp();
-    else __syncthreads();
+    if constexpr (NL == 32)
+      __syncwarp();
+    else
+      __syncthreads();
   }
 }
 
@@ -66,7 +69,9 @@ struct Scratch {
   Scratch(const Scratch&) = delete;
   Scratch& operator=(const Scratch&) = delete;
   template <typename U>
-  U* as() const { return static_cast<U*>(p); }
+  U* as() const {
+    return static_cast<U*>(p);
+  }
 };
 
 template <typename T>

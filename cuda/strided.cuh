@@ -58,8 +58,8 @@ Geom<NT> make_geom(const Shape& shape, const std::array<const Shape*, NT>& strid
       g.size[nd - 1] *= shape[d];
       for (int t = 0; t < NT; ++t) g.stride[t][nd - 1] = (*strides[t])[d];
     } else {
-      PROMOE_CHECK(nd < kMaxDims, "cuda: views with more than ", kMaxDims, " non-mergeable dims are not supported (shape ",
-                   shape_str(shape), ")");
+      PROMOE_CHECK(nd < kMaxDims, "cuda: views with more than ", kMaxDims,
+                   " non-mergeable dims are not supported (shape ", shape_str(shape), ")");
       g.size[nd] = shape[d];
       for (int t = 0; t < NT; ++t) g.stride[t][nd] = (*strides[t])[d];
       ++nd;

@@ -243,7 +243,8 @@ Tensor GaussianDiffusion::predict_xstart_from_eps(const Tensor& x_t, const Tenso
 }
 
 Tensor GaussianDiffusion::predict_eps_from_xstart(const Tensor& x_t, const Tensor& t, const Tensor& pred_xstart) const {
-  return (extract(sqrt_recip_alphas_cumprod, t, x_t) * x_t - pred_xstart) / extract(sqrt_recipm1_alphas_cumprod, t, x_t);
+  return (extract(sqrt_recip_alphas_cumprod, t, x_t) * x_t - pred_xstart) /
+         extract(sqrt_recipm1_alphas_cumprod, t, x_t);
 }
 
 PMeanVariance GaussianDiffusion::p_mean_variance(const Tensor& model_out, const Tensor& x_t, const Tensor& t,
@@ -349,8 +350,8 @@ DDPMLoss GaussianDiffusion::losses_from_output(const Tensor& model_out, const Te
   return r;
 }
 
-DDPMLoss GaussianDiffusion::training_losses(const DenoiserFn& model, const Tensor& x0, const Tensor& y,
-                                            const Tensor& t, const Tensor& noise) const {
+DDPMLoss GaussianDiffusion::training_losses(const DenoiserFn& model, const Tensor& x0, const Tensor& y, const Tensor& t,
+                                            const Tensor& noise) const {
   Tensor x_t = q_sample(x0, t, noise);
   Tensor out = model(x_t, model_timesteps(t, x0.dtype()), y);
   return losses_from_output(out, x0, x_t, t, noise);

@@ -22,7 +22,7 @@ struct RFConfig {
   double logit_mean = 0.0;
   double logit_std = 1.0;
   double sigmoid_scale = 1.0;
-  double shift = 1.0;                  // training time shift (1 = none, as all ProMoE configs)
+  double shift = 1.0;                   // training time shift (1 = none, as all ProMoE configs)
   double num_train_timesteps = 1000.0;  // model time = σ · this
 };
 

@@ -60,14 +60,14 @@ Tensor rf_euler_sample(const DenoiserFn& model, const Shape& shape, const Tensor
                        const RFSampleOptions& opt = {});
 
 struct DDPMSampleOptions {
-  int64_t steps = 250;                 // respaced step count: space_timesteps(diffusion_steps, {steps})
-  std::string timestep_respacing;      // overrides `steps` when set ("250", "10,20", "ddim50", ...)
-  int64_t diffusion_steps = 1000;      // the training process (linear betas)
-  double cfg_scale = 1.0;              // > 1 enables guidance (dit_guided)
-  int64_t num_classes = 1000;          // the null label
-  int64_t guided_channels = 3;         // DiT's forward_with_cfg guides channels [0, 3)
-  bool clip_denoised = false;          // DiT sample.py passes False
-  double eta = 0.0;                    // DDIM only
+  int64_t steps = 250;             // respaced step count: space_timesteps(diffusion_steps, {steps})
+  std::string timestep_respacing;  // overrides `steps` when set ("250", "10,20", "ddim50", ...)
+  int64_t diffusion_steps = 1000;  // the training process (linear betas)
+  double cfg_scale = 1.0;          // > 1 enables guidance (dit_guided)
+  int64_t num_classes = 1000;      // the null label
+  int64_t guided_channels = 3;     // DiT's forward_with_cfg guides channels [0, 3)
+  bool clip_denoised = false;      // DiT sample.py passes False
+  double eta = 0.0;                // DDIM only
   ProgressFn progress;
 };
 

@@ -43,7 +43,8 @@ void write_file_atomic(const std::string& path, const std::function<void(const B
   try {
     ByteSink sink = [&](const void* data, size_t n) {
       if (n == 0) return;
-      PROMOE_CHECK(std::fwrite(data, 1, n, f) == n, "cannot write ", path, ": write to ", tmp, " failed: ", errno_str());
+      PROMOE_CHECK(std::fwrite(data, 1, n, f) == n, "cannot write ", path, ": write to ", tmp,
+                   " failed: ", errno_str());
     };
     produce(sink);
     PROMOE_CHECK(std::fflush(f) == 0, "cannot write ", path, ": flush of ", tmp, " failed: ", errno_str());

@@ -23,8 +23,10 @@ std::string field(const std::string& s) {
 
 std::string number(double x) {
   char buf[40];
-  if (std::isfinite(x) && x == std::floor(x) && std::fabs(x) < 1e15) std::snprintf(buf, sizeof buf, "%.0f", x);
-  else std::snprintf(buf, sizeof buf, "%.9g", x);
+  if (std::isfinite(x) && x == std::floor(x) && std::fabs(x) < 1e15)
+    std::snprintf(buf, sizeof buf, "%.0f", x);
+  else
+    std::snprintf(buf, sizeof buf, "%.9g", x);
   return buf;
 }
 

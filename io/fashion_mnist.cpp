@@ -50,9 +50,10 @@ LabelledImages load_fashion_mnist(Split split, const std::string& dir, int64_t l
   IdxArray lab = read_idx(lab_path, limit);
   PROMOE_CHECK(img.dims.size() == 3 && img.dims[1] == 28 && img.dims[2] == 28, "Fashion-MNIST images ", img_path,
                ": expected dims (N, 28, 28), got ", shape_str(img.dims));
-  PROMOE_CHECK(lab.dims.size() == 1, "Fashion-MNIST labels ", lab_path, ": expected dims (N), got ", shape_str(lab.dims));
-  PROMOE_CHECK(img.dims[0] == lab.dims[0], "Fashion-MNIST: ", img_path, " holds ", img.dims[0], " images but ", lab_path,
-               " holds ", lab.dims[0], " labels");
+  PROMOE_CHECK(lab.dims.size() == 1, "Fashion-MNIST labels ", lab_path, ": expected dims (N), got ",
+               shape_str(lab.dims));
+  PROMOE_CHECK(img.dims[0] == lab.dims[0], "Fashion-MNIST: ", img_path, " holds ", img.dims[0], " images but ",
+               lab_path, " holds ", lab.dims[0], " labels");
 
   const int64_t n = img.dims[0], S = kFashionMnistSize, pad = (S - 28) / 2;
   LabelledImages out{Tensor::empty({n, 1, S, S}, DType::F32), Tensor::empty({n}, DType::I64)};

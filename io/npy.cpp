@@ -103,14 +103,20 @@ Tensor read_npy(const std::string& path) {
 
   DType file_dtype;
   size_t item;
-  if (descr == "<f4") file_dtype = DType::F32, item = 4;
-  else if (descr == "<f8") file_dtype = DType::F64, item = 8;
-  else if (descr == "<i8") file_dtype = DType::I64, item = 8;
-  else if (descr == "<i4") file_dtype = DType::I64, item = 4;
-  else fail(path, "unsupported dtype '", descr, "' (supported: <f4, <f8, <i8, <i4, little-endian)");
+  if (descr == "<f4")
+    file_dtype = DType::F32, item = 4;
+  else if (descr == "<f8")
+    file_dtype = DType::F64, item = 8;
+  else if (descr == "<i8")
+    file_dtype = DType::I64, item = 8;
+  else if (descr == "<i4")
+    file_dtype = DType::I64, item = 4;
+  else
+    fail(path, "unsupported dtype '", descr, "' (supported: <f4, <f8, <i8, <i4, little-endian)");
 
   const uint64_t n = uint64_t(numel_of(shape)), want = n * item, have = fsize - data_start;
-  if (have < want) fail(path, "truncated: expected ", want, " bytes of data for shape ", shape_str(shape), ", got ", have);
+  if (have < want)
+    fail(path, "truncated: expected ", want, " bytes of data for shape ", shape_str(shape), ", got ", have);
   if (have > want) fail(path, "has ", have - want, " trailing bytes after the data for shape ", shape_str(shape));
 
   Tensor t = Tensor::empty(shape, file_dtype, Device::cpu());
@@ -126,7 +132,10 @@ Tensor read_npy(const std::string& path) {
 
 void write_npy(const std::string& path, const Tensor& t) {
   PROMOE_CHECK(t.defined(), "write_npy ", path, ": undefined tensor");
-  const char* descr = t.dtype() == DType::F32 ? "<f4" : t.dtype() == DType::F64 ? "<f8" : t.dtype() == DType::I64 ? "<i8" : nullptr;
+  const char* descr = t.dtype() == DType::F32   ? "<f4"
+                      : t.dtype() == DType::F64 ? "<f8"
+                      : t.dtype() == DType::I64 ? "<i8"
+                                                : nullptr;
   PROMOE_CHECK(descr, "write_npy ", path, ": cannot store ", describe(t), " (f32, f64 and i64 only)");
   Tensor c = raw::contiguous(raw::to(t, Device::cpu()));
   std::string shape = "(";

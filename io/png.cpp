@@ -51,7 +51,8 @@ Image image_grid(const Tensor& images, int64_t ncols, int64_t pad) {
     for (int64_t c = 0; c < C; ++c)
       for (int64_t y = 0; y < H; ++y)
         for (int64_t x = 0; x < W; ++x)
-          img.pixels[size_t(((y0 + y) * img.width + x0 + x) * C + c)] = to_byte(v[size_t(((i * C + c) * H + y) * W + x)]);
+          img.pixels[size_t(((y0 + y) * img.width + x0 + x) * C + c)] =
+              to_byte(v[size_t(((i * C + c) * H + y) * W + x)]);
   }
   return img;
 }
@@ -91,13 +92,14 @@ Image heatmap_image(const Tensor& matrix, int64_t cell) {
 }
 
 std::string encode_png(const Image& img) {
-  PROMOE_CHECK(img.channels >= 1 && img.channels <= 4 &&
-                   img.pixels.size() == size_t(img.width * img.height * img.channels),
-               "encode_png: image of ", img.width, "x", img.height, "x", img.channels, " holds ", img.pixels.size(),
-               " bytes");
+  PROMOE_CHECK(
+      img.channels >= 1 && img.channels <= 4 && img.pixels.size() == size_t(img.width * img.height * img.channels),
+      "encode_png: image of ", img.width, "x", img.height, "x", img.channels, " holds ", img.pixels.size(), " bytes");
   check_size(img.width, img.height, "encode_png");
   std::string out;
-  auto append = [](void* ctx, void* data, int size) { static_cast<std::string*>(ctx)->append(static_cast<char*>(data), size_t(size)); };
+  auto append = [](void* ctx, void* data, int size) {
+    static_cast<std::string*>(ctx)->append(static_cast<char*>(data), size_t(size));
+  };
   int ok = stbi_write_png_to_func(append, &out, int(img.width), int(img.height), int(img.channels), img.pixels.data(),
                                   int(img.width * img.channels));
   PROMOE_CHECK(ok && !out.empty(), "encode_png: stb_image_write failed on a ", img.width, "x", img.height, " image");

@@ -3,8 +3,8 @@
 
 #include <algorithm>
 #include <bit>
-#include <cmath>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -36,15 +36,22 @@ template <typename... Args>
 }
 
 bool parse_dtype(const std::string& s, DType* out) {
-  if (s == "F32") *out = DType::F32;
-  else if (s == "F64") *out = DType::F64;
-  else if (s == "I64") *out = DType::I64;
-  else if (s == "BF16") *out = DType::BF16;
-  else return false;
+  if (s == "F32")
+    *out = DType::F32;
+  else if (s == "F64")
+    *out = DType::F64;
+  else if (s == "I64")
+    *out = DType::I64;
+  else if (s == "BF16")
+    *out = DType::BF16;
+  else
+    return false;
   return true;
 }
 
-bool is_uint(const nlohmann::json& j) { return j.is_number_unsigned() || (j.is_number_integer() && j.get<int64_t>() >= 0); }
+bool is_uint(const nlohmann::json& j) {
+  return j.is_number_unsigned() || (j.is_number_integer() && j.get<int64_t>() >= 0);
+}
 
 Entry parse_entry(const std::string& path, const std::string& name, const nlohmann::json& j) {
   Entry e{name, DType::F32, {}, 0, 0};
@@ -59,7 +66,8 @@ Entry parse_entry(const std::string& path, const std::string& name, const nlohma
   for (const auto& d : *sh) {
     if (!is_uint(d)) fail(path, "tensor '", name, "' has a shape entry that is not a non-negative integer: ", d.dump());
     uint64_t v = d.get<uint64_t>();
-    if (v != 0 && numel > (uint64_t(1) << 62) / v) fail(path, "tensor '", name, "' has an implausibly large shape ", sh->dump());
+    if (v != 0 && numel > (uint64_t(1) << 62) / v)
+      fail(path, "tensor '", name, "' has an implausibly large shape ", sh->dump());
     numel *= v;
     e.shape.push_back(int64_t(v));
   }
@@ -68,7 +76,8 @@ Entry parse_entry(const std::string& path, const std::string& name, const nlohma
     fail(path, "tensor '", name, "' needs data_offsets as two non-negative integers");
   e.begin = (*off)[0].get<uint64_t>();
   e.end = (*off)[1].get<uint64_t>();
-  if (e.end < e.begin) fail(path, "tensor '", name, "' has data_offsets [", e.begin, ", ", e.end, "] out of range (end before begin)");
+  if (e.end < e.begin)
+    fail(path, "tensor '", name, "' has data_offsets [", e.begin, ", ", e.end, "] out of range (end before begin)");
   uint64_t need = numel * dtype_size(e.dtype);
   if (e.end - e.begin != need)
     fail(path, "tensor '", name, "' has data_offsets [", e.begin, ", ", e.end, "] spanning ", e.end - e.begin,
@@ -91,10 +100,14 @@ Metadata parse_metadata(const std::string& path, const nlohmann::json& j) {
 
 const char* safetensors_dtype_name(DType dtype) {
   switch (dtype) {
-    case DType::F32: return "F32";
-    case DType::F64: return "F64";
-    case DType::I64: return "I64";
-    case DType::BF16: return "BF16";
+    case DType::F32:
+      return "F32";
+    case DType::F64:
+      return "F64";
+    case DType::I64:
+      return "I64";
+    case DType::BF16:
+      return "BF16";
   }
   return "?";
 }
@@ -129,14 +142,15 @@ SafeTensors read_safetensors(const std::string& path) {
   out.path = path;
   std::vector<Entry> entries;
   for (const auto& [key, val] : h.items()) {
-    if (key == "__metadata__") out.meta = parse_metadata(path, val);
-    else entries.push_back(parse_entry(path, key, val));
+    if (key == "__metadata__")
+      out.meta = parse_metadata(path, val);
+    else
+      entries.push_back(parse_entry(path, key, val));
   }
 
   // Tensors must not share bytes, and all of them must lie inside the data section.
-  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
-  });
+  std::sort(entries.begin(), entries.end(),
+            [](const Entry& a, const Entry& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; });
   for (size_t i = 1; i < entries.size(); ++i) {
     const Entry &a = entries[i - 1], &b = entries[i];
     if (b.begin < a.end)
@@ -146,8 +160,8 @@ SafeTensors read_safetensors(const std::string& path) {
   const uint64_t data_bytes = fsize - 8 - hlen;
   for (const Entry& e : entries)
     if (e.end > data_bytes)
-      fail(path, "truncated data: tensor '", e.name, "' ends at byte ", e.end, " of the data section, which holds only ",
-           data_bytes, " bytes");
+      fail(path, "truncated data: tensor '", e.name, "' ends at byte ", e.end,
+           " of the data section, which holds only ", data_bytes, " bytes");
 
   for (const Entry& e : entries) {
     Tensor t = Tensor::empty(e.shape, e.dtype, Device::cpu());
@@ -204,7 +218,8 @@ void write_safetensors(const std::string& path, const NamedTensors& tensors, con
     PROMOE_CHECK(t.defined(), "write_safetensors ", path, ": tensor ", name, " is undefined");
     Tensor c = raw::contiguous(raw::to(t, Device::cpu()));
     uint64_t n = uint64_t(c.numel()) * dtype_size(c.dtype());
-    h[name] = {{"dtype", safetensors_dtype_name(c.dtype())}, {"shape", c.shape()}, {"data_offsets", {offset, offset + n}}};
+    h[name] = {
+        {"dtype", safetensors_dtype_name(c.dtype())}, {"shape", c.shape()}, {"data_offsets", {offset, offset + n}}};
     offset += n;
     host.push_back(std::move(c));
   }
@@ -218,7 +233,8 @@ void write_safetensors(const std::string& path, const NamedTensors& tensors, con
   });
 }
 
-void write_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors, const Metadata& metadata) {
+void write_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
+                       const Metadata& metadata) {
   write_safetensors(path, NamedTensors(tensors.begin(), tensors.end()), metadata);
 }
 

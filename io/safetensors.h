@@ -18,9 +18,9 @@ using Metadata = std::map<std::string, std::string>;
 
 // The contents of one safetensors file: CPU tensors by name and the `__metadata__` strings.
 struct SafeTensors {
-  std::string path;                      // where it was read from, for error messages
+  std::string path;                       // where it was read from, for error messages
   std::map<std::string, Tensor> tensors;  // sorted by name
-  std::vector<std::string> order;        // names in data-offset order, as laid out in the file
+  std::vector<std::string> order;         // names in data-offset order, as laid out in the file
   Metadata meta;
 
   bool has(const std::string& name) const { return tensors.count(name) != 0; }

@@ -12,19 +12,26 @@ using json = nlohmann::json;
 
 const char* type_name(MoeType t) {
   switch (t) {
-    case MoeType::ProMoeTC: return "promoe_tc";
-    case MoeType::ProMoeEC: return "promoe_ec";
-    case MoeType::TC: return "tc";
-    case MoeType::EC: return "ec";
+    case MoeType::ProMoeTC:
+      return "promoe_tc";
+    case MoeType::ProMoeEC:
+      return "promoe_ec";
+    case MoeType::TC:
+      return "tc";
+    case MoeType::EC:
+      return "ec";
   }
   return "?";
 }
 
 const char* mode_name(RouterWeightMode m) {
   switch (m) {
-    case RouterWeightMode::Identity: return "identity";
-    case RouterWeightMode::Softmax: return "softmax";
-    case RouterWeightMode::Sigmoid: return "sigmoid";
+    case RouterWeightMode::Identity:
+      return "identity";
+    case RouterWeightMode::Softmax:
+      return "softmax";
+    case RouterWeightMode::Sigmoid:
+      return "sigmoid";
   }
   return "?";
 }
@@ -61,8 +68,7 @@ void MoeConfig::validate(int64_t hidden_size, int64_t tokens) const {
     PROMOE_CHECK(shared_expert_intermediate_size > 0,
                  "moe config: shared_expert_intermediate_size must be positive with use_shared_expert, got ",
                  shared_expert_intermediate_size);
-  PROMOE_CHECK(std::isfinite(rcl_lambda) && rcl_lambda >= 0, "moe config: rcl_lambda must be >= 0, got ",
-               rcl_lambda);
+  PROMOE_CHECK(std::isfinite(rcl_lambda) && rcl_lambda >= 0, "moe config: rcl_lambda must be >= 0, got ", rcl_lambda);
   PROMOE_CHECK(std::isfinite(load_balance_coef) && load_balance_coef >= 0,
                "moe config: load_balance_coef must be >= 0, got ", load_balance_coef);
   PROMOE_CHECK(std::isfinite(rcl_temperature) && rcl_temperature > 0,

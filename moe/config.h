@@ -17,7 +17,7 @@ enum class RouterWeightMode { Identity, Softmax, Sigmoid };
 
 const char* type_name(MoeType t);
 const char* mode_name(RouterWeightMode m);
-MoeType parse_type(const std::string& s);          // throws promoe::Error listing the valid names
+MoeType parse_type(const std::string& s);           // throws promoe::Error listing the valid names
 RouterWeightMode parse_mode(const std::string& s);  // throws promoe::Error listing the valid names
 
 struct MoeConfig {

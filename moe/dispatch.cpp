@@ -129,8 +129,11 @@ Assignments from_slots(const Tensor& idx, const Tensor& w) {
   std::vector<int64_t> tok(T * K);
   for (int64_t t = 0; t < T; ++t)
     for (int64_t k = 0; k < K; ++k) tok[t * K + k] = t;
-  return {raw::from_vector(tok, {T * K}, idx.device()), raw::reshape(raw::contiguous(idx), {T * K}),
-          reshape(w, {T * K}), tok, {}};
+  return {raw::from_vector(tok, {T * K}, idx.device()),
+          raw::reshape(raw::contiguous(idx), {T * K}),
+          reshape(w, {T * K}),
+          tok,
+          {}};
 }
 
 // The experts' layers run as grouped calls (one per layer of the expert MLPs, forward and backward),

@@ -62,9 +62,15 @@ ModelConfigs configs_from_json(const json& j) {
 }
 
 json configs_to_json(const nn::DiTConfig& dit, const std::optional<MoeConfig>& moe) {
-  json j = {{"input_size", dit.input_size},   {"in_channels", dit.in_channels}, {"patch_size", dit.patch_size},
-            {"hidden_size", dit.hidden_size}, {"depth", dit.depth},             {"num_heads", dit.num_heads},
-            {"mlp_ratio", dit.mlp_ratio},     {"num_classes", dit.num_classes}, {"learn_sigma", dit.learn_sigma},
+  json j = {{"input_size", dit.input_size},
+            {"in_channels", dit.in_channels},
+            {"patch_size", dit.patch_size},
+            {"hidden_size", dit.hidden_size},
+            {"depth", dit.depth},
+            {"num_heads", dit.num_heads},
+            {"mlp_ratio", dit.mlp_ratio},
+            {"num_classes", dit.num_classes},
+            {"learn_sigma", dit.learn_sigma},
             {"class_dropout_prob", dit.class_dropout_prob}};
   if (moe) j["moe"] = to_json(*moe);
   return j;
@@ -73,10 +79,14 @@ json configs_to_json(const nn::DiTConfig& dit, const std::optional<MoeConfig>& m
 std::shared_ptr<nn::FeedForward> make_moe_layer(const nn::DiTConfig& dit, const MoeConfig& cfg, Generator& gen) {
   const int64_t D = dit.hidden_size;
   switch (cfg.type) {
-    case MoeType::ProMoeTC: return std::make_shared<ProMoETC>(D, cfg, dit.num_classes, gen);
-    case MoeType::ProMoeEC: return std::make_shared<ProMoEEC>(D, cfg, dit.num_classes, gen);
-    case MoeType::TC: return std::make_shared<TokenChoiceMoE>(D, cfg, gen);
-    case MoeType::EC: return std::make_shared<ExpertChoiceMoE>(D, cfg, gen);
+    case MoeType::ProMoeTC:
+      return std::make_shared<ProMoETC>(D, cfg, dit.num_classes, gen);
+    case MoeType::ProMoeEC:
+      return std::make_shared<ProMoEEC>(D, cfg, dit.num_classes, gen);
+    case MoeType::TC:
+      return std::make_shared<TokenChoiceMoE>(D, cfg, gen);
+    case MoeType::EC:
+      return std::make_shared<ExpertChoiceMoE>(D, cfg, gen);
   }
   PROMOE_FAIL("make_moe_layer: unknown MoE type");
 }
@@ -97,9 +107,12 @@ std::shared_ptr<nn::DiT> make_model(const nn::DiTConfig& dit, const std::optiona
 ParamCount moe_layer_count(int64_t dim, const MoeConfig& cfg) {
   switch (cfg.type) {
     case MoeType::ProMoeTC:
-    case MoeType::ProMoeEC: return ProMoELayer::count(dim, cfg);
-    case MoeType::TC: return TokenChoiceMoE::count(dim, cfg);
-    case MoeType::EC: return ExpertChoiceMoE::count(dim, cfg);
+    case MoeType::ProMoeEC:
+      return ProMoELayer::count(dim, cfg);
+    case MoeType::TC:
+      return TokenChoiceMoE::count(dim, cfg);
+    case MoeType::EC:
+      return ExpertChoiceMoE::count(dim, cfg);
   }
   PROMOE_FAIL("moe_layer_count: unknown MoE type");
 }
@@ -107,12 +120,12 @@ ParamCount moe_layer_count(int64_t dim, const MoeConfig& cfg) {
 ParamCount count_parameters(const nn::DiTConfig& dit, const std::optional<MoeConfig>& moe) {
   const int64_t D = dit.hidden_size, p = dit.patch_size, C = dit.in_channels, N = dit.tokens();
   const int64_t out = p * p * dit.out_channels();
-  const int64_t freq = 256;  // timestep frequency embedding size (nn::TimestepEmbedder default)
-  int64_t shared = N * D;                                   // pos_embed (fixed, counted as the official code)
-  shared += D * C * p * p + D;                              // x_embedder.proj
-  shared += (freq * D + D) + (D * D + D);                   // t_embedder.mlp.0, .2
-  shared += (dit.num_classes + 1) * D;                      // y_embedder table (+ null row)
-  shared += (2 * D * D + 2 * D) + (out * D + out);          // final_layer adaLN and linear
+  const int64_t freq = 256;                         // timestep frequency embedding size (nn::TimestepEmbedder default)
+  int64_t shared = N * D;                           // pos_embed (fixed, counted as the official code)
+  shared += D * C * p * p + D;                      // x_embedder.proj
+  shared += (freq * D + D) + (D * D + D);           // t_embedder.mlp.0, .2
+  shared += (dit.num_classes + 1) * D;              // y_embedder table (+ null row)
+  shared += (2 * D * D + 2 * D) + (out * D + out);  // final_layer adaLN and linear
   const int64_t block = (6 * D * D + 6 * D) + (3 * D * D + 3 * D) + (D * D + D);  // adaLN, qkv, proj
   const int64_t dense = mlp_parameters(D, dense_hidden(dit));
   ParamCount c{shared, shared};

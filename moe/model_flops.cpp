@@ -20,8 +20,8 @@ double training_step_flops(const ModelConfigs& spec, int64_t batch) {
     const MoeConfig& m = *spec.moe;
     const double expert = 2 * D * double(m.moe_intermediate_size);
     // Expert-token pairs: top-k per token, or each expert's capacity in every image.
-    const double pairs = m.is_expert_choice() ? B * double(m.num_experts * m.ec_capacity(c.tokens()))
-                                              : T * double(m.top_k);
+    const double pairs =
+        m.is_expert_choice() ? B * double(m.num_experts * m.ec_capacity(c.tokens())) : T * double(m.top_k);
     macs += pairs * expert + T * D * double(m.num_experts);  // routed experts, router
     if (m.use_shared_expert) macs += T * 2 * D * double(m.shared_expert_intermediate_size);
   }

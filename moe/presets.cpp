@@ -56,22 +56,70 @@ MoeConfig baseline(int64_t hidden, int64_t experts, MoeType type) {
 
 const std::map<std::string, std::function<ModelConfigs()>>& table() {
   static const std::map<std::string, std::function<ModelConfigs()>> t = {
-      {"ProMoE-S", [] { return ModelConfigs{imagenet(384, 12, 6), promoe(384)}; }},
-      {"ProMoE-B", [] { return ModelConfigs{imagenet(768, 12, 12), promoe(768)}; }},
-      {"ProMoE-L", [] { return ModelConfigs{imagenet(1024, 24, 16), promoe(1024)}; }},
-      {"ProMoE-XL", [] { return ModelConfigs{imagenet(1152, 28, 16), promoe(1152)}; }},
-      {"ProMoE-EC-L", [] { return ModelConfigs{imagenet(1024, 24, 16), promoe(1024, 12, MoeType::ProMoeEC)}; }},
-      {"Dense-DiT-S", [] { return ModelConfigs{imagenet(384, 12, 6), std::nullopt}; }},
-      {"Dense-DiT-B", [] { return ModelConfigs{imagenet(768, 12, 12), std::nullopt}; }},
-      {"Dense-DiT-L", [] { return ModelConfigs{imagenet(1024, 24, 16), std::nullopt}; }},
-      {"Dense-DiT-XL", [] { return ModelConfigs{imagenet(1152, 28, 16), std::nullopt}; }},
-      {"TCDiT-L-E8", [] { return ModelConfigs{imagenet(1024, 24, 16), baseline(1024, 8, MoeType::TC)}; }},
-      {"ECDiT-L-E8", [] { return ModelConfigs{imagenet(1024, 24, 16), baseline(1024, 8, MoeType::EC)}; }},
-      {"ProMoE-Tiny", [] { return ModelConfigs{fashion(), promoe(128, 8)}; }},
-      {"ProMoE-EC-Tiny", [] { return ModelConfigs{fashion(), promoe(128, 8, MoeType::ProMoeEC)}; }},
-      {"TC-Tiny", [] { return ModelConfigs{fashion(), baseline(128, 8, MoeType::TC)}; }},
-      {"EC-Tiny", [] { return ModelConfigs{fashion(), baseline(128, 8, MoeType::EC)}; }},
-      {"Dense-Tiny", [] { return ModelConfigs{fashion(), std::nullopt}; }},
+      {"ProMoE-S",
+       [] {
+         return ModelConfigs{imagenet(384, 12, 6), promoe(384)};
+       }},
+      {"ProMoE-B",
+       [] {
+         return ModelConfigs{imagenet(768, 12, 12), promoe(768)};
+       }},
+      {"ProMoE-L",
+       [] {
+         return ModelConfigs{imagenet(1024, 24, 16), promoe(1024)};
+       }},
+      {"ProMoE-XL",
+       [] {
+         return ModelConfigs{imagenet(1152, 28, 16), promoe(1152)};
+       }},
+      {"ProMoE-EC-L",
+       [] {
+         return ModelConfigs{imagenet(1024, 24, 16), promoe(1024, 12, MoeType::ProMoeEC)};
+       }},
+      {"Dense-DiT-S",
+       [] {
+         return ModelConfigs{imagenet(384, 12, 6), std::nullopt};
+       }},
+      {"Dense-DiT-B",
+       [] {
+         return ModelConfigs{imagenet(768, 12, 12), std::nullopt};
+       }},
+      {"Dense-DiT-L",
+       [] {
+         return ModelConfigs{imagenet(1024, 24, 16), std::nullopt};
+       }},
+      {"Dense-DiT-XL",
+       [] {
+         return ModelConfigs{imagenet(1152, 28, 16), std::nullopt};
+       }},
+      {"TCDiT-L-E8",
+       [] {
+         return ModelConfigs{imagenet(1024, 24, 16), baseline(1024, 8, MoeType::TC)};
+       }},
+      {"ECDiT-L-E8",
+       [] {
+         return ModelConfigs{imagenet(1024, 24, 16), baseline(1024, 8, MoeType::EC)};
+       }},
+      {"ProMoE-Tiny",
+       [] {
+         return ModelConfigs{fashion(), promoe(128, 8)};
+       }},
+      {"ProMoE-EC-Tiny",
+       [] {
+         return ModelConfigs{fashion(), promoe(128, 8, MoeType::ProMoeEC)};
+       }},
+      {"TC-Tiny",
+       [] {
+         return ModelConfigs{fashion(), baseline(128, 8, MoeType::TC)};
+       }},
+      {"EC-Tiny",
+       [] {
+         return ModelConfigs{fashion(), baseline(128, 8, MoeType::EC)};
+       }},
+      {"Dense-Tiny",
+       [] {
+         return ModelConfigs{fashion(), std::nullopt};
+       }},
   };
   return t;
 }
@@ -90,9 +138,9 @@ ModelConfigs preset(const std::string& name) {
 
 std::vector<std::string> preset_names() {
   // Paper models first, then the CPU presets.
-  return {"ProMoE-S",   "ProMoE-B",   "ProMoE-L",    "ProMoE-XL",   "ProMoE-EC-L",    "Dense-DiT-S",
-          "Dense-DiT-B", "Dense-DiT-L", "Dense-DiT-XL", "TCDiT-L-E8", "ECDiT-L-E8",     "ProMoE-Tiny",
-          "ProMoE-EC-Tiny", "TC-Tiny",  "EC-Tiny",     "Dense-Tiny"};
+  return {"ProMoE-S",       "ProMoE-B",    "ProMoE-L",     "ProMoE-XL",  "ProMoE-EC-L", "Dense-DiT-S",
+          "Dense-DiT-B",    "Dense-DiT-L", "Dense-DiT-XL", "TCDiT-L-E8", "ECDiT-L-E8",  "ProMoE-Tiny",
+          "ProMoE-EC-Tiny", "TC-Tiny",     "EC-Tiny",      "Dense-Tiny"};
 }
 
 }  // namespace promoe::moe

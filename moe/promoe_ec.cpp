@@ -27,7 +27,7 @@ Tensor ProMoEEC::forward(const Tensor& u, const Tensor& labels, int64_t block, n
     Tensor Z = cosine_scores(u, cluster_centers);  // (B, N, E); cheaper than gathering u's cond images
     if (Bc < B) Z = index_select(Z, 0, raw::from_vector(cond, {Bc}, u.device()));
     Tensor S = activate(transpose(Z, 1, 2), cfg.router_weight_mode, -1);  // (Bc, E, N)
-    raw::ValuesIndices top = topk(S, cap, -1);  // (Bc, E, cap)
+    raw::ValuesIndices top = topk(S, cap, -1);                            // (Bc, E, cap)
     G = top.values;
     I = top.indices.to_vector<int64_t>();
     for (int64_t b = 0; b < Bc; ++b)

@@ -6,7 +6,10 @@
 namespace promoe::moe {
 
 ProMoELayer::ProMoELayer(int64_t d, const MoeConfig& c, int64_t null, Generator& gen)
-    : dim(d), null_label(null), cfg(c), cluster_centers(register_parameter("cluster_centers", raw::zeros({c.num_experts, d}))) {
+    : dim(d),
+      null_label(null),
+      cfg(c),
+      cluster_centers(register_parameter("cluster_centers", raw::zeros({c.num_experts, d}))) {
   PROMOE_CHECK(c.is_promoe(), "ProMoE layer: config type is ", type_name(c.type));
   nn::init::normal(cluster_centers, gen, 0.02);
   experts = register_module("experts", std::make_shared<ExpertList>(c.num_expert_mlps(), d, c.moe_intermediate_size,

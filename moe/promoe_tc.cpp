@@ -34,7 +34,7 @@ Tensor ProMoETC::forward(const Tensor& u, const Tensor& labels, int64_t block, n
     Tensor Z = cosine_scores(U, cluster_centers);  // (T, E)
     if (nc < T) Z = index_select(Z, 0, raw::from_vector(cond_rows, {nc}, u.device()));
     S = activate(Z, cfg.router_weight_mode, 1);  // (nc, E)
-    raw::ValuesIndices top = topk(S, K, 1);                                         // (nc, K), descending
+    raw::ValuesIndices top = topk(S, K, 1);      // (nc, K), descending
     G = top.values;
     J = top.indices.to_vector<int64_t>();
     for (int64_t i = 0; i < nc; ++i)

@@ -31,9 +31,12 @@ std::vector<bool> uncond_images(const std::vector<int64_t>& labels, int64_t null
 
 Tensor activate(const Tensor& z, RouterWeightMode mode, int64_t dim) {
   switch (mode) {
-    case RouterWeightMode::Identity: return z;
-    case RouterWeightMode::Sigmoid: return sigmoid(z);
-    case RouterWeightMode::Softmax: return softmax(z, dim);
+    case RouterWeightMode::Identity:
+      return z;
+    case RouterWeightMode::Sigmoid:
+      return sigmoid(z);
+    case RouterWeightMode::Softmax:
+      return softmax(z, dim);
   }
   return z;
 }
@@ -50,9 +53,9 @@ Tensor cosine_scores(const Tensor& x, const Tensor& P) {
   const int64_t D = P.size(1), E = P.size(0);
   Shape out_shape = x.shape();
   out_shape.back() = E;
-  Tensor Q = normalize(P, 1, eps);                               // (E, D)
-  Tensor X = raw::reshape(x, {-1, D});                           // (T, D)
-  raw::CosineScores s = raw::cosine_scores(X, Q, eps);           // z (T, E) = (x . q) / max(|x|, eps)
+  Tensor Q = normalize(P, 1, eps);                      // (E, D)
+  Tensor X = raw::reshape(x, {-1, D});                  // (T, D)
+  raw::CosineScores s = raw::cosine_scores(X, Q, eps);  // z (T, E) = (x . q) / max(|x|, eps)
   Tensor out = raw::reshape(s.z, out_shape);
   if (!needs_grad({x, Q})) return out;
   Tensor sX = X.detach(), sQ = Q.detach(), sZ = s.z, r = s.rnorm;
@@ -71,7 +74,9 @@ Tensor cosine_scores_reference(const Tensor& x, const Tensor& P) {
   return matmul(normalize(x, -1, 1e-12), transpose(normalize(P, 1, 1e-12), 0, 1));
 }
 
-std::string block_key(const char* what, int64_t block) { return std::string(what) + ".blocks." + std::to_string(block); }
+std::string block_key(const char* what, int64_t block) {
+  return std::string(what) + ".blocks." + std::to_string(block);
+}
 
 void add_aux_loss(nn::ForwardContext& ctx, const char* what, int64_t block, const Tensor& loss, double coef) {
   const std::string key = block_key(what, block);

@@ -85,8 +85,8 @@ Tensor contrastive_loss(const Tensor& protos, const Tensor& means, double tau) {
 
 Tensor token_choice_rcl(const Tensor& U, const Tensor& P, const std::vector<int64_t>& member_rows,
                         const std::vector<int64_t>& member_experts, double tau) {
-  PROMOE_CHECK(member_rows.size() == member_experts.size(), "token_choice_rcl: ", member_rows.size(),
-               " rows but ", member_experts.size(), " experts");
+  PROMOE_CHECK(member_rows.size() == member_experts.size(), "token_choice_rcl: ", member_rows.size(), " rows but ",
+               member_experts.size(), " experts");
   const int64_t E = P.size(0);
   std::vector<int64_t> slot(E, -1);  // expert -> position among the valid experts
   for (int64_t e : member_experts) {

@@ -26,8 +26,8 @@ TokenChoiceMoE::TokenChoiceMoE(int64_t d, const MoeConfig& c, Generator& gen) : 
   auto g = std::make_shared<GateHolder>(c.num_experts, d, gen);
   gate = register_module("gate", g);
   gate_weight = &g->weight;
-  experts = register_module("experts", std::make_shared<ExpertList>(c.num_experts, d, c.moe_intermediate_size, gen,
-                                                                    "fc1", "fc2"));
+  experts = register_module("experts",
+                            std::make_shared<ExpertList>(c.num_experts, d, c.moe_intermediate_size, gen, "fc1", "fc2"));
   if (c.use_shared_expert)
     shared_expert = register_module(
         "shared_expert", std::make_shared<nn::Mlp>(d, c.shared_expert_intermediate_size, gen, "up_proj", "down_proj"));
@@ -44,15 +44,14 @@ Tensor TokenChoiceMoE::forward(const Tensor& u, const Tensor& labels, int64_t bl
   const int64_t B = u.size(0), N = u.size(1), T = B * N, K = cfg.top_k;
   Tensor U = reshape(u, {T, dim});
   Tensor scores = softmax(nn::linear(U, *gate_weight, Tensor()), 1);  // (T, E)
-  raw::ValuesIndices top = topk(scores, K, 1);                         // (T, K), descending
+  raw::ValuesIndices top = topk(scores, K, 1);                        // (T, K), descending
   Tensor G = top.values;
   if (K > 1 && cfg.norm_topk_prob) G = G / (sum(G, {1}, true) + 1e-20);
   Tensor O = run_experts(U, from_slots(top.indices, G), *experts, shared_expert);
 
   if (ctx.aux && cfg.load_balance_coef > 0)
     add_aux_loss(ctx, "lb", block, load_balance_loss(scores, top.indices.to_vector<int64_t>()), cfg.load_balance_coef);
-  if (ctx.record)
-    add_route_record(ctx, block, top.indices.to_vector<int64_t>(), G.to_vector<double>(), {B, N, K}, u);
+  if (ctx.record) add_route_record(ctx, block, top.indices.to_vector<int64_t>(), G.to_vector<double>(), {B, N, K}, u);
   return reshape(O, {B, N, dim});
 }
 

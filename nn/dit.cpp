@@ -82,8 +82,8 @@ DiT::DiT(const DiTConfig& cfg, uint64_t seed, const FeedForwardFactory& feed_for
   raw::copy_(pos_embed, raw::unsqueeze(sincos_pos_embed_2d(D, cfg.grid()), 0));
   x_embedder = register_module("x_embedder", std::make_shared<PatchEmbed>(cfg.in_channels, D, cfg.patch_size, gen));
   t_embedder = register_module("t_embedder", std::make_shared<TimestepEmbedder>(D, gen));
-  y_embedder = register_module("y_embedder",
-                               std::make_shared<LabelEmbedder>(cfg.num_classes, D, cfg.class_dropout_prob, gen));
+  y_embedder =
+      register_module("y_embedder", std::make_shared<LabelEmbedder>(cfg.num_classes, D, cfg.class_dropout_prob, gen));
   auto list = register_module("blocks", std::make_shared<Container>());
   for (int64_t i = 0; i < cfg.depth; ++i) {
     std::shared_ptr<FeedForward> ffn =
@@ -91,7 +91,8 @@ DiT::DiT(const DiTConfig& cfg, uint64_t seed, const FeedForwardFactory& feed_for
                      : std::make_shared<DenseFeedForward>(D, int64_t(double(D) * cfg.mlp_ratio), gen);
     blocks.push_back(list->add(std::to_string(i), std::make_shared<DiTBlock>(cfg, ffn, gen)));
   }
-  final_layer = register_module("final_layer", std::make_shared<FinalLayer>(D, cfg.patch_size, cfg.out_channels(), gen));
+  final_layer =
+      register_module("final_layer", std::make_shared<FinalLayer>(D, cfg.patch_size, cfg.out_channels(), gen));
 }
 
 Tensor DiT::unpatchify(const Tensor& tokens) const {

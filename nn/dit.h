@@ -10,7 +10,7 @@
 namespace promoe::nn {
 
 struct DiTConfig {
-  int64_t input_size = 32;   // latent height = width
+  int64_t input_size = 32;  // latent height = width
   int64_t in_channels = 4;
   int64_t patch_size = 2;
   int64_t hidden_size = 384;
@@ -31,10 +31,10 @@ struct DiTConfig {
 // coefficient, keyed "rcl.blocks.3"), and, on request, per-block records for parity checks and
 // routing analytics (block outputs "act.blocks.3.out", routes "route.blocks.3.idx").
 struct ForwardContext {
-  Generator* generator = nullptr;  // class dropout in training
-  bool aux = false;                // compute auxiliary (routing) losses, as in training
-  bool record = false;             // fill `records`
-  std::vector<std::pair<std::string, Tensor>> aux_losses;    // weighted, differentiable
+  Generator* generator = nullptr;                              // class dropout in training
+  bool aux = false;                                            // compute auxiliary (routing) losses, as in training
+  bool record = false;                                         // fill `records`
+  std::vector<std::pair<std::string, Tensor>> aux_losses;      // weighted, differentiable
   std::vector<std::pair<std::string, Tensor>> aux_unweighted;  // for logging / parity
   std::map<std::string, Tensor> records;
   Tensor used_labels;  // labels after class dropout, (B)

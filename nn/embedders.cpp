@@ -9,7 +9,8 @@
 namespace promoe::nn {
 
 PatchEmbed::PatchEmbed(int64_t in_channels, int64_t hidden, int64_t p, Generator& gen)
-    : patch(p), weight(register_parameter("proj.weight", raw::zeros({hidden, in_channels, p, p}))),
+    : patch(p),
+      weight(register_parameter("proj.weight", raw::zeros({hidden, in_channels, p, p}))),
       bias(register_parameter("proj.bias", raw::zeros({hidden}))) {
   // Xavier on the (D, C*p*p) view, as the official initialize_weights does.
   Tensor flat = raw::reshape(weight, {hidden, in_channels * p * p});
@@ -22,7 +23,8 @@ Tensor PatchEmbed::forward(const Tensor& x) const {
                patch);
   const int64_t B = x.size(0), C = x.size(1), h = x.size(2) / patch, w = x.size(3) / patch;
   // (B, C, h, p, w, p) -> (B, h, w, C, p, p): each token's patch flattened in (c, ky, kx) order.
-  Tensor patches = reshape(permute(reshape(x, {B, C, h, patch, w, patch}), {0, 2, 4, 1, 3, 5}), {B, h * w, C * patch * patch});
+  Tensor patches =
+      reshape(permute(reshape(x, {B, C, h, patch, w, patch}), {0, 2, 4, 1, 3, 5}), {B, h * w, C * patch * patch});
   return linear(patches, reshape(weight, {weight.size(0), -1}), bias);
 }
 
@@ -70,7 +72,8 @@ Tensor TimestepEmbedder::forward(const Tensor& t) const {
 }
 
 LabelEmbedder::LabelEmbedder(int64_t classes, int64_t hidden, double prob, Generator& gen)
-    : num_classes(classes), dropout_prob(prob),
+    : num_classes(classes),
+      dropout_prob(prob),
       table(register_parameter("embedding_table.weight", raw::zeros({classes + 1, hidden}))) {
   init::normal(table, gen, 0.02);
 }
@@ -78,8 +81,8 @@ LabelEmbedder::LabelEmbedder(int64_t classes, int64_t hidden, double prob, Gener
 Tensor LabelEmbedder::forward(const Tensor& labels, Generator* gen, Tensor* used_labels) const {
   raw::check_index_tensor(labels, "label_embedder");
   for (int64_t y : labels.to_vector<int64_t>())
-    PROMOE_CHECK(y >= 0 && y <= num_classes, "label_embedder: label ", y, " out of range [0, ", num_classes,
-                 "] (", num_classes, " is the null class)");
+    PROMOE_CHECK(y >= 0 && y <= num_classes, "label_embedder: label ", y, " out of range [0, ", num_classes, "] (",
+                 num_classes, " is the null class)");
   Tensor used = labels;
   if (is_training() && dropout_prob > 0) {
     PROMOE_CHECK(gen, "label_embedder: training with class dropout needs a generator");

@@ -41,8 +41,8 @@ Tensor linear_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   const int64_t in = weight.size(1), out_f = weight.size(0);
   Shape out_shape = x.shape();
   out_shape.back() = out_f;
-  Tensor x2 = raw::reshape(x, {-1, in});                            // (rows, in)
-  Tensor pre = raw::matmul(x2, raw::transpose(weight, 0, 1));        // (rows, out), bias added below
+  Tensor x2 = raw::reshape(x, {-1, in});                       // (rows, in)
+  Tensor pre = raw::matmul(x2, raw::transpose(weight, 0, 1));  // (rows, out), bias added below
   Tensor h = raw::reshape(raw::bias_gelu_(pre, bias), out_shape);
   if (!needs_grad({x, weight, bias})) return h;
   Tensor sx = x2.detach(), sw = weight.detach();

@@ -10,8 +10,8 @@
 #include "diffusion/gaussian_diffusion.h"
 #include "diffusion/rectified_flow.h"
 #include "io/safetensors.h"
-#include "training/model_spec.h"
 #include "nn/optim.h"
+#include "training/model_spec.h"
 
 namespace promoe::parity {
 
@@ -157,14 +157,16 @@ CaseResult check_case(const std::string& path, Device device) {
     p.ctx.aux = true;
     p.ctx.record = record;
     if (objective == "rf") {
-      diffusion::RFLoss rf = diffusion::rf_training_loss(denoiser(p.ctx), x0, y, raw::to(file.get("input.sigma"), device), noise);
+      diffusion::RFLoss rf =
+          diffusion::rf_training_loss(denoiser(p.ctx), x0, y, raw::to(file.get("input.sigma"), device), noise);
       p.out = rf.model_out;
       p.mse = rf.loss;
       p.x_t = rf.x_t;
       p.total = p.mse;
     } else {
       static const diffusion::GaussianDiffusion gd = diffusion::GaussianDiffusion::create("");
-      diffusion::DDPMLoss d = gd.training_losses(denoiser(p.ctx), x0, y, raw::to(file.get_index("input.t"), device), noise);
+      diffusion::DDPMLoss d =
+          gd.training_losses(denoiser(p.ctx), x0, y, raw::to(file.get_index("input.t"), device), noise);
       p.out = d.model_out;
       p.mse = d.mse;
       p.vlb = d.vlb;
@@ -185,8 +187,10 @@ CaseResult check_case(const std::string& path, Device device) {
   checker.compare("loss.total", pass.total);
   for (auto& [name, t] : pass.ctx.records) {
     if (!file.has(name)) continue;
-    if (t.dtype() == DType::I64) checker.compare_indices(name, t);
-    else checker.compare(name, t);
+    if (t.dtype() == DType::I64)
+      checker.compare_indices(name, t);
+    else
+      checker.compare(name, t);
   }
   // Every recorded reference must have been produced.
   for (auto& name : file.order) {

@@ -13,6 +13,7 @@ packages=(
   nlohmann-json3-dev # safetensors headers, configs
   libstb-dev         # PNG writing
   zlib1g-dev         # reading the gzipped IDX files
+  clang-format       # the tree's style, checked by the tests (scripts/format.sh)
   dataset-fashion-mnist  # the default training data
 )
 

@@ -17,7 +17,21 @@
 namespace promoe {
 
 enum class UnaryOp {
-  Neg, Exp, Log, Sqrt, Rsqrt, Tanh, Sigmoid, Silu, GeluTanh, Sin, Cos, Abs, Relu, Sign, Square,
+  Neg,
+  Exp,
+  Log,
+  Sqrt,
+  Rsqrt,
+  Tanh,
+  Sigmoid,
+  Silu,
+  GeluTanh,
+  Sin,
+  Cos,
+  Abs,
+  Relu,
+  Sign,
+  Square,
   Reciprocal,
   PowScalar,  // a^p0
   Affine,     // a*p0 + p1
@@ -25,10 +39,24 @@ enum class UnaryOp {
 };
 
 enum class BinaryOp {
-  Add, Sub, Mul, Div, Pow, Maximum, Minimum,
-  Eq, Ne, Lt, Le, Gt, Ge,  // 1 or 0 in the output dtype
+  Add,
+  Sub,
+  Mul,
+  Div,
+  Pow,
+  Maximum,
+  Minimum,
+  Eq,
+  Ne,
+  Lt,
+  Le,
+  Gt,
+  Ge,  // 1 or 0 in the output dtype
   // Fused derivative kernels: (x, g) -> g * f'(x), or (y, g) for functions of their output.
-  GeluTanhBackward, SiluBackward, SigmoidBackwardFromOutput, TanhBackwardFromOutput,
+  GeluTanhBackward,
+  SiluBackward,
+  SigmoidBackwardFromOutput,
+  TanhBackwardFromOutput,
 };
 
 enum class ReduceOp { Sum, Mean, Max, Min };
@@ -81,11 +109,10 @@ class Backend {
   // grad_in = softmax'(out) applied to grad_out (log: log-softmax).
   virtual void softmax_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& out, bool log) = 0;
   // LayerNorm without affine over the last dim: out = (a - mean) * rstd; mean, rstd are (rows).
-  virtual void layer_norm(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& a,
-                          double eps) = 0;
+  virtual void layer_norm(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& a, double eps) = 0;
   // grad_in from grad_out of the normalised output: rstd * (g - mean(g) - xhat * mean(g * xhat)).
-  virtual void layer_norm_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& a,
-                                   const Tensor& mean, const Tensor& rstd) = 0;
+  virtual void layer_norm_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& a, const Tensor& mean,
+                                   const Tensor& rstd) = 0;
 
   // adaLN-Zero conditioning of a contiguous x (B, N, D) by contiguous per-image vectors (B, D).
   // The defaults (tensor/backend_fused.cpp) compose the primitives above; a backend may fuse them.
@@ -146,9 +173,8 @@ class Backend {
 
   // Fused AdamW update on contiguous float tensors of equal shape (PyTorch semantics), with the
   // gradient read as grad * grad_scale (gradient clipping folded into the step).
-  virtual void adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr,
-                     double beta1, double beta2, double eps, double weight_decay, int64_t step,
-                     double grad_scale) = 0;
+  virtual void adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr, double beta1,
+                     double beta2, double eps, double weight_decay, int64_t step, double grad_scale) = 0;
   // Multi-head attention core on head-split views q, k, v (B, H, N, hd) whose rows have unit
   // stride (any other strides): out (B, H, N, hd), a view of the same kind, = P @ v with
   // P = softmax(scale * q k^T) over the last dim, and lse (B, H, N) contiguous = the rows'

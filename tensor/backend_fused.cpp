@@ -58,9 +58,9 @@ void Backend::attention(const Tensor& out, const Tensor& lse, const Tensor& q, c
 void Backend::attention_backward(const Tensor& gq, const Tensor& gk, const Tensor& gv, const Tensor& go,
                                  const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
                                  const Tensor& lse, double scale) {
-  Tensor p = attention_probs(q, k, lse, scale);               // (B, H, N, N)
+  Tensor p = attention_probs(q, k, lse, scale);  // (B, H, N, N)
   Tensor gp = raw::matmul(go, raw::transpose(v, -1, -2));
-  Tensor gs = raw::softmax_backward(gp, p, -1, false);        // d/d(scaled scores)
+  Tensor gs = raw::softmax_backward(gp, p, -1, false);  // d/d(scaled scores)
   raw::matmul_into(gq, gs, k, scale);
   raw::matmul_into(gk, raw::transpose(gs, -1, -2), q, scale);
   raw::matmul_into(gv, raw::transpose(p, -1, -2), go);
@@ -84,8 +84,7 @@ void Backend::bias_gelu(const Tensor& out, const Tensor& pre, const Tensor& bias
   raw::copy_(out, raw::unary(UnaryOp::GeluTanh, pre));
 }
 
-void Backend::bias_gelu_backward(const Tensor& grad_pre, const Tensor& grad_bias, const Tensor& g,
-                                 const Tensor& pre) {
+void Backend::bias_gelu_backward(const Tensor& grad_pre, const Tensor& grad_bias, const Tensor& g, const Tensor& pre) {
   raw::copy_(grad_pre, raw::binary(BinaryOp::GeluTanhBackward, pre, g));
   raw::copy_(grad_bias, raw::sum(grad_pre, {0}));
 }
@@ -122,8 +121,10 @@ void Backend::grouped_linear(const std::vector<Tensor>& outs, const std::vector<
                              const std::vector<Tensor>& biases) {
   grouped_matmul(outs, as, bs);
   for (size_t i = 0; i < outs.size(); ++i) {
-    if (gelus.empty()) raw::add_(outs[i], biases[i]);
-    else bias_gelu(gelus[i], outs[i], biases[i]);
+    if (gelus.empty())
+      raw::add_(outs[i], biases[i]);
+    else
+      bias_gelu(gelus[i], outs[i], biases[i]);
   }
 }
 

@@ -24,8 +24,8 @@ std::string concat(const Args&... args) {
 }  // namespace promoe
 
 // PROMOE_CHECK(cond, "op: ", a, " vs ", b) throws promoe::Error with the pieces concatenated.
-#define PROMOE_CHECK(cond, ...)                                     \
-  do {                                                              \
+#define PROMOE_CHECK(cond, ...)                                                \
+  do {                                                                         \
     if (!(cond)) throw ::promoe::Error(::promoe::detail::concat(__VA_ARGS__)); \
   } while (0)
 

@@ -93,8 +93,8 @@ Tensor arange(double start, double end, double step, DType dtype, Device device)
 
 template <typename T>
 Tensor from_vector(const std::vector<T>& values, const Shape& shape, Device device) {
-  PROMOE_CHECK(int64_t(values.size()) == numel_of(shape), "from_vector: ", values.size(),
-               " values do not fill shape ", shape_str(shape));
+  PROMOE_CHECK(int64_t(values.size()) == numel_of(shape), "from_vector: ", values.size(), " values do not fill shape ",
+               shape_str(shape));
   DType dt = std::is_same_v<T, float> ? DType::F32 : std::is_same_v<T, double> ? DType::F64 : DType::I64;
   Tensor host = Tensor::empty(shape, dt, Device::cpu());
   std::copy(values.begin(), values.end(), host.data<T>());
@@ -204,8 +204,8 @@ Tensor reshape(const Tensor& a, Shape shape) {
                  " elements) to ", shape_str(shape));
     shape[infer] = a.numel() / known;
   }
-  PROMOE_CHECK(numel_of(shape) == a.numel(), "reshape: cannot reshape ", describe(a), " (", a.numel(),
-               " elements) to ", shape_str(shape));
+  PROMOE_CHECK(numel_of(shape) == a.numel(), "reshape: cannot reshape ", describe(a), " (", a.numel(), " elements) to ",
+               shape_str(shape));
   Shape strides;
   if (view_strides(a.shape(), a.strides(), shape, strides)) return Tensor::view_of(a, shape, strides, a.offset());
   Tensor c = clone(a);  // the strides do not allow a view: copy once
@@ -246,15 +246,14 @@ Tensor narrow(const Tensor& a, int64_t dim, int64_t start, int64_t length) {
 
 Tensor select(const Tensor& a, int64_t dim, int64_t index) {
   dim = wrap_dim(dim, a.dim(), "select");
-  PROMOE_CHECK(index >= 0 && index < a.shape()[dim], "select: index ", index, " out of range for dim ", dim,
-               " of ", describe(a));
+  PROMOE_CHECK(index >= 0 && index < a.shape()[dim], "select: index ", index, " out of range for dim ", dim, " of ",
+               describe(a));
   return squeeze(narrow(a, dim, index, 1), dim);
 }
 
 Tensor expand(const Tensor& a, const Shape& shape_in) {
   check_defined(a, "expand");
-  PROMOE_CHECK(int64_t(shape_in.size()) >= a.dim(), "expand: cannot expand ", describe(a), " to ",
-               shape_str(shape_in));
+  PROMOE_CHECK(int64_t(shape_in.size()) >= a.dim(), "expand: cannot expand ", describe(a), " to ", shape_str(shape_in));
   size_t lead = shape_in.size() - a.shape().size();
   Shape shape = shape_in, strides(shape.size(), 0);
   for (size_t i = 0; i < a.shape().size(); ++i) {
@@ -290,48 +289,84 @@ Tensor unsqueeze(const Tensor& a, int64_t dim) {
 
 const char* op_name(UnaryOp op) {
   switch (op) {
-    case UnaryOp::Neg: return "neg";
-    case UnaryOp::Exp: return "exp";
-    case UnaryOp::Log: return "log";
-    case UnaryOp::Sqrt: return "sqrt";
-    case UnaryOp::Rsqrt: return "rsqrt";
-    case UnaryOp::Tanh: return "tanh";
-    case UnaryOp::Sigmoid: return "sigmoid";
-    case UnaryOp::Silu: return "silu";
-    case UnaryOp::GeluTanh: return "gelu_tanh";
-    case UnaryOp::Sin: return "sin";
-    case UnaryOp::Cos: return "cos";
-    case UnaryOp::Abs: return "abs";
-    case UnaryOp::Relu: return "relu";
-    case UnaryOp::Sign: return "sign";
-    case UnaryOp::Square: return "square";
-    case UnaryOp::Reciprocal: return "reciprocal";
-    case UnaryOp::PowScalar: return "pow";
-    case UnaryOp::Affine: return "affine";
-    case UnaryOp::Clamp: return "clamp";
+    case UnaryOp::Neg:
+      return "neg";
+    case UnaryOp::Exp:
+      return "exp";
+    case UnaryOp::Log:
+      return "log";
+    case UnaryOp::Sqrt:
+      return "sqrt";
+    case UnaryOp::Rsqrt:
+      return "rsqrt";
+    case UnaryOp::Tanh:
+      return "tanh";
+    case UnaryOp::Sigmoid:
+      return "sigmoid";
+    case UnaryOp::Silu:
+      return "silu";
+    case UnaryOp::GeluTanh:
+      return "gelu_tanh";
+    case UnaryOp::Sin:
+      return "sin";
+    case UnaryOp::Cos:
+      return "cos";
+    case UnaryOp::Abs:
+      return "abs";
+    case UnaryOp::Relu:
+      return "relu";
+    case UnaryOp::Sign:
+      return "sign";
+    case UnaryOp::Square:
+      return "square";
+    case UnaryOp::Reciprocal:
+      return "reciprocal";
+    case UnaryOp::PowScalar:
+      return "pow";
+    case UnaryOp::Affine:
+      return "affine";
+    case UnaryOp::Clamp:
+      return "clamp";
   }
   return "unary op";
 }
 
 const char* op_name(BinaryOp op) {
   switch (op) {
-    case BinaryOp::Add: return "add";
-    case BinaryOp::Sub: return "sub";
-    case BinaryOp::Mul: return "mul";
-    case BinaryOp::Div: return "div";
-    case BinaryOp::Pow: return "pow";
-    case BinaryOp::Maximum: return "maximum";
-    case BinaryOp::Minimum: return "minimum";
-    case BinaryOp::Eq: return "eq";
-    case BinaryOp::Ne: return "ne";
-    case BinaryOp::Lt: return "lt";
-    case BinaryOp::Le: return "le";
-    case BinaryOp::Gt: return "gt";
-    case BinaryOp::Ge: return "ge";
-    case BinaryOp::GeluTanhBackward: return "gelu_tanh_backward";
-    case BinaryOp::SiluBackward: return "silu_backward";
-    case BinaryOp::SigmoidBackwardFromOutput: return "sigmoid_backward";
-    case BinaryOp::TanhBackwardFromOutput: return "tanh_backward";
+    case BinaryOp::Add:
+      return "add";
+    case BinaryOp::Sub:
+      return "sub";
+    case BinaryOp::Mul:
+      return "mul";
+    case BinaryOp::Div:
+      return "div";
+    case BinaryOp::Pow:
+      return "pow";
+    case BinaryOp::Maximum:
+      return "maximum";
+    case BinaryOp::Minimum:
+      return "minimum";
+    case BinaryOp::Eq:
+      return "eq";
+    case BinaryOp::Ne:
+      return "ne";
+    case BinaryOp::Lt:
+      return "lt";
+    case BinaryOp::Le:
+      return "le";
+    case BinaryOp::Gt:
+      return "gt";
+    case BinaryOp::Ge:
+      return "ge";
+    case BinaryOp::GeluTanhBackward:
+      return "gelu_tanh_backward";
+    case BinaryOp::SiluBackward:
+      return "silu_backward";
+    case BinaryOp::SigmoidBackwardFromOutput:
+      return "sigmoid_backward";
+    case BinaryOp::TanhBackwardFromOutput:
+      return "tanh_backward";
   }
   return "binary op";
 }
@@ -351,8 +386,7 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   check_defined(b, name);
   check_same_device(a, b, name);
   check_same_dtype(a, b, name);
-  PROMOE_CHECK(a.dtype() != DType::BF16, name, ": bf16 is a storage format, convert ", describe(a),
-               " to f32 first");
+  PROMOE_CHECK(a.dtype() != DType::BF16, name, ": bf16 is a storage format, convert ", describe(a), " to f32 first");
   bool int_ok = op == BinaryOp::Add || op == BinaryOp::Sub || op == BinaryOp::Mul || op == BinaryOp::Maximum ||
                 op == BinaryOp::Minimum || (op >= BinaryOp::Eq && op <= BinaryOp::Ge);
   PROMOE_CHECK(int_ok || a.dtype() != DType::I64, name, ": not defined for i64 tensors, got ", describe(a), " and ",
@@ -398,7 +432,10 @@ void add_(const Tensor& dst, const Tensor& src) {
 // Reductions
 
 Tensor reduce(ReduceOp op, const Tensor& a, std::vector<int64_t> dims, bool keepdim) {
-  const char* name = op == ReduceOp::Sum ? "sum" : op == ReduceOp::Mean ? "mean" : op == ReduceOp::Max ? "amax" : "amin";
+  const char* name = op == ReduceOp::Sum    ? "sum"
+                     : op == ReduceOp::Mean ? "mean"
+                     : op == ReduceOp::Max  ? "amax"
+                                            : "amin";
   check_defined(a, name);
   PROMOE_CHECK(a.dtype() != DType::BF16, name, ": bf16 is a storage format, convert ", describe(a), " to f32 first");
   if (dims.empty())

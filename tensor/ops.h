@@ -22,8 +22,8 @@ Tensor scalar(double value, DType dtype = DType::F32, Device device = Device::cp
 Tensor to(const Tensor& a, DType dtype, Device device);
 Tensor to(const Tensor& a, DType dtype);
 Tensor to(const Tensor& a, Device device);
-Tensor contiguous(const Tensor& a);  // `a` itself when already contiguous
-Tensor clone(const Tensor& a);       // always a fresh contiguous copy
+Tensor contiguous(const Tensor& a);                // `a` itself when already contiguous
+Tensor clone(const Tensor& a);                     // always a fresh contiguous copy
 void copy_(const Tensor& dst, const Tensor& src);  // src broadcast to dst's shape, any devices/dtypes
 void fill_(const Tensor& dst, double value);
 
@@ -132,9 +132,8 @@ CosineScoresGrads cosine_scores_backward(const Tensor& gz, const Tensor& z, cons
 // A bank of linear layers over row groups (Backend::grouped_linear): outs[i] (rows_i, n_i) =
 // as[i] @ bs[i] + biases[i]; with `gelus` given, outs[i] keep the pre-activations and
 // gelus[i] = gelu_tanh(outs[i]). outs and gelus must be contiguous; groups without rows are skipped.
-void grouped_linear_into(const std::vector<Tensor>& outs, const std::vector<Tensor>& as,
-                         const std::vector<Tensor>& bs, const std::vector<Tensor>& biases,
-                         const std::vector<Tensor>& gelus = {});
+void grouped_linear_into(const std::vector<Tensor>& outs, const std::vector<Tensor>& as, const std::vector<Tensor>& bs,
+                         const std::vector<Tensor>& biases, const std::vector<Tensor>& gelus = {});
 // bias_gelu_backward of each group into contiguous grad_pres[i] and grad_biases[i] (a group
 // without rows gets a zero bias gradient).
 void grouped_bias_gelu_backward_into(const std::vector<Tensor>& grad_pres, const std::vector<Tensor>& grad_biases,

@@ -26,7 +26,8 @@ LayerNormModulateResult layer_norm_modulate(const Tensor& x, const Tensor& shift
   const Shape rows{x.size(0), x.size(1)};
   LayerNormModulateResult r{Tensor::empty(x.shape(), x.dtype(), x.device()), Tensor::empty(rows, x.dtype(), x.device()),
                             Tensor::empty(rows, x.dtype(), x.device())};
-  if (x.numel()) be(x).layer_norm_modulate(r.out, r.mean, r.rstd, contiguous(x), contiguous(shift), contiguous(scale), eps);
+  if (x.numel())
+    be(x).layer_norm_modulate(r.out, r.mean, r.rstd, contiguous(x), contiguous(shift), contiguous(scale), eps);
   return r;
 }
 
@@ -56,8 +57,8 @@ Tensor gated_add(const Tensor& x, const Tensor& gate, const Tensor& y) {
 
 GatedAddGrads gated_add_backward(const Tensor& grad_out, const Tensor& y, const Tensor& gate) {
   check_adaln("gated_add_backward", y, {gate});
-  PROMOE_CHECK(grad_out.shape() == y.shape(), "gated_add_backward: gradient ", describe(grad_out),
-               " does not match ", describe(y));
+  PROMOE_CHECK(grad_out.shape() == y.shape(), "gated_add_backward: gradient ", describe(grad_out), " does not match ",
+               describe(y));
   GatedAddGrads g{Tensor::empty(y.shape(), y.dtype(), y.device()), Tensor::empty(gate.shape(), y.dtype(), y.device())};
   if (y.numel()) be(y).gated_add_backward(g.y, g.gate, contiguous(grad_out), contiguous(y), contiguous(gate));
   return g;
@@ -92,12 +93,12 @@ void attention_backward_into(const Tensor& gq, const Tensor& gk, const Tensor& g
                              const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse, double scale) {
   const Shape s = q.shape();
   const char* op = "attention_backward";
-  Tensor GO = head_view(go, s, op, "go", true), Q = head_view(q, s, op, "q", true),
-         K = head_view(k, s, op, "k", true), V = head_view(v, s, op, "v", true), O = head_view(out, s, op, "out", true);
+  Tensor GO = head_view(go, s, op, "go", true), Q = head_view(q, s, op, "q", true), K = head_view(k, s, op, "k", true),
+         V = head_view(v, s, op, "v", true), O = head_view(out, s, op, "out", true);
   Tensor GQ = head_view(gq, s, op, "gq", false), GK = head_view(gk, s, op, "gk", false),
          GV = head_view(gv, s, op, "gv", false);
-  PROMOE_CHECK(lse.shape() == Shape({s[0], s[1], s[2]}) && lse.is_contiguous(), op, ": log-sum-exp ",
-               describe(lse), " does not match q ", describe(q));
+  PROMOE_CHECK(lse.shape() == Shape({s[0], s[1], s[2]}) && lse.is_contiguous(), op, ": log-sum-exp ", describe(lse),
+               " does not match q ", describe(q));
   if (q.numel()) be(q).attention_backward(GQ, GK, GV, GO, Q, K, V, O, lse, scale);
 }
 
@@ -176,21 +177,24 @@ Tensor bias_gelu_(const Tensor& pre, const Tensor& bias) {
   detail::check_floating(pre, "bias_gelu");
   check_same_device(pre, bias, "bias_gelu");
   detail::check_same_dtype(pre, bias, "bias_gelu");
-  PROMOE_CHECK(pre.dim() == 2 && pre.is_contiguous() && bias.shape() == Shape{pre.size(1)}, "bias_gelu: ",
-               describe(pre), " must be contiguous (rows, n) with a bias (n), got bias ", describe(bias));
+  PROMOE_CHECK(pre.dim() == 2 && pre.is_contiguous() && bias.shape() == Shape{pre.size(1)},
+               "bias_gelu: ", describe(pre), " must be contiguous (rows, n) with a bias (n), got bias ",
+               describe(bias));
   Tensor out = Tensor::empty(pre.shape(), pre.dtype(), pre.device());
   if (pre.numel()) be(pre).bias_gelu(out, pre, contiguous(bias));
   return out;
 }
 
 BiasGeluGrads bias_gelu_backward(const Tensor& grad_out, const Tensor& pre) {
-  PROMOE_CHECK(pre.dim() == 2 && grad_out.shape() == pre.shape(), "bias_gelu_backward: gradient ",
-               describe(grad_out), " does not match ", describe(pre));
+  PROMOE_CHECK(pre.dim() == 2 && grad_out.shape() == pre.shape(), "bias_gelu_backward: gradient ", describe(grad_out),
+               " does not match ", describe(pre));
   BiasGeluGrads g{Tensor::empty(pre.shape(), pre.dtype(), pre.device()),
                   Tensor::empty({pre.size(1)}, pre.dtype(), pre.device())};
   if (pre.size(1) == 0) return g;
-  if (pre.size(0) == 0) fill_(g.bias, 0.0);
-  else be(pre).bias_gelu_backward(g.pre, g.bias, contiguous(grad_out), contiguous(pre));
+  if (pre.size(0) == 0)
+    fill_(g.bias, 0.0);
+  else
+    be(pre).bias_gelu_backward(g.pre, g.bias, contiguous(grad_out), contiguous(pre));
   return g;
 }
 

@@ -50,8 +50,8 @@ Tensor gather(const Tensor& a, int64_t dim, const Tensor& index) {
   PROMOE_CHECK(index.dim() == a.dim(), "gather: index ", describe(index), " and input ", describe(a),
                " need the same number of dims");
   for (int64_t i = 0; i < a.dim(); ++i)
-    PROMOE_CHECK(i == dim || index.shape()[i] <= a.shape()[i], "gather: index ", describe(index),
-                 " larger than input ", describe(a), " in dim ", i);
+    PROMOE_CHECK(i == dim || index.shape()[i] <= a.shape()[i], "gather: index ", describe(index), " larger than input ",
+                 describe(a), " in dim ", i);
   check_index_range(index, a.shape()[dim], "gather");
   Tensor out = Tensor::empty(index.shape(), a.dtype(), a.device());
   if (out.numel()) be(a).gather(out, a, dim, contiguous(index));
@@ -63,8 +63,8 @@ Tensor scatter_add(const Tensor& a, int64_t dim, const Tensor& index, const Tens
   check_same_device(a, index, "scatter_add");
   check_same_dtype(a, src, "scatter_add");
   dim = wrap_dim(dim, a.dim(), "scatter_add");
-  PROMOE_CHECK(index.shape() == src.shape(), "scatter_add: index ", describe(index), " and source ",
-               describe(src), " must have the same shape");
+  PROMOE_CHECK(index.shape() == src.shape(), "scatter_add: index ", describe(index), " and source ", describe(src),
+               " must have the same shape");
   PROMOE_CHECK(index.dim() == a.dim(), "scatter_add: index ", describe(index), " and input ", describe(a),
                " need the same number of dims");
   for (int64_t i = 0; i < a.dim(); ++i)

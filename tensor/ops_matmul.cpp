@@ -16,8 +16,10 @@ int64_t folded_batch_stride(const Tensor& t, int64_t from, int64_t nb) {
   bool first = true;
   for (int64_t i = nb - 1; i >= from; --i) {
     if (t.shape()[i] == 1) continue;
-    if (first) stride = t.strides()[i];
-    else if (t.strides()[i] != expect) return -1;
+    if (first)
+      stride = t.strides()[i];
+    else if (t.strides()[i] != expect)
+      return -1;
     first = false;
     expect = t.strides()[i] * t.shape()[i];
   }
@@ -87,8 +89,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   check_same_device(a, b, "matmul");
   check_same_dtype(a, b, "matmul");
   check_floating(a, "matmul");
-  PROMOE_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: both arguments need at least one dim, got ", describe(a),
-               " and ", describe(b));
+  PROMOE_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: both arguments need at least one dim, got ", describe(a), " and ",
+               describe(b));
   Tensor A = a.dim() == 1 ? unsqueeze(a, 0) : a;
   Tensor Bm = b.dim() == 1 ? unsqueeze(b, 1) : b;
   int64_t M = A.size(-2), K = A.size(-1), N = Bm.size(-1);
@@ -101,8 +103,10 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     Tensor A2 = reshape(A, {rows, K});  // a view unless A's batch dims cannot fold into its rows
     Tensor out2 = Tensor::empty({A2.size(0), N}, a.dtype(), a.device());
     if (out2.numel()) {
-      if (K == 0) fill_(out2, 0.0);
-      else be(a).matmul(unsqueeze(out2, 0), unsqueeze(A2, 0), unsqueeze(Bm, 0), 1.0, 0.0);
+      if (K == 0)
+        fill_(out2, 0.0);
+      else
+        be(a).matmul(unsqueeze(out2, 0), unsqueeze(A2, 0), unsqueeze(Bm, 0), 1.0, 0.0);
     }
     out = reshape(out2, out_shape);
   } else {
@@ -119,8 +123,10 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     so.insert(so.end(), {M, N});
     out = Tensor::empty(so, a.dtype(), a.device());
     if (out.numel()) {
-      if (K == 0) fill_(out, 0.0);
-      else be(a).batched_matmul(out, expand(A, sa), expand(Bm, sb));
+      if (K == 0)
+        fill_(out, 0.0);
+      else
+        be(a).batched_matmul(out, expand(A, sa), expand(Bm, sb));
     }
   }
   if (a.dim() == 1) out = squeeze(out, -2);

@@ -26,7 +26,10 @@ PROMOE_HD inline U4 philox4x32_10(uint64_t counter, uint64_t seed) {
     uint32_t lo0 = mulhilo(0xD2511F53u, c0, &hi0);
     uint32_t lo1 = mulhilo(0xCD9E8D57u, c2, &hi1);
     uint32_t n0 = hi1 ^ c1 ^ k0, n1 = lo1, n2 = hi0 ^ c3 ^ k1, n3 = lo0;
-    c0 = n0; c1 = n1; c2 = n2; c3 = n3;
+    c0 = n0;
+    c1 = n1;
+    c2 = n2;
+    c3 = n3;
     k0 += 0x9E3779B9u;
     k1 += 0xBB67AE85u;
   }
@@ -36,9 +39,7 @@ PROMOE_HD inline U4 philox4x32_10(uint64_t counter, uint64_t seed) {
 // Uniform in (0, 1], from 32 random bits (never 0, so log() is safe).
 PROMOE_HD inline double to_unit(uint32_t bits) { return (double(bits) + 1.0) / 4294967296.0; }
 
-PROMOE_HD inline double uniform(uint64_t seed, uint64_t index) {
-  return to_unit(philox4x32_10(index, seed).x[0]);
-}
+PROMOE_HD inline double uniform(uint64_t seed, uint64_t index) { return to_unit(philox4x32_10(index, seed).x[0]); }
 
 // Standard normal by Box-Muller on the first two words of the block.
 PROMOE_HD inline double normal(uint64_t seed, uint64_t index) {

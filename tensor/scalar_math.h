@@ -44,50 +44,87 @@ PROMOE_HD inline T gelu_tanh_grad(T x) {
 
 template <UnaryOp OP, typename T>
 PROMOE_HD inline T unary(T x, T p0, T p1) {
-  if constexpr (OP == UnaryOp::Neg) return -x;
-  else if constexpr (OP == UnaryOp::Exp) return exp(x);
-  else if constexpr (OP == UnaryOp::Log) return log(x);
-  else if constexpr (OP == UnaryOp::Sqrt) return sqrt(x);
-  else if constexpr (OP == UnaryOp::Rsqrt) return T(1) / sqrt(x);
-  else if constexpr (OP == UnaryOp::Tanh) return tanh(x);
-  else if constexpr (OP == UnaryOp::Sigmoid) return sigmoid(x);
-  else if constexpr (OP == UnaryOp::Silu) return x * sigmoid(x);
-  else if constexpr (OP == UnaryOp::GeluTanh) return gelu_tanh(x);
-  else if constexpr (OP == UnaryOp::Sin) return sin(x);
-  else if constexpr (OP == UnaryOp::Cos) return cos(x);
-  else if constexpr (OP == UnaryOp::Abs) return x < T(0) ? -x : x;
-  else if constexpr (OP == UnaryOp::Relu) return x > T(0) ? x : T(0);
-  else if constexpr (OP == UnaryOp::Sign) return T((x > T(0)) - (x < T(0)));
-  else if constexpr (OP == UnaryOp::Square) return x * x;
-  else if constexpr (OP == UnaryOp::Reciprocal) return T(1) / x;
-  else if constexpr (OP == UnaryOp::PowScalar) return pow(x, p0);
-  else if constexpr (OP == UnaryOp::Affine) return x * p0 + p1;
-  else if constexpr (OP == UnaryOp::Clamp) return x < p0 ? p0 : (x > p1 ? p1 : x);
-  else return x;
+  if constexpr (OP == UnaryOp::Neg)
+    return -x;
+  else if constexpr (OP == UnaryOp::Exp)
+    return exp(x);
+  else if constexpr (OP == UnaryOp::Log)
+    return log(x);
+  else if constexpr (OP == UnaryOp::Sqrt)
+    return sqrt(x);
+  else if constexpr (OP == UnaryOp::Rsqrt)
+    return T(1) / sqrt(x);
+  else if constexpr (OP == UnaryOp::Tanh)
+    return tanh(x);
+  else if constexpr (OP == UnaryOp::Sigmoid)
+    return sigmoid(x);
+  else if constexpr (OP == UnaryOp::Silu)
+    return x * sigmoid(x);
+  else if constexpr (OP == UnaryOp::GeluTanh)
+    return gelu_tanh(x);
+  else if constexpr (OP == UnaryOp::Sin)
+    return sin(x);
+  else if constexpr (OP == UnaryOp::Cos)
+    return cos(x);
+  else if constexpr (OP == UnaryOp::Abs)
+    return x < T(0) ? -x : x;
+  else if constexpr (OP == UnaryOp::Relu)
+    return x > T(0) ? x : T(0);
+  else if constexpr (OP == UnaryOp::Sign)
+    return T((x > T(0)) - (x < T(0)));
+  else if constexpr (OP == UnaryOp::Square)
+    return x * x;
+  else if constexpr (OP == UnaryOp::Reciprocal)
+    return T(1) / x;
+  else if constexpr (OP == UnaryOp::PowScalar)
+    return pow(x, p0);
+  else if constexpr (OP == UnaryOp::Affine)
+    return x * p0 + p1;
+  else if constexpr (OP == UnaryOp::Clamp)
+    return x < p0 ? p0 : (x > p1 ? p1 : x);
+  else
+    return x;
 }
 
 template <BinaryOp OP, typename T>
 PROMOE_HD inline T binary(T a, T b) {
-  if constexpr (OP == BinaryOp::Add) return a + b;
-  else if constexpr (OP == BinaryOp::Sub) return a - b;
-  else if constexpr (OP == BinaryOp::Mul) return a * b;
-  else if constexpr (OP == BinaryOp::Div) return a / b;
-  else if constexpr (OP == BinaryOp::Pow) return pow(a, b);
-  else if constexpr (OP == BinaryOp::Maximum) return a > b ? a : b;
-  else if constexpr (OP == BinaryOp::Minimum) return a < b ? a : b;
-  else if constexpr (OP == BinaryOp::Eq) return T(a == b);
-  else if constexpr (OP == BinaryOp::Ne) return T(a != b);
-  else if constexpr (OP == BinaryOp::Lt) return T(a < b);
-  else if constexpr (OP == BinaryOp::Le) return T(a <= b);
-  else if constexpr (OP == BinaryOp::Gt) return T(a > b);
-  else if constexpr (OP == BinaryOp::Ge) return T(a >= b);
-  else if constexpr (OP == BinaryOp::GeluTanhBackward) return b * gelu_tanh_grad(a);
+  if constexpr (OP == BinaryOp::Add)
+    return a + b;
+  else if constexpr (OP == BinaryOp::Sub)
+    return a - b;
+  else if constexpr (OP == BinaryOp::Mul)
+    return a * b;
+  else if constexpr (OP == BinaryOp::Div)
+    return a / b;
+  else if constexpr (OP == BinaryOp::Pow)
+    return pow(a, b);
+  else if constexpr (OP == BinaryOp::Maximum)
+    return a > b ? a : b;
+  else if constexpr (OP == BinaryOp::Minimum)
+    return a < b ? a : b;
+  else if constexpr (OP == BinaryOp::Eq)
+    return T(a == b);
+  else if constexpr (OP == BinaryOp::Ne)
+    return T(a != b);
+  else if constexpr (OP == BinaryOp::Lt)
+    return T(a < b);
+  else if constexpr (OP == BinaryOp::Le)
+    return T(a <= b);
+  else if constexpr (OP == BinaryOp::Gt)
+    return T(a > b);
+  else if constexpr (OP == BinaryOp::Ge)
+    return T(a >= b);
+  else if constexpr (OP == BinaryOp::GeluTanhBackward)
+    return b * gelu_tanh_grad(a);
   else if constexpr (OP == BinaryOp::SiluBackward) {
     T s = sigmoid(a);
     return b * s * (T(1) + a * (T(1) - s));
-  } else if constexpr (OP == BinaryOp::SigmoidBackwardFromOutput) return b * a * (T(1) - a);
-  else if constexpr (OP == BinaryOp::TanhBackwardFromOutput) return b * (T(1) - a * a);
-  else return a;
+  } else if constexpr (OP == BinaryOp::SigmoidBackwardFromOutput)
+    return b * a * (T(1) - a);
+  else if constexpr (OP == BinaryOp::TanhBackwardFromOutput)
+    return b * (T(1) - a * a);
+  else
+    return a;
 }
 
 // Integer types support only the arithmetic and comparison subset.

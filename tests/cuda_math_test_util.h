@@ -20,11 +20,10 @@
 #include "cuda/size_class.h"
 #include "cuda/sort_math.cuh"
 #include "cuda/strided.cuh"
+#include "random_views.h"
 #include "tensor/ops.h"
 #include "tensor/random.h"
 #include "tensor/scalar_math.h"
-#include "random_views.h"
-
 
 using namespace promoe;
 using namespace promoe::test;
@@ -38,20 +37,36 @@ inline Backend& cpu() { return backend_for(Device::cpu()); }
 template <typename F>
 inline void with_storage(DType dt, F f) {
   switch (dt) {
-    case DType::F32: f(float{}); break;
-    case DType::F64: f(double{}); break;
-    case DType::I64: f(int64_t{}); break;
-    case DType::BF16: f(uint16_t{}); break;
+    case DType::F32:
+      f(float{});
+      break;
+    case DType::F64:
+      f(double{});
+      break;
+    case DType::I64:
+      f(int64_t{});
+      break;
+    case DType::BF16:
+      f(uint16_t{});
+      break;
   }
 }
 
 template <typename F>
 inline void with_numeric(DType dt, F f) {
   switch (dt) {
-    case DType::F32: f(float{}); break;
-    case DType::F64: f(double{}); break;
-    case DType::I64: f(int64_t{}); break;
-    case DType::BF16: FAIL("bf16 is storage only"); break;
+    case DType::F32:
+      f(float{});
+      break;
+    case DType::F64:
+      f(double{});
+      break;
+    case DType::I64:
+      f(int64_t{});
+      break;
+    case DType::BF16:
+      FAIL("bf16 is storage only");
+      break;
   }
 }
 
@@ -94,7 +109,9 @@ inline void check_close(const Tensor& got, const Tensor& want, double rtol, doub
   CHECK_MESSAGE(bad == 0, msg.str());
 }
 
-inline void check_equal(const Tensor& got, const Tensor& want, const std::string& what) { check_close(got, want, 0, 0, what); }
+inline void check_equal(const Tensor& got, const Tensor& want, const std::string& what) {
+  check_close(got, want, 0, 0, what);
+}
 
 inline double rtol_for(DType dt) { return dt == DType::F32 ? 2e-6 : dt == DType::F64 ? 1e-13 : 0; }
 

@@ -42,13 +42,16 @@ inline std::vector<Tensor> side(const std::vector<Pair>& ps, bool gpu) {
   return v;
 }
 
-inline Pair empty_pair(const Shape& shape, DType dt) { return {Tensor::empty(shape, dt), Tensor::empty(shape, dt, kCuda)}; }
+inline Pair empty_pair(const Shape& shape, DType dt) {
+  return {Tensor::empty(shape, dt), Tensor::empty(shape, dt, kCuda)};
+}
 
 // |gpu - cpu| <= atol + rtol * |cpu| elementwise (NaN matches NaN); `atol_each` overrides atol per element.
 inline void check_close(const Tensor& gpu, const Tensor& cpu, double rtol, double atol, const std::string& what,
-                 const std::vector<double>* atol_each = nullptr) {
+                        const std::vector<double>* atol_each = nullptr) {
   REQUIRE_MESSAGE(gpu.device() == kCuda, what);
-  REQUIRE_MESSAGE(gpu.shape() == cpu.shape(), (what + ": shapes " + shape_str(gpu.shape()) + " vs " + shape_str(cpu.shape())));
+  REQUIRE_MESSAGE(gpu.shape() == cpu.shape(),
+                  (what + ": shapes " + shape_str(gpu.shape()) + " vs " + shape_str(cpu.shape())));
   const std::vector<double> g = gpu.to_vector<double>(), c = cpu.to_vector<double>();
   int64_t bad = 0, first = -1;
   for (size_t i = 0; i < g.size(); ++i) {

@@ -10,7 +10,6 @@
 
 namespace promoe::diffusion_test {
 
-
 inline double rel_close(double a, double b) { return std::abs(a - b) / std::max(1e-300, std::abs(b)); }
 
 inline std::vector<double> vec(const Tensor& t) { return t.to_vector<double>(); }

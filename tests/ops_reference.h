@@ -51,13 +51,14 @@ inline void check_close(const Tensor& got, const Ref& want, double tol) {
   std::vector<double> g = got.to_vector<double>();
   for (size_t i = 0; i < g.size(); ++i) {
     CAPTURE(i);
-    if (std::isnan(want.v[i])) CHECK(std::isnan(g[i]));
-    else CHECK(std::abs(g[i] - want.v[i]) <= tol * (1 + std::abs(want.v[i])));
+    if (std::isnan(want.v[i]))
+      CHECK(std::isnan(g[i]));
+    else
+      CHECK(std::abs(g[i] - want.v[i]) <= tol * (1 + std::abs(want.v[i])));
   }
 }
 
 inline Tensor randn(Generator& gen, const Shape& shape, DType dt = DType::F64) { return gen.randn(shape, dt); }
-
 
 // PyTorch matmul semantics on logical values: 1-D operands are promoted and the added dim removed.
 inline Ref naive_matmul(Ref a, Ref b) {

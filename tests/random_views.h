@@ -21,10 +21,14 @@ inline constexpr ViewKind kAllKinds[] = {ViewKind::Contiguous, ViewKind::Permute
 
 inline const char* kind_name(ViewKind k) {
   switch (k) {
-    case ViewKind::Contiguous: return "contiguous";
-    case ViewKind::Permuted: return "permuted";
-    case ViewKind::Narrowed: return "narrowed";
-    case ViewKind::Broadcast: return "broadcast";
+    case ViewKind::Contiguous:
+      return "contiguous";
+    case ViewKind::Permuted:
+      return "permuted";
+    case ViewKind::Narrowed:
+      return "narrowed";
+    case ViewKind::Broadcast:
+      return "broadcast";
   }
   return "?";
 }
@@ -33,8 +37,11 @@ inline const char* kind_name(ViewKind k) {
 inline Shape view_base_shape(const Shape& shape, ViewKind kind) {
   Shape base = shape;
   switch (kind) {
-    case ViewKind::Contiguous: break;
-    case ViewKind::Permuted: base.assign(shape.rbegin(), shape.rend()); break;
+    case ViewKind::Contiguous:
+      break;
+    case ViewKind::Permuted:
+      base.assign(shape.rbegin(), shape.rend());
+      break;
     case ViewKind::Narrowed:
       for (int64_t& s : base) s += 2;
       break;
@@ -49,7 +56,8 @@ inline Shape view_base_shape(const Shape& shape, ViewKind kind) {
 inline Tensor apply_view(const Tensor& base, const Shape& shape, ViewKind kind) {
   const int64_t nd = int64_t(shape.size());
   switch (kind) {
-    case ViewKind::Contiguous: return base;
+    case ViewKind::Contiguous:
+      return base;
     case ViewKind::Permuted: {
       std::vector<int64_t> perm(nd);
       for (int64_t i = 0; i < nd; ++i) perm[i] = nd - 1 - i;
@@ -60,7 +68,8 @@ inline Tensor apply_view(const Tensor& base, const Shape& shape, ViewKind kind) 
       for (int64_t d = 0; d < nd; ++d) t = raw::narrow(t, d, 1, shape[d]);
       return t;
     }
-    case ViewKind::Broadcast: return raw::expand(base, shape);
+    case ViewKind::Broadcast:
+      return raw::expand(base, shape);
   }
   return Tensor();
 }
@@ -74,15 +83,20 @@ inline Tensor random_view(Generator& gen, const Shape& shape, DType dt, ViewKind
 // 5 batch stride 0.
 inline Tensor gemm_operand(Generator& gen, int64_t bt, int64_t r, int64_t c, int kind, DType dt) {
   switch (kind) {
-    case 0: return gen.randn({bt, r, c}, dt);
-    case 1: return raw::transpose(gen.randn({bt, c, r}, dt), 1, 2);
-    case 2: return raw::narrow(gen.randn({bt, r, c + 3}, dt), 2, 1, c);
-    case 3: return raw::narrow(raw::transpose(gen.randn({bt, c + 2, r}, dt), 1, 2), 2, 2, c);
+    case 0:
+      return gen.randn({bt, r, c}, dt);
+    case 1:
+      return raw::transpose(gen.randn({bt, c, r}, dt), 1, 2);
+    case 2:
+      return raw::narrow(gen.randn({bt, r, c + 3}, dt), 2, 1, c);
+    case 3:
+      return raw::narrow(raw::transpose(gen.randn({bt, c + 2, r}, dt), 1, 2), 2, 2, c);
     case 4: {
       Tensor base = gen.randn({bt, r, 2 * c}, dt);
       return Tensor::view_of(base, {bt, r, c}, {r * 2 * c, 2 * c, 2}, 0);
     }
-    default: return raw::expand(gen.randn({1, r, c}, dt), {bt, r, c});
+    default:
+      return raw::expand(gen.randn({1, r, c}, dt), {bt, r, c});
   }
 }
 

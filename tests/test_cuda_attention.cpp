@@ -87,8 +87,10 @@ TEST_CASE("cuda: fused attention forward and backward match the CPU and repeat b
       const double scale = 1.0 / std::sqrt(double(c.hd));
       const AttentionRun want = run_attention(qkv.cpu, go.cpu, H, c.hd, scale),
                          got = run_attention(qkv.gpu, go.gpu, H, c.hd, scale);
-      if (c.dt == DType::F32) check_attention(got, want, 1e-4, 5e-5, what);
-      else check_attention(got, want, 1e-10, 1e-11, what);
+      if (c.dt == DType::F32)
+        check_attention(got, want, 1e-4, 5e-5, what);
+      else
+        check_attention(got, want, 1e-10, 1e-11, what);
       const AttentionRun again = run_attention(qkv.gpu, go.gpu, H, c.hd, scale);
       check_close(again.out, got.out, 0, 0, "attention out repeats bit for bit " + what);
       check_close(again.grads, got.grads, 0, 0, "attention grads repeat bit for bit " + what);

@@ -20,11 +20,11 @@
 
 #include "autograd/ops.h"
 #include "cuda/cuda_backend.h"
+#include "cuda_pair_util.h"
 #include "tensor/backend.h"
 #include "tensor/ops.h"
 #include "tensor/precision.h"
 #include "tensor/random.h"
-#include "cuda_pair_util.h"
 
 using namespace promoe;
 using namespace promoe::test;
@@ -83,7 +83,8 @@ TEST_CASE("cuda: copy between every dtype pair over strided views") {
         Pair out = view(empty_pair({5, 4, 3}, to), [](const Tensor& t) { return raw::permute(t, {2, 1, 0}); });
         cpu_be().copy(out.cpu, src.cpu);
         gpu_be().copy(out.gpu, src.gpu);
-        check_pair(out, 0, 0, std::string("copy ") + dtype_name(from) + " -> " + dtype_name(to) + " " + kind_name(kind));
+        check_pair(out, 0, 0,
+                   std::string("copy ") + dtype_name(from) + " -> " + dtype_name(to) + " " + kind_name(kind));
       }
   // Grid-stride loops: more elements than one launch covers.
   Pair big = upload(gen.randn({5 << 20}, DType::F32));
@@ -107,9 +108,9 @@ TEST_CASE("cuda: fill and arange") {
 
 TEST_CASE("cuda: every unary op over strided views") {
   Generator gen(3);
-  const UnaryOp ops[] = {UnaryOp::Neg,       UnaryOp::Exp,    UnaryOp::Log,     UnaryOp::Sqrt,   UnaryOp::Rsqrt,
-                         UnaryOp::Tanh,      UnaryOp::Sigmoid, UnaryOp::Silu,   UnaryOp::GeluTanh, UnaryOp::Sin,
-                         UnaryOp::Cos,       UnaryOp::Abs,    UnaryOp::Relu,    UnaryOp::Sign,   UnaryOp::Square,
+  const UnaryOp ops[] = {UnaryOp::Neg,        UnaryOp::Exp,       UnaryOp::Log,    UnaryOp::Sqrt,     UnaryOp::Rsqrt,
+                         UnaryOp::Tanh,       UnaryOp::Sigmoid,   UnaryOp::Silu,   UnaryOp::GeluTanh, UnaryOp::Sin,
+                         UnaryOp::Cos,        UnaryOp::Abs,       UnaryOp::Relu,   UnaryOp::Sign,     UnaryOp::Square,
                          UnaryOp::Reciprocal, UnaryOp::PowScalar, UnaryOp::Affine, UnaryOp::Clamp};
   for (DType dt : {DType::F32, DType::F64})
     for (UnaryOp op : ops)
@@ -125,10 +126,22 @@ TEST_CASE("cuda: every unary op over strided views") {
 
 TEST_CASE("cuda: every binary op with broadcasting over strided views") {
   Generator gen(4);
-  const BinaryOp ops[] = {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Pow,
-                          BinaryOp::Maximum, BinaryOp::Minimum, BinaryOp::Eq, BinaryOp::Ne, BinaryOp::Lt,
-                          BinaryOp::Le, BinaryOp::Gt, BinaryOp::Ge, BinaryOp::GeluTanhBackward,
-                          BinaryOp::SiluBackward, BinaryOp::SigmoidBackwardFromOutput,
+  const BinaryOp ops[] = {BinaryOp::Add,
+                          BinaryOp::Sub,
+                          BinaryOp::Mul,
+                          BinaryOp::Div,
+                          BinaryOp::Pow,
+                          BinaryOp::Maximum,
+                          BinaryOp::Minimum,
+                          BinaryOp::Eq,
+                          BinaryOp::Ne,
+                          BinaryOp::Lt,
+                          BinaryOp::Le,
+                          BinaryOp::Gt,
+                          BinaryOp::Ge,
+                          BinaryOp::GeluTanhBackward,
+                          BinaryOp::SiluBackward,
+                          BinaryOp::SigmoidBackwardFromOutput,
                           BinaryOp::TanhBackwardFromOutput};
   for (DType dt : {DType::F32, DType::F64, DType::I64})
     for (BinaryOp op : ops)
@@ -142,7 +155,8 @@ TEST_CASE("cuda: every binary op with broadcasting over strided views") {
           CHECK_THROWS_AS(raw::binary(op, a.gpu, b.gpu), Error);
           continue;
         }
-        if (op == BinaryOp::Pow) a = view(a, [](const Tensor& t) { return raw::add_scalar(raw::unary(UnaryOp::Abs, t), 0.1); });
+        if (op == BinaryOp::Pow)
+          a = view(a, [](const Tensor& t) { return raw::add_scalar(raw::unary(UnaryOp::Abs, t), 0.1); });
         Pair out{raw::binary(op, a.cpu, b.cpu), raw::binary(op, a.gpu, b.gpu)};
         check_pair(out, rtol_for(dt), atol_for(dt), "binary op " + std::to_string(int(op)) + " " + name_of(dt, kind));
       }
@@ -159,7 +173,8 @@ TEST_CASE("cuda: where with conditions of every dtype") {
     for (DType dt : {DType::F32, DType::F64, DType::I64}) {
       Pair c = view(random_pair(gen, {3, 1, 2}, DType::I64, ViewKind::Permuted),
                     [&](const Tensor& t) { return raw::to(t, cdt); });
-      Pair a = random_pair(gen, {3, 4, 2}, dt, ViewKind::Narrowed), b = random_pair(gen, {4, 1}, dt, ViewKind::Contiguous);
+      Pair a = random_pair(gen, {3, 4, 2}, dt, ViewKind::Narrowed),
+           b = random_pair(gen, {4, 1}, dt, ViewKind::Contiguous);
       Pair out{raw::where(c.cpu, a.cpu, b.cpu), raw::where(c.gpu, a.gpu, b.gpu)};
       check_pair(out, 0, 0, std::string("where cond ") + dtype_name(cdt) + " values " + dtype_name(dt));
     }
@@ -174,9 +189,9 @@ TEST_CASE("cuda: sum, mean, max and min over any dims of strided views") {
     Shape shape;
     std::vector<int64_t> dims;
   };
-  const Case cases[] = {{{6, 7, 8}, {2}},       {{6, 7, 8}, {1, 2}},  {{6, 7, 8}, {0}},     {{6, 7, 8}, {0, 2}},
-                        {{6, 7, 8}, {}},        {{3, 100000}, {1}},   {{100000, 3}, {0}},   {{3, 5000}, {0}},
-                        {{4097, 33}, {0}},      {{2, 0, 3}, {1}},     {{1 << 21}, {}},      {{64, 3, 4097}, {0, 2}}};
+  const Case cases[] = {{{6, 7, 8}, {2}},  {{6, 7, 8}, {1, 2}}, {{6, 7, 8}, {0}},   {{6, 7, 8}, {0, 2}},
+                        {{6, 7, 8}, {}},   {{3, 100000}, {1}},  {{100000, 3}, {0}}, {{3, 5000}, {0}},
+                        {{4097, 33}, {0}}, {{2, 0, 3}, {1}},    {{1 << 21}, {}},    {{64, 3, 4097}, {0, 2}}};
   for (const Case& c : cases)
     for (DType dt : {DType::F32, DType::F64, DType::I64})
       for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max, ReduceOp::Min})
@@ -187,8 +202,9 @@ TEST_CASE("cuda: sum, mean, max and min over any dims of strided views") {
           Pair out{raw::reduce(op, a.cpu, c.dims, false), raw::reduce(op, a.gpu, c.dims, false)};
           // Sums accumulate in double on both devices, in different orders.
           const double rtol = dt == DType::F32 ? 1e-6 : dt == DType::F64 ? 1e-12 : 0;
-          check_pair(out, rtol, rtol, std::string("reduce ") + std::to_string(int(op)) + " " + shape_str(c.shape) + " " +
-                                          name_of(dt, kind));
+          check_pair(
+              out, rtol, rtol,
+              std::string("reduce ") + std::to_string(int(op)) + " " + shape_str(c.shape) + " " + name_of(dt, kind));
         }
   // NaN propagates through max and min.
   Tensor h = gen.randn({4, 50}, DType::F32);
@@ -210,7 +226,9 @@ TEST_CASE("cuda: arg max / min with ties and NaN over strided views") {
         }
         Pair a = upload(h);
         if (kind == ViewKind::Permuted)
-          a = view(a, [](const Tensor& t) { return raw::permute(raw::contiguous(raw::permute(t, {2, 0, 1})), {1, 2, 0}); });
+          a = view(a, [](const Tensor& t) {
+            return raw::permute(raw::contiguous(raw::permute(t, {2, 0, 1})), {1, 2, 0});
+          });
         for (int64_t dim : {0, 2}) {
           raw::ValuesIndices c = raw::max_dim(a.cpu, dim, false), g = raw::max_dim(a.gpu, dim, false);
           check_close(g.values, c.values, 0, 0, "max values " + name_of(dt, kind) + " n=" + std::to_string(n));
@@ -236,8 +254,8 @@ TEST_CASE("cuda: softmax, log-softmax and their backward along any dim") {
         Pair x = upload(random_tensor(gen, {6, n}, dt, 2.0)), g = upload(random_tensor(gen, {6, n}, dt, 1.0));
         for (int64_t dim : {1, 0}) {
           Pair y{raw::softmax(x.cpu, dim, log), raw::softmax(x.gpu, dim, log)};
-          const std::string what = std::string(log ? "log_softmax " : "softmax ") + dtype_name(dt) + " n=" +
-                                   std::to_string(n) + " dim " + std::to_string(dim);
+          const std::string what = std::string(log ? "log_softmax " : "softmax ") + dtype_name(dt) +
+                                   " n=" + std::to_string(n) + " dim " + std::to_string(dim);
           check_pair(y, rtol_for(dt), atol_for(dt), what);
           Pair gi{raw::softmax_backward(g.cpu, y.cpu, dim, log), raw::softmax_backward(g.gpu, y.gpu, dim, log)};
           check_pair(gi, rtol_for(dt), atol_for(dt) * 10, what + " backward");
@@ -249,7 +267,8 @@ TEST_CASE("cuda: LayerNorm forward statistics and backward") {
   Generator gen(11);
   for (DType dt : {DType::F32, DType::F64})
     for (int64_t n : {1, 7, 384, 1025, 4096}) {
-      Pair x = view(upload(random_tensor(gen, {2, 5, n}, dt, 2.0)), [](const Tensor& t) { return raw::add_scalar(t, 3.0); });
+      Pair x =
+          view(upload(random_tensor(gen, {2, 5, n}, dt, 2.0)), [](const Tensor& t) { return raw::add_scalar(t, 3.0); });
       Pair g = upload(random_tensor(gen, {2, 5, n}, dt, 1.0));
       raw::LayerNormResult c = raw::layer_norm(x.cpu, 1e-5), d = raw::layer_norm(x.gpu, 1e-5);
       const std::string what = std::string("layer_norm ") + dtype_name(dt) + " n=" + std::to_string(n);
@@ -284,7 +303,8 @@ TEST_CASE("cuda: fused LayerNorm + modulation and the gated residual, with their
       const int64_t B = s.B, N = s.N, D = s.D;
       const std::string what = std::string(dtype_name(dt)) + " (" + std::to_string(B) + ", " + std::to_string(N) +
                                ", " + std::to_string(D) + ")";
-      Pair x = view(upload(random_tensor(gen, {B, N, D}, dt, 2.0)), [](const Tensor& t) { return raw::add_scalar(t, 1.0); });
+      Pair x =
+          view(upload(random_tensor(gen, {B, N, D}, dt, 2.0)), [](const Tensor& t) { return raw::add_scalar(t, 1.0); });
       Pair y = upload(random_tensor(gen, {B, N, D}, dt, 1.0)), g = upload(random_tensor(gen, {B, N, D}, dt, 1.0));
       Pair shift = upload(random_tensor(gen, {B, D}, dt, 1.0)), scale = upload(random_tensor(gen, {B, D}, dt, 0.5));
       Pair gate = upload(random_tensor(gen, {B, D}, dt, 1.0));
@@ -305,7 +325,8 @@ TEST_CASE("cuda: fused LayerNorm + modulation and the gated residual, with their
 
       check_close(raw::gated_add(x.gpu, gate.gpu, y.gpu), raw::gated_add(x.cpu, gate.cpu, y.cpu), rtol_for(dt),
                   atol_for(dt), "gated_add " + what);
-      raw::GatedAddGrads ac = raw::gated_add_backward(g.cpu, y.cpu, gate.cpu), ad = raw::gated_add_backward(g.gpu, y.gpu, gate.gpu);
+      raw::GatedAddGrads ac = raw::gated_add_backward(g.cpu, y.cpu, gate.cpu),
+                         ad = raw::gated_add_backward(g.gpu, y.gpu, gate.gpu);
       check_close(ad.y, ac.y, rtol_for(dt), atol_for(dt), "gated_add grad_y " + what);
       check_close(ad.gate, ac.gate, rtol_for(dt), sum_tol(dt, N), "gated_add grad_gate " + what);
       check_close(raw::gated_add_backward(g.gpu, y.gpu, gate.gpu).gate, ad.gate, 0, 0,
@@ -318,7 +339,8 @@ TEST_CASE("cuda: fused bias + GELU and its backward match the CPU") {
   for (DType dt : {DType::F32, DType::F64})
     for (int64_t rows : {1, 7, 300, 5000})
       for (int64_t n : {1, 130, 1536}) {
-        const std::string what = std::string(dtype_name(dt)) + " rows=" + std::to_string(rows) + " n=" + std::to_string(n);
+        const std::string what =
+            std::string(dtype_name(dt)) + " rows=" + std::to_string(rows) + " n=" + std::to_string(n);
         Pair pre = upload(random_tensor(gen, {rows, n}, dt, 2.0)), bias = upload(random_tensor(gen, {n}, dt, 1.0));
         Pair g = upload(random_tensor(gen, {rows, n}, dt, 1.0));
         Pair out{raw::bias_gelu_(pre.cpu, bias.cpu), raw::bias_gelu_(pre.gpu, bias.gpu)};
@@ -405,7 +427,8 @@ TEST_CASE("cuda: topk and sort on short, medium and long rows with ties, signed 
         }
         raw::ValuesIndices c = raw::sort(a.cpu, -1, largest), g = raw::sort(a.gpu, -1, largest);
         check_close(g.values, c.values, 0, 0, std::string("sort values ") + dtype_name(dt) + " n=" + std::to_string(n));
-        check_close(g.indices, c.indices, 0, 0, std::string("sort indices ") + dtype_name(dt) + " n=" + std::to_string(n));
+        check_close(g.indices, c.indices, 0, 0,
+                    std::string("sort indices ") + dtype_name(dt) + " n=" + std::to_string(n));
       }
   // Along a non-last dim (the op moves it last and makes it contiguous).
   Pair a = upload(gen.randn({50, 6}, DType::F32));
@@ -470,7 +493,8 @@ TEST_CASE("cuda: the sum of squares of many tensors (both float types, views, em
 
 TEST_CASE("cuda: a small network's loss and gradients match the CPU") {
   Generator gen(15);
-  Tensor xh = gen.randn({16, 24}), w1h = raw::mul_scalar(gen.randn({24, 32}), 0.2), w2h = raw::mul_scalar(gen.randn({32, 10}), 0.2);
+  Tensor xh = gen.randn({16, 24}), w1h = raw::mul_scalar(gen.randn({24, 32}), 0.2),
+         w2h = raw::mul_scalar(gen.randn({32, 10}), 0.2);
   auto run = [&](Device dev) {
     Tensor x = raw::to(xh, dev), w1 = raw::to(w1h, dev), w2 = raw::to(w2h, dev);
     w1.set_requires_grad(true);

@@ -39,13 +39,20 @@ TEST_CASE("cuda: matmul 1-D, 2-D, batched and broadcast, with transposed operand
     Shape a, b;
     bool ta, tb;  // pass the operand as the transpose of a contiguous tensor
   };
-  const Case cases[] = {{{5}, {5}, false, false},           {{4, 5}, {5}, false, false},
-                        {{5}, {5, 3}, false, false},        {{4, 5}, {5, 3}, false, false},
-                        {{4, 5}, {5, 3}, true, false},      {{4, 5}, {5, 3}, false, true},
-                        {{4, 5}, {5, 3}, true, true},       {{2, 3, 4, 5}, {5, 6}, false, false},
-                        {{2, 3, 4, 5}, {3, 5, 6}, true, true}, {{3, 1, 4, 5}, {2, 5, 6}, false, true},
-                        {{64, 1000}, {1000, 48}, false, false}, {{7, 130, 257}, {7, 257, 33}, true, false},
-                        {{1, 1}, {1, 1}, false, false},     {{4, 1}, {1, 3}, false, false}};
+  const Case cases[] = {{{5}, {5}, false, false},
+                        {{4, 5}, {5}, false, false},
+                        {{5}, {5, 3}, false, false},
+                        {{4, 5}, {5, 3}, false, false},
+                        {{4, 5}, {5, 3}, true, false},
+                        {{4, 5}, {5, 3}, false, true},
+                        {{4, 5}, {5, 3}, true, true},
+                        {{2, 3, 4, 5}, {5, 6}, false, false},
+                        {{2, 3, 4, 5}, {3, 5, 6}, true, true},
+                        {{3, 1, 4, 5}, {2, 5, 6}, false, true},
+                        {{64, 1000}, {1000, 48}, false, false},
+                        {{7, 130, 257}, {7, 257, 33}, true, false},
+                        {{1, 1}, {1, 1}, false, false},
+                        {{4, 1}, {1, 3}, false, false}};
   for (DType dt : {DType::F32, DType::F64})
     for (const Case& c : cases) {
       auto make = [&](const Shape& s, bool t) {
@@ -69,21 +76,28 @@ TEST_CASE("cuda: backend matmul with alpha, beta and outputs that are column-maj
       for (int a_kind = 0; a_kind < 3; ++a_kind) {
         const int64_t B = 3, M = 17, K = 33, N = 9;
         Pair a;
-        if (a_kind == 0) a = upload(random_tensor(gen, {B, M, K}, dt, 1.0));
+        if (a_kind == 0)
+          a = upload(random_tensor(gen, {B, M, K}, dt, 1.0));
         else if (a_kind == 1)
-          a = view(upload(random_tensor(gen, {B, K, M}, dt, 1.0)), [](const Tensor& t) { return raw::transpose(t, 1, 2); });
+          a = view(upload(random_tensor(gen, {B, K, M}, dt, 1.0)),
+                   [](const Tensor& t) { return raw::transpose(t, 1, 2); });
         else  // stride 2 along K: neither layout, copied
-          a = view(upload(random_tensor(gen, {B, M, 2 * K}, dt, 1.0)),
-                   [&](const Tensor& t) { return Tensor::view_of(t, {B, M, K}, {M * 2 * K, 2 * K, 2}, t.offset()); });
-        Pair b = view(upload(random_tensor(gen, {1, K, N}, dt, 1.0)), [&](const Tensor& t) { return raw::expand(t, {B, K, N}); });
+          a = view(upload(random_tensor(gen, {B, M, 2 * K}, dt, 1.0)), [&](const Tensor& t) {
+            return Tensor::view_of(t, {B, M, K}, {M * 2 * K, 2 * K, 2}, t.offset());
+          });
+        Pair b = view(upload(random_tensor(gen, {1, K, N}, dt, 1.0)), [&](const Tensor& t) {
+          return raw::expand(t, {B, K, N});
+        });
         Pair init = upload(random_tensor(gen, {B, M, N}, dt, 1.0));
         Pair out;
-        if (out_kind == 0) out = view(init, [](const Tensor& t) { return raw::clone(t); });
+        if (out_kind == 0)
+          out = view(init, [](const Tensor& t) { return raw::clone(t); });
         else if (out_kind == 1)
           out = view(empty_pair({B, N, M}, dt), [](const Tensor& t) { return raw::transpose(t, 1, 2); });
         else
-          out = view(empty_pair({B, M, 2 * N}, dt),
-                     [&](const Tensor& t) { return Tensor::view_of(t, {B, M, N}, {M * 2 * N, 2 * N, 2}, 0); });
+          out = view(empty_pair({B, M, 2 * N}, dt), [&](const Tensor& t) {
+            return Tensor::view_of(t, {B, M, N}, {M * 2 * N, 2 * N, 2}, 0);
+          });
         if (out_kind != 0) {
           raw::copy_(out.cpu, init.cpu);
           raw::copy_(out.gpu, init.gpu);
@@ -123,8 +137,9 @@ TEST_CASE("cuda: grouped products of any layouts, outputs in one buffer, match t
       if (i == 4)
         outs.push_back(view(empty_pair({N, m}, dt), transposed));
       else if (i == 5)
-        outs.push_back(view(empty_pair({m, 2 * N}, dt),
-                            [&](const Tensor& t) { return Tensor::view_of(t, {m, N}, {2 * N, 2}, 0); }));
+        outs.push_back(view(empty_pair({m, 2 * N}, dt), [&](const Tensor& t) {
+          return Tensor::view_of(t, {m, N}, {2 * N, 2}, 0);
+        }));
       else
         outs.push_back(view(buf, [&](const Tensor& t) { return raw::narrow(t, 0, at, m); }));
       at += m;

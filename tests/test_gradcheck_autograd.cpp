@@ -119,9 +119,9 @@ TEST_CASE("gradients from several paths are summed before a node runs") {
   // a feeds b, c and d; c feeds d: a must wait for every consumer.
   Tensor x = leaf({0.5, -1.0}, {2});
   Tensor a = x * 2.0;
-  Tensor b = a * a;      // 4x^2
-  Tensor c = exp(a);     // e^{2x}
-  Tensor d = c * a + b;  // 2x e^{2x} + 4x^2
+  Tensor b = a * a;       // 4x^2
+  Tensor c = exp(a);      // e^{2x}
+  Tensor d = c * a + b;   // 2x e^{2x} + 4x^2
   sum(d + a).backward();  // + 2x
   std::vector<double> xv{0.5, -1.0}, g = vals(x.grad());
   for (int i = 0; i < 2; ++i) {

@@ -31,7 +31,8 @@ Tensor param64(Generator& gen, const Shape& s, double std = 1.0) {
 
 std::vector<moe::ExpertWeights> experts_from(const Inputs& in, size_t first, int64_t E) {
   std::vector<moe::ExpertWeights> ex;
-  for (int64_t e = 0; e < E; ++e) ex.push_back({in[first + 4 * e], in[first + 4 * e + 1], in[first + 4 * e + 2], in[first + 4 * e + 3]});
+  for (int64_t e = 0; e < E; ++e)
+    ex.push_back({in[first + 4 * e], in[first + 4 * e + 1], in[first + 4 * e + 2], in[first + 4 * e + 3]});
   return ex;
 }
 
@@ -109,7 +110,9 @@ TEST_CASE("gradcheck: moe dispatch equals its composed reference and central dif
   // The fused op against the reference (values and every gradient) and central differences.
   auto check = [&](const std::vector<int64_t>& tok, const std::vector<int64_t>& ex) {
     in[1] = param64(gen, {int64_t(tok.size())});
-    auto fused = [&](const Inputs& x) { return moe::dispatch(x[0], moe::make_assignments(tok, ex, x[1]), experts_from(x, 2, E)); };
+    auto fused = [&](const Inputs& x) {
+      return moe::dispatch(x[0], moe::make_assignments(tok, ex, x[1]), experts_from(x, 2, E));
+    };
     auto ref = [&](const Inputs& x) {
       return moe::dispatch_reference(x[0], moe::make_assignments(tok, ex, x[1]), experts_from(x, 2, E));
     };
@@ -197,8 +200,8 @@ TEST_CASE("gradcheck: group means (the RCL centroids)") {
 namespace {
 // The routing contrastive loss written out directly (PROMOE.md §2.6): per-expert means by masks
 // in ascending expert order, cosine logits over tau, then -l_ii + log sum_j exp(l_ij) averaged.
-Tensor rcl_straight(const Tensor& U, const Tensor& P, const std::vector<int64_t>& rows, const std::vector<int64_t>& experts,
-                    double tau) {
+Tensor rcl_straight(const Tensor& U, const Tensor& P, const std::vector<int64_t>& rows,
+                    const std::vector<int64_t>& experts, double tau) {
   const int64_t E = P.size(0);
   std::vector<Tensor> means, protos;
   for (int64_t e = 0; e < E; ++e) {
@@ -255,7 +258,8 @@ TEST_CASE("gradcheck: load-balance loss") {
   Generator gen(4);
   Tensor z = param64(gen, {6, 3});
   const std::vector<int64_t> assigned{0, 1, 1, 2, 0, 0, 2, 1, 1, 1, 0, 2};  // (6 rows * top-2)
-  GradcheckResult r = gradcheck([&](const Inputs& x) { return moe::load_balance_loss(softmax(x[0], 1), assigned); }, {z});
+  GradcheckResult r =
+      gradcheck([&](const Inputs& x) { return moe::load_balance_loss(softmax(x[0], 1), assigned); }, {z});
   CHECK_MESSAGE(r.ok, r.report);
 }
 

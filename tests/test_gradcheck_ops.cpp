@@ -81,7 +81,11 @@ TEST_CASE("gradcheck: views and layout changes") {
   gc("permute", [](auto& x) { return permute(x[0], {2, 0, 1}); }, {in.randn({2, 3, 4})});
   gc("transpose", [](auto& x) { return transpose(x[0], -1, 0); }, {in.randn({2, 3, 4})});
   gc("narrow", [](auto& x) { return narrow(x[0], 1, 1, 2); }, {in.randn({3, 4})});
-  gc("narrow of a permuted view", [](auto& x) { return narrow(permute(x[0], {1, 0, 2}), 0, 1, 1); }, {in.randn({2, 3, 2})});
+  gc("narrow of a permuted view",
+     [](auto& x) {
+       return narrow(permute(x[0], {1, 0, 2}), 0, 1, 1);
+     },
+     {in.randn({2, 3, 2})});
   gc("select", [](auto& x) { return select(x[0], -1, 2); }, {in.randn({3, 4})});
   gc("expand", [](auto& x) { return expand(x[0], {2, 3, 4}); }, {in.randn({3, 1})});
   gc("squeeze", [](auto& x) { return squeeze(x[0], 1); }, {in.randn({3, 1, 2})});
@@ -106,7 +110,8 @@ TEST_CASE("gradcheck: binary arithmetic with broadcasting and strided operands")
   gc("add (both broadcast)", [](auto& x) { return x[0] + x[1]; }, {in.randn({2, 1, 3}), in.randn({4, 1})});
   gc("sub", [](auto& x) { return sub(x[0], x[1]); }, {in.randn({2, 1}), in.randn({2, 3})});
   gc("mul", [](auto& x) { return mul(x[0], x[1]); }, {in.randn({2, 3}), in.randn({1, 3})});
-  gc("mul of transposed views", [](auto& x) { return transpose(x[0], 0, 1) * x[1]; }, {in.randn({3, 2}), in.randn({2, 3})});
+  gc("mul of transposed views", [](auto& x) { return transpose(x[0], 0, 1) * x[1]; },
+     {in.randn({3, 2}), in.randn({2, 3})});
   gc("div", [](auto& x) { return div(x[0], x[1]); }, {in.randn({2, 3}), in.positive({3})});
   gc("div (scalar tensor)", [](auto& x) { return x[0] / x[1]; }, {in.randn({2, 3}), in.positive({})});
   gc("pow", [](auto& x) { return pow(x[0], x[1]); }, {in.positive({2, 3}), in.randn({3})});
@@ -118,7 +123,10 @@ TEST_CASE("gradcheck: binary arithmetic with broadcasting and strided operands")
   Tensor row = in.randn({3});
   Tensor far = raw::add(raw::expand(row, {2, 3}), in.away_from_zero({2, 3}));
   gc("maximum (broadcast)", [](auto& x) { return maximum(x[0], x[1]); }, {far, row});
-  gc("minimum (broadcast, expanded view)", [](auto& x) { return minimum(expand(x[1], {2, 3}), x[0]); },
+  gc("minimum (broadcast, expanded view)",
+     [](auto& x) {
+       return minimum(expand(x[1], {2, 3}), x[0]);
+     },
      {raw::clone(far), raw::clone(row)});
 }
 
@@ -168,8 +176,8 @@ TEST_CASE("gradcheck: elementwise functions, also on non-contiguous inputs") {
     };
     auto f = c.f;
     gc(c.name, [f](auto& x) { return f(x[0]); }, {make({2, 3})});
-    gc(c.name, [f](auto& x) { return f(transpose(x[0], 0, 1)); }, {make({3, 2})});            // transposed
-    gc(c.name, [f](auto& x) { return f(narrow(x[0], 1, 1, 3)); }, {make({2, 5})});            // narrowed
+    gc(c.name, [f](auto& x) { return f(transpose(x[0], 0, 1)); }, {make({3, 2})});                       // transposed
+    gc(c.name, [f](auto& x) { return f(narrow(x[0], 1, 1, 3)); }, {make({2, 5})});                       // narrowed
     gc(c.name, [f](auto& x) { return f(expand(x[0], {2, 3})) * x[1]; }, {make({3}), in.randn({2, 3})});  // expanded
   }
   // clamp: values at least 0.1 away from both bounds -0.5 and 0.5.
@@ -180,7 +188,9 @@ TEST_CASE("gradcheck: elementwise functions, also on non-contiguous inputs") {
   Tensor cond = raw::from_vector<double>({1, 0, 1}, {3});
   gc("where", [cond](auto& x) { return where(cond, x[0], x[1]); }, {in.randn({2, 3}), in.randn({2, 1})});
   gc("where (i64 condition, transposed branch)",
-     [](auto& x) { return where(raw::from_vector<int64_t>({0, 1}, {2, 1}), transpose(x[0], 0, 1), x[1]); },
+     [](auto& x) {
+       return where(raw::from_vector<int64_t>({0, 1}, {2, 1}), transpose(x[0], 0, 1), x[1]);
+     },
      {in.randn({3, 2}), in.randn({3})});
 }
 
@@ -220,9 +230,11 @@ TEST_CASE("gradcheck: matmul in all its shape rules") {
 TEST_CASE("gradcheck: softmax, layer_norm, normalize") {
   Inputs in;
   gc("softmax last", [](auto& x) { return softmax(x[0], -1); }, {in.randn({2, 4})});
-  gc("softmax dim 0 of a transposed view", [](auto& x) { return softmax(transpose(x[0], 0, 1), 0); }, {in.randn({4, 3})});
+  gc("softmax dim 0 of a transposed view", [](auto& x) { return softmax(transpose(x[0], 0, 1), 0); },
+     {in.randn({4, 3})});
   gc("log_softmax", [](auto& x) { return log_softmax(x[0], 1); }, {in.randn({2, 3, 2})});
-  gc("log_softmax of a narrowed view", [](auto& x) { return log_softmax(narrow(x[0], 1, 0, 3), -1); }, {in.randn({2, 5})});
+  gc("log_softmax of a narrowed view", [](auto& x) { return log_softmax(narrow(x[0], 1, 0, 3), -1); },
+     {in.randn({2, 5})});
   gc("layer_norm", [](auto& x) { return layer_norm(x[0], 1e-5); }, {in.randn({3, 5})});
   gc("layer_norm affine", [](auto& x) { return layer_norm(x[0], 1e-5, x[1], x[2]); },
      {in.randn({2, 3, 4}), in.randn({4}), in.randn({4})});
@@ -246,17 +258,24 @@ TEST_CASE("gradcheck: losses") {
 TEST_CASE("gradcheck: cat, stack, split, chunk") {
   Inputs in;
   gc("cat dim 0", [](auto& x) { return cat({x[0], x[1]}, 0); }, {in.randn({2, 3}), in.randn({1, 3})});
-  gc("cat dim 1 with a transposed part", [](auto& x) { return cat({x[0], transpose(x[1], 0, 1), x[0]}, -1); },
+  gc("cat dim 1 with a transposed part",
+     [](auto& x) {
+       return cat({x[0], transpose(x[1], 0, 1), x[0]}, -1);
+     },
      {in.randn({2, 3}), in.randn({2, 2})});
   gc("stack", [](auto& x) { return stack({x[0], x[1], x[0]}, 1); }, {in.randn({2, 3}), in.randn({2, 3})});
-  gc("split", [](auto& x) {
-    std::vector<Tensor> p = split(x[0], 2, 1);  // widths 2, 2, 1
-    return p[0] * p[1] + sum(p[2], {1}, true);
-  }, {in.randn({2, 5})});
-  gc("chunk", [](auto& x) {
-    std::vector<Tensor> p = chunk(x[0], 3, 0);  // rows 2, 2, 2
-    return cat({p[2], p[0] * 2.0}, 1);
-  }, {in.randn({6, 2})});
+  gc("split",
+     [](auto& x) {
+       std::vector<Tensor> p = split(x[0], 2, 1);  // widths 2, 2, 1
+       return p[0] * p[1] + sum(p[2], {1}, true);
+     },
+     {in.randn({2, 5})});
+  gc("chunk",
+     [](auto& x) {
+       std::vector<Tensor> p = chunk(x[0], 3, 0);  // rows 2, 2, 2
+       return cat({p[2], p[0] * 2.0}, 1);
+     },
+     {in.randn({6, 2})});
 }
 
 TEST_CASE("gradcheck: indexing ops (gradients to the data operands)") {
@@ -270,11 +289,13 @@ TEST_CASE("gradcheck: indexing ops (gradients to the data operands)") {
      {in.randn({2, 4}), in.randn({3, 2})});
   Tensor gidx = raw::from_vector<int64_t>({1, 0, 1, 2, 2, 2}, {3, 2});
   gc("gather dim 1", [gidx](auto& x) { return gather(x[0], 1, gidx); }, {in.randn({3, 3})});
-  gc("gather dim 0 of a permuted view", [gidx](auto& x) { return gather(transpose(x[0], 0, 1), 0, narrow(gidx, 0, 0, 2)); },
-     {in.randn({2, 3})});
+  gc("gather dim 0 of a permuted view",
+     [gidx](auto& x) { return gather(transpose(x[0], 0, 1), 0, narrow(gidx, 0, 0, 2)); }, {in.randn({2, 3})});
   gc("scatter_add", [gidx](auto& x) { return scatter_add(x[0], 1, gidx, x[1]); }, {in.randn({3, 3}), in.randn({3, 2})});
   gc("scatter_add dim 0 (transposed source)",
-     [](auto& x) { return scatter_add(x[0], 0, raw::from_vector<int64_t>({1, 0, 1, 1}, {2, 2}), transpose(x[1], 0, 1)); },
+     [](auto& x) {
+       return scatter_add(x[0], 0, raw::from_vector<int64_t>({1, 0, 1, 1}, {2, 2}), transpose(x[1], 0, 1));
+     },
      {in.randn({2, 3}), in.randn({2, 2})});
   Tensor tokens = raw::from_vector<int64_t>({3, 1, 3, 0}, {2, 2});
   gc("embedding", [tokens](auto& x) { return embedding(x[0], tokens); }, {in.randn({4, 3})});
@@ -288,14 +309,18 @@ TEST_CASE("gradcheck: indexing ops (gradients to the data operands)") {
 TEST_CASE("gradcheck: composed graphs that reuse tensors") {
   Inputs in;
   gc("x used twice in one op", [](auto& x) { return x[0] * x[0]; }, {in.randn({3})});
-  gc("diamond", [](auto& x) {
-    Tensor a = exp(x[0] * 0.5);
-    Tensor b = a * x[1];
-    return sum(a + b * a, {1}) + mean(b);
-  }, {in.randn({2, 3}), in.randn({3})});
-  gc("attention-like block", [](auto& x) {
-    Tensor q = matmul(x[0], x[1]), k = matmul(x[0], x[2]);
-    Tensor p = softmax(matmul(q, transpose(k, -1, -2)) * 0.5, -1);
-    return layer_norm(matmul(p, x[0]) + x[0], 1e-5);
-  }, {in.randn({2, 3, 4}), in.randn({4, 4}), in.randn({4, 4})});
+  gc("diamond",
+     [](auto& x) {
+       Tensor a = exp(x[0] * 0.5);
+       Tensor b = a * x[1];
+       return sum(a + b * a, {1}) + mean(b);
+     },
+     {in.randn({2, 3}), in.randn({3})});
+  gc("attention-like block",
+     [](auto& x) {
+       Tensor q = matmul(x[0], x[1]), k = matmul(x[0], x[2]);
+       Tensor p = softmax(matmul(q, transpose(k, -1, -2)) * 0.5, -1);
+       return layer_norm(matmul(p, x[0]) + x[0], 1e-5);
+     },
+     {in.randn({2, 3, 4}), in.randn({4, 4}), in.randn({4, 4})});
 }

@@ -10,7 +10,6 @@
 
 using namespace cuda_math_test;
 
-
 // ---------------------------------------------------------------------------------------------
 // Allocator and geometry
 
@@ -99,7 +98,8 @@ TEST_CASE("cuda math: copy converts every dtype pair like the CPU over strided v
             }
           });
         });
-        check_equal(got, want, std::string("copy ") + dtype_name(from) + " -> " + dtype_name(to) + " " + kind_name(kind));
+        check_equal(got, want,
+                    std::string("copy ") + dtype_name(from) + " -> " + dtype_name(to) + " " + kind_name(kind));
       }
 }
 
@@ -160,14 +160,30 @@ void emulate_unary(UnaryOp op, const Tensor& out, const Tensor& a, T p0, T p1) {
       o[off[0]] = f(x[off[1]]);
     }
   };
-#define PROMOE_EMU_UNARY(name) \
-  case UnaryOp::name: loop([&](T v) { return math::unary<UnaryOp::name, T>(v, p0, p1); }); break;
+#define PROMOE_EMU_UNARY(name)                                           \
+  case UnaryOp::name:                                                    \
+    loop([&](T v) { return math::unary<UnaryOp::name, T>(v, p0, p1); }); \
+    break;
   switch (op) {
-    PROMOE_EMU_UNARY(Neg) PROMOE_EMU_UNARY(Exp) PROMOE_EMU_UNARY(Log) PROMOE_EMU_UNARY(Sqrt)
-    PROMOE_EMU_UNARY(Rsqrt) PROMOE_EMU_UNARY(Tanh) PROMOE_EMU_UNARY(Sigmoid) PROMOE_EMU_UNARY(Silu)
-    PROMOE_EMU_UNARY(GeluTanh) PROMOE_EMU_UNARY(Sin) PROMOE_EMU_UNARY(Cos) PROMOE_EMU_UNARY(Abs)
-    PROMOE_EMU_UNARY(Relu) PROMOE_EMU_UNARY(Sign) PROMOE_EMU_UNARY(Square) PROMOE_EMU_UNARY(Reciprocal)
-    PROMOE_EMU_UNARY(PowScalar) PROMOE_EMU_UNARY(Affine) PROMOE_EMU_UNARY(Clamp)
+    PROMOE_EMU_UNARY(Neg)
+    PROMOE_EMU_UNARY(Exp)
+    PROMOE_EMU_UNARY(Log)
+    PROMOE_EMU_UNARY(Sqrt)
+    PROMOE_EMU_UNARY(Rsqrt)
+    PROMOE_EMU_UNARY(Tanh)
+    PROMOE_EMU_UNARY(Sigmoid)
+    PROMOE_EMU_UNARY(Silu)
+    PROMOE_EMU_UNARY(GeluTanh)
+    PROMOE_EMU_UNARY(Sin)
+    PROMOE_EMU_UNARY(Cos)
+    PROMOE_EMU_UNARY(Abs)
+    PROMOE_EMU_UNARY(Relu)
+    PROMOE_EMU_UNARY(Sign)
+    PROMOE_EMU_UNARY(Square)
+    PROMOE_EMU_UNARY(Reciprocal)
+    PROMOE_EMU_UNARY(PowScalar)
+    PROMOE_EMU_UNARY(Affine)
+    PROMOE_EMU_UNARY(Clamp)
   }
 #undef PROMOE_EMU_UNARY
 }
@@ -185,32 +201,56 @@ void emulate_binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tenso
       o[off[0]] = f(x[off[1]], y[off[2]]);
     }
   };
-#define PROMOE_EMU_BINARY(name)                                                                 \
-  case BinaryOp::name:                                                                          \
+#define PROMOE_EMU_BINARY(name)                                                                  \
+  case BinaryOp::name:                                                                           \
     if constexpr (std::is_integral_v<T> && !math::binary_defined_for_integers<BinaryOp::name>()) \
-      FAIL("not defined for integers");                                                         \
-    else                                                                                        \
+      FAIL("not defined for integers");                                                          \
+    else                                                                                         \
       loop([&](T u, T v) { return math::binary<BinaryOp::name, T>(u, v); });                     \
     break;
   switch (op) {
-    PROMOE_EMU_BINARY(Add) PROMOE_EMU_BINARY(Sub) PROMOE_EMU_BINARY(Mul) PROMOE_EMU_BINARY(Div)
-    PROMOE_EMU_BINARY(Pow) PROMOE_EMU_BINARY(Maximum) PROMOE_EMU_BINARY(Minimum) PROMOE_EMU_BINARY(Eq)
-    PROMOE_EMU_BINARY(Ne) PROMOE_EMU_BINARY(Lt) PROMOE_EMU_BINARY(Le) PROMOE_EMU_BINARY(Gt)
-    PROMOE_EMU_BINARY(Ge) PROMOE_EMU_BINARY(GeluTanhBackward) PROMOE_EMU_BINARY(SiluBackward)
-    PROMOE_EMU_BINARY(SigmoidBackwardFromOutput) PROMOE_EMU_BINARY(TanhBackwardFromOutput)
+    PROMOE_EMU_BINARY(Add)
+    PROMOE_EMU_BINARY(Sub)
+    PROMOE_EMU_BINARY(Mul)
+    PROMOE_EMU_BINARY(Div)
+    PROMOE_EMU_BINARY(Pow)
+    PROMOE_EMU_BINARY(Maximum)
+    PROMOE_EMU_BINARY(Minimum)
+    PROMOE_EMU_BINARY(Eq)
+    PROMOE_EMU_BINARY(Ne)
+    PROMOE_EMU_BINARY(Lt)
+    PROMOE_EMU_BINARY(Le)
+    PROMOE_EMU_BINARY(Gt)
+    PROMOE_EMU_BINARY(Ge)
+    PROMOE_EMU_BINARY(GeluTanhBackward)
+    PROMOE_EMU_BINARY(SiluBackward)
+    PROMOE_EMU_BINARY(SigmoidBackwardFromOutput)
+    PROMOE_EMU_BINARY(TanhBackwardFromOutput)
   }
 #undef PROMOE_EMU_BINARY
 }
 
-const UnaryOp kUnaryOps[] = {UnaryOp::Neg,      UnaryOp::Exp,    UnaryOp::Log,        UnaryOp::Sqrt,
-                             UnaryOp::Rsqrt,    UnaryOp::Tanh,   UnaryOp::Sigmoid,    UnaryOp::Silu,
-                             UnaryOp::GeluTanh, UnaryOp::Sin,    UnaryOp::Cos,        UnaryOp::Abs,
-                             UnaryOp::Relu,     UnaryOp::Sign,   UnaryOp::Square,     UnaryOp::Reciprocal,
+const UnaryOp kUnaryOps[] = {UnaryOp::Neg,       UnaryOp::Exp,    UnaryOp::Log,     UnaryOp::Sqrt,
+                             UnaryOp::Rsqrt,     UnaryOp::Tanh,   UnaryOp::Sigmoid, UnaryOp::Silu,
+                             UnaryOp::GeluTanh,  UnaryOp::Sin,    UnaryOp::Cos,     UnaryOp::Abs,
+                             UnaryOp::Relu,      UnaryOp::Sign,   UnaryOp::Square,  UnaryOp::Reciprocal,
                              UnaryOp::PowScalar, UnaryOp::Affine, UnaryOp::Clamp};
-const BinaryOp kBinaryOps[] = {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Pow,
-                               BinaryOp::Maximum, BinaryOp::Minimum, BinaryOp::Eq, BinaryOp::Ne, BinaryOp::Lt,
-                               BinaryOp::Le, BinaryOp::Gt, BinaryOp::Ge, BinaryOp::GeluTanhBackward,
-                               BinaryOp::SiluBackward, BinaryOp::SigmoidBackwardFromOutput,
+const BinaryOp kBinaryOps[] = {BinaryOp::Add,
+                               BinaryOp::Sub,
+                               BinaryOp::Mul,
+                               BinaryOp::Div,
+                               BinaryOp::Pow,
+                               BinaryOp::Maximum,
+                               BinaryOp::Minimum,
+                               BinaryOp::Eq,
+                               BinaryOp::Ne,
+                               BinaryOp::Lt,
+                               BinaryOp::Le,
+                               BinaryOp::Gt,
+                               BinaryOp::Ge,
+                               BinaryOp::GeluTanhBackward,
+                               BinaryOp::SiluBackward,
+                               BinaryOp::SigmoidBackwardFromOutput,
                                BinaryOp::TanhBackwardFromOutput};
 
 bool needs_positive(UnaryOp op) {
@@ -297,8 +337,8 @@ TEST_CASE("cuda math: the fused AdamW step matches the CPU") {
     with_numeric(dt, [&](auto tag) {
       using T = decltype(tag);
       for (int64_t i = 0; i < 257; ++i)
-        math::adamw<T>(p2.data<T>()[i], g.data<T>()[i] * T(0.5), m2.data<T>()[i], v2.data<T>()[i], T(1e-3), T(0.9), T(0.999),
-                       T(1e-8), T(0.01), T(bias1), T(bias2_sqrt));
+        math::adamw<T>(p2.data<T>()[i], g.data<T>()[i] * T(0.5), m2.data<T>()[i], v2.data<T>()[i], T(1e-3), T(0.9),
+                       T(0.999), T(1e-8), T(0.01), T(bias1), T(bias2_sqrt));
     });
     check_equal(p2, p, "adamw param");
     check_equal(m2, m, "adamw m");

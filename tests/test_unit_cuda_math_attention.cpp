@@ -139,10 +139,17 @@ void emulate_backward(const Tensor& gq, const Tensor& gk, const Tensor& gv, cons
 template <typename F>
 void with_padded(int64_t hd, F f) {
   switch (am::padded_head_dim(hd)) {
-    case 32: f(std::integral_constant<int, 32>{}); break;
-    case 64: f(std::integral_constant<int, 64>{}); break;
-    case 72: f(std::integral_constant<int, 72>{}); break;
-    default: FAIL("head dim " << hd << " is not fused");
+    case 32:
+      f(std::integral_constant<int, 32>{});
+      break;
+    case 64:
+      f(std::integral_constant<int, 64>{});
+      break;
+    case 72:
+      f(std::integral_constant<int, 72>{});
+      break;
+    default:
+      FAIL("head dim " << hd << " is not fused");
   }
 }
 
@@ -183,8 +190,9 @@ TEST_CASE("cuda math: flash attention forward and backward over the kernels' til
   // N = 77: a partial row tile and partial key tiles; N = 130: three row tiles; scale 0.6: peaky
   // rows whose max moves between key tiles; hd 40 and 20: padded to 64 and 32; shift 4: every score
   // near -130, so exp(-lse) overflows f32 (the masks of padded keys).
-  const Case cases[] = {{2, 3, 77, 64, 0.125}, {2, 3, 77, 72, 1 / std::sqrt(72.0)}, {1, 2, 130, 72, 0.6},
-                        {3, 1, 1, 64, 0.125},  {1, 2, 16, 72, 0.2},                 {2, 2, 45, 40, 0.3},
+  const Case cases[] = {{2, 3, 77, 64, 0.125}, {2, 3, 77, 72, 1 / std::sqrt(72.0)},
+                        {1, 2, 130, 72, 0.6},  {3, 1, 1, 64, 0.125},
+                        {1, 2, 16, 72, 0.2},   {2, 2, 45, 40, 0.3},
                         {1, 3, 33, 20, 0.5},   {2, 2, 77, 64, 0.125, 4.0}};
   for (const Case& c : cases)
     for (bool bf16 : {false, true}) {

@@ -28,8 +28,10 @@ void emulate_col_sums(const F& term, int64_t B, int64_t N, int64_t D, cm::Split 
     double acc[K];
     cm::item_sums<K>(term, w, N, D, s, acc);
     for (int k = 0; k < K; ++k) {
-      if (s.parts == 1) out[k][w] = T(acc[k]);
-      else partial[k * items + w] = acc[k];
+      if (s.parts == 1)
+        out[k][w] = T(acc[k]);
+      else
+        partial[k * items + w] = acc[k];
     }
   }
   if (s.parts > 1)
@@ -110,7 +112,8 @@ TEST_CASE("cuda math: LayerNorm + modulation rows and their backward with column
         const int64_t B = s.B, N = s.N, D = s.D, rows = B * N;
         Tensor x = raw::add_scalar(raw::mul_scalar(gen.randn({B, N, D}, dt), 2.0), 1.0), g = gen.randn({B, N, D}, dt);
         Tensor shift = gen.randn({B, D}, dt), scale = raw::mul_scalar(gen.randn({B, D}, dt), 0.5);
-        Tensor want = Tensor::empty({B, N, D}, dt), want_m = Tensor::empty({B, N}, dt), want_r = Tensor::empty({B, N}, dt);
+        Tensor want = Tensor::empty({B, N, D}, dt), want_m = Tensor::empty({B, N}, dt),
+               want_r = Tensor::empty({B, N}, dt);
         cpu().layer_norm_modulate(want, want_m, want_r, x, shift, scale, 1e-6);
         Tensor want_gx = Tensor::empty({B, N, D}, dt), want_gsh = Tensor::empty({B, D}, dt),
                want_gsc = Tensor::empty({B, D}, dt);
@@ -119,7 +122,8 @@ TEST_CASE("cuda math: LayerNorm + modulation rows and their backward with column
         const std::string what = shape_name(dt, s) + " lanes=" + std::to_string(nl);
         with_numeric(dt, [&](auto tag) {
           using T = decltype(tag);
-          Tensor got = Tensor::empty({B, N, D}, dt), got_m = Tensor::empty({B, N}, dt), got_r = Tensor::empty({B, N}, dt);
+          Tensor got = Tensor::empty({B, N, D}, dt), got_m = Tensor::empty({B, N}, dt),
+                 got_r = Tensor::empty({B, N}, dt);
           Tensor got_gx = Tensor::empty({B, N, D}, dt);
           const T *px = x.data<T>(), *pg = g.data<T>(), *psh = shift.data<T>(), *psc = scale.data<T>();
           for (int64_t r = 0; r < rows; ++r) {
@@ -181,13 +185,15 @@ TEST_CASE("cuda math: bias + GELU and its backward with the bias column sums mat
   for (DType dt : {DType::F32, DType::F64})
     for (int64_t rows : {1, 5, 300})
       for (int64_t n : {1, 33, 130}) {
-        Tensor pre0 = raw::mul_scalar(gen.randn({rows, n}, dt), 2.0), bias = gen.randn({n}, dt), g = gen.randn({rows, n}, dt);
+        Tensor pre0 = raw::mul_scalar(gen.randn({rows, n}, dt), 2.0), bias = gen.randn({n}, dt),
+               g = gen.randn({rows, n}, dt);
         Tensor want_pre = raw::clone(pre0), want = Tensor::empty({rows, n}, dt);
         cpu().bias_gelu(want, want_pre, bias);
         Tensor want_gp = Tensor::empty({rows, n}, dt), want_gb = Tensor::empty({n}, dt);
         cpu().bias_gelu_backward(want_gp, want_gb, g, want_pre);
         const double tol = dt == DType::F32 ? 1e-5 : 1e-12;
-        const std::string what = std::string(dtype_name(dt)) + " rows=" + std::to_string(rows) + " n=" + std::to_string(n);
+        const std::string what =
+            std::string(dtype_name(dt)) + " rows=" + std::to_string(rows) + " n=" + std::to_string(n);
         with_numeric(dt, [&](auto tag) {
           using T = decltype(tag);
           Tensor pre = raw::clone(pre0), got = Tensor::empty({rows, n}, dt);

@@ -19,7 +19,8 @@ void ref_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const 
   for (int64_t j = 0; j < n; ++j)
     for (int64_t i = 0; i < m; ++i) {
       T acc = 0;
-      for (int64_t l = 0; l < k; ++l) acc += (ta ? A[l + i * lda] : A[i + l * lda]) * (tb ? B[j + l * ldb] : B[l + j * ldb]);
+      for (int64_t l = 0; l < k; ++l)
+        acc += (ta ? A[l + i * lda] : A[i + l * lda]) * (tb ? B[j + l * ldb] : B[l + j * ldb]);
       T& c = C[i + j * ldc];
       c = beta == T(0) ? alpha * acc : alpha * acc + beta * c;
     }
@@ -45,9 +46,8 @@ void emulate_matmul(const Tensor& out, const Tensor& a, const Tensor& b, double 
   CHECK(p.ld_second >= std::max<int64_t>(1, p.trans_second ? p.n : p.k));
   CHECK(p.ldc >= std::max<int64_t>(1, p.m));
   for (int64_t i = 0; i < batch; ++i)
-    ref_gemm<double>(p.trans_first, p.trans_second, p.m, p.n, p.k, alpha,
-                     first.data<double>() + i * first.stride(0), p.ld_first,
-                     second.data<double>() + i * second.stride(0), p.ld_second, beta,
+    ref_gemm<double>(p.trans_first, p.trans_second, p.m, p.n, p.k, alpha, first.data<double>() + i * first.stride(0),
+                     p.ld_first, second.data<double>() + i * second.stride(0), p.ld_second, beta,
                      O.data<double>() + i * O.stride(0), p.ldc);
   if (!O.same(out)) cpu().copy(out, O);
 }
@@ -92,9 +92,12 @@ TEST_CASE("cuda math: grouped products (in place through the plan, or through ma
     std::vector<Tensor> outs;
     int64_t at = 0;
     for (size_t i = 0; i < ms.size(); ++i) {
-      if (i % 5 == 3) outs.push_back(raw::transpose(Tensor::empty({6, ms[i]}, DType::F64), 0, 1));
-      else if (i % 5 == 4) outs.push_back(Tensor::view_of(Tensor::empty({ms[i], 12}, DType::F64), {ms[i], 6}, {12, 2}, 0));
-      else outs.push_back(raw::narrow(buf, 0, at, ms[i]));
+      if (i % 5 == 3)
+        outs.push_back(raw::transpose(Tensor::empty({6, ms[i]}, DType::F64), 0, 1));
+      else if (i % 5 == 4)
+        outs.push_back(Tensor::view_of(Tensor::empty({ms[i], 12}, DType::F64), {ms[i], 6}, {12, 2}, 0));
+      else
+        outs.push_back(raw::narrow(buf, 0, at, ms[i]));
       at += ms[i];
     }
     return outs;
@@ -104,7 +107,8 @@ TEST_CASE("cuda math: grouped products (in place through the plan, or through ma
   cpu().grouped_matmul(want, as, bs);
   emulate_grouped_matmul(got, as, bs);
   for (size_t i = 0; i < want.size(); ++i)
-    check_close(raw::contiguous(got[i]), raw::contiguous(want[i]), 1e-12, 1e-12, "grouped product " + std::to_string(i));
+    check_close(raw::contiguous(got[i]), raw::contiguous(want[i]), 1e-12, 1e-12,
+                "grouped product " + std::to_string(i));
   CHECK(pc::gemm::in_place({4, 5, 5, 1}, {5, 3, 1, 5}, {4, 3, 3, 1}));
   CHECK_FALSE(pc::gemm::in_place({4, 5, 5, 1}, {5, 3, 1, 5}, {4, 3, 6, 2}));
 }

@@ -33,8 +33,10 @@ void emulate_reduce_warps(ReduceOp op, const pc::rmath::Plan& p, pc::rmath::Spli
       lane[l] = acc;
     }
     butterfly(lane, comb);
-    if (P == 1) o[m] = pc::rmath::finalize<T>(op, lane[0], p.R);
-    else partial[w] = lane[0];
+    if (P == 1)
+      o[m] = pc::rmath::finalize<T>(op, lane[0], p.R);
+    else
+      partial[w] = lane[0];
   }
   if (P == 1) return;
   for (int64_t m = 0; m < p.M; ++m) {
@@ -88,9 +90,9 @@ TEST_CASE("cuda math: reductions by warps (with split work) and by threads match
     Shape shape;
     std::vector<int64_t> dims;
   };
-  const Case cases[] = {{{6, 7, 8}, {2}},    {{6, 7, 8}, {1, 2}}, {{6, 7, 8}, {0}},    {{6, 7, 8}, {0, 2}},
-                        {{6, 7, 8}, {0, 1, 2}}, {{3, 5000}, {1}}, {{5000, 3}, {0}},   {{3, 2100}, {0}},
-                        {{2, 0, 3}, {1}},    {{4, 1, 3}, {1}}};
+  const Case cases[] = {{{6, 7, 8}, {2}},       {{6, 7, 8}, {1, 2}}, {{6, 7, 8}, {0}}, {{6, 7, 8}, {0, 2}},
+                        {{6, 7, 8}, {0, 1, 2}}, {{3, 5000}, {1}},    {{5000, 3}, {0}}, {{3, 2100}, {0}},
+                        {{2, 0, 3}, {1}},       {{4, 1, 3}, {1}}};
   const ReduceOp ops[] = {ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max, ReduceOp::Min};
   for (const Case& c : cases)
     for (DType dt : {DType::F32, DType::F64, DType::I64})
@@ -240,7 +242,8 @@ TEST_CASE("cuda math: softmax, log-softmax and LayerNorm rows (and backward) ove
         const Shape shape{rows, n};
         Tensor x = raw::mul_scalar(gen.randn(shape, dt), 2.0), g = gen.randn(shape, dt);
         const double tol = dt == DType::F32 ? 1e-5 : 1e-12;
-        const std::string what = std::string(dtype_name(dt)) + " n=" + std::to_string(n) + " lanes=" + std::to_string(nl);
+        const std::string what =
+            std::string(dtype_name(dt)) + " n=" + std::to_string(n) + " lanes=" + std::to_string(nl);
         with_numeric(dt, [&](auto tag) {
           using T = decltype(tag);
           for (bool log_out : {false, true}) {
@@ -264,8 +267,8 @@ TEST_CASE("cuda math: softmax, log-softmax and LayerNorm rows (and backward) ove
           Tensor want_gi = Tensor::empty(shape, dt), got_gi = Tensor::empty(shape, dt);
           cpu().layer_norm_backward(want_gi, g, x, want_m, want_r);
           for (int64_t r = 0; r < rows; ++r) {
-            emulate_layer_norm_row(got.data<T>() + r * n, got_m.data<T>() + r, got_r.data<T>() + r,
-                                   x.data<T>() + r * n, n, 1e-5, nl);
+            emulate_layer_norm_row(got.data<T>() + r * n, got_m.data<T>() + r, got_r.data<T>() + r, x.data<T>() + r * n,
+                                   n, 1e-5, nl);
             emulate_layer_norm_backward_row(got_gi.data<T>() + r * n, g.data<T>() + r * n, x.data<T>() + r * n,
                                             want_m.data<T>()[r], want_r.data<T>()[r], n, nl);
           }
@@ -294,14 +297,14 @@ void emulate_index(const pc::imath::Plan& p, const Tensor& index) {
     const int64_t j = p.by_flat ? idx[f] : idx[c];
     REQUIRE(pc::imath::in_range(j, p.bound));
     const int64_t at = off[1] + j * p.dim_stride;
-    if (p.add) v1[at] += v0[off[0]];
-    else v0[off[0]] = v1[at];
+    if (p.add)
+      v1[at] += v0[off[0]];
+    else
+      v0[off[0]] = v1[at];
   }
 }
 
-Tensor random_index(Generator& gen, const Shape& shape, int64_t bound) {
-  return gen.randint(shape, 0, bound);
-}
+Tensor random_index(Generator& gen, const Shape& shape, int64_t bound) { return gen.randint(shape, 0, bound); }
 
 }  // namespace
 
@@ -312,8 +315,7 @@ TEST_CASE("cuda math: index_select, index_add, gather and scatter_add over strid
   for (DType dt : {DType::F32, DType::F64, DType::I64})
     for (int64_t dim = 0; dim < 3; ++dim)
       for (ViewKind kind : {ViewKind::Contiguous, ViewKind::Permuted, ViewKind::Narrowed}) {
-        const std::string what =
-            std::string(dtype_name(dt)) + " dim " + std::to_string(dim) + " " + kind_name(kind);
+        const std::string what = std::string(dtype_name(dt)) + " dim " + std::to_string(dim) + " " + kind_name(kind);
         with_numeric(dt, [&](auto tag) {
           using T = decltype(tag);
           // index_select: 9 picks with repeats.

@@ -73,11 +73,11 @@ TEST_CASE("diffusion: space_timesteps follows ADM, including Python's round-half
   for (int64_t v : s) total += v;
   CHECK(total == 124875);  // Python: sum(space_timesteps(1000, [250]))
   CHECK(space_timesteps(1000, "8") == std::vector<int64_t>{0, 143, 285, 428, 571, 714, 856, 999});
-  CHECK(space_timesteps(6, "3") == std::vector<int64_t>{0, 2, 5});   // round(2.5) = 2
+  CHECK(space_timesteps(6, "3") == std::vector<int64_t>{0, 2, 5});    // round(2.5) = 2
   CHECK(space_timesteps(12, "3") == std::vector<int64_t>{0, 6, 11});  // round(5.5) = 6
-  CHECK(space_timesteps(1000, "10,15") ==
-        std::vector<int64_t>{0,   55,  111, 166, 222, 277, 333, 388, 444, 499, 500, 536, 571,
-                             607, 643, 678, 714, 750, 785, 821, 856, 892, 928, 963, 999});
+  CHECK(space_timesteps(1000, "10,15") == std::vector<int64_t>{0,   55,  111, 166, 222, 277, 333, 388, 444,
+                                                               499, 500, 536, 571, 607, 643, 678, 714, 750,
+                                                               785, 821, 856, 892, 928, 963, 999});
   std::vector<int64_t> ddim = space_timesteps(1000, "ddim25");
   REQUIRE(ddim.size() == 25);
   for (size_t i = 0; i < ddim.size(); ++i) CHECK(ddim[i] == int64_t(i) * 40);
@@ -289,8 +289,8 @@ TEST_CASE("diffusion: DDPM mse + vlb at t = 0 and t > 0 equal a direct re-implem
   // Float timesteps with exact values are accepted; f32 matches to f32 precision.
   DDPMLoss rf = d.losses_from_output(out, x0, x_t, to(t, DType::F32), noise);
   CHECK(rf.vlb.item() == r.vlb.item());
-  DDPMLoss r32 = d.losses_from_output(to(out, DType::F32), to(x0, DType::F32), to(x_t, DType::F32), t,
-                                      to(noise, DType::F32));
+  DDPMLoss r32 =
+      d.losses_from_output(to(out, DType::F32), to(x0, DType::F32), to(x_t, DType::F32), t, to(noise, DType::F32));
   CHECK(rel_close(r32.vlb.item(), ref.vlb) < 1e-4);
   CHECK(rel_close(r32.mse.item(), ref.mse) < 1e-5);
   CHECK_THROWS_AS(d.losses_from_output(out, x0, x_t, from_vector<double>({0.5, 0, 1, 2, 3}, {B}), noise), Error);

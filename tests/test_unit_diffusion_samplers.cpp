@@ -28,7 +28,7 @@ TEST_CASE("diffusion: RF Euler with the exact velocity of a single point lands o
     times.push_back(first_time(t));
     CHECK(!grad_enabled());
     Tensor sigma = reshape(t, {B, 1, 1, 1}) / 1000.0;
-    Tensor v = (x - target) / sigma;  // ε − x* for x = (1 − σ) x* + σ ε
+    Tensor v = (x - target) / sigma;    // ε − x* for x = (1 − σ) x* + σ ε
     return cat({v, x * 0.0 + 7.0}, 1);  // junk variance channels, ignored
   };
   Tensor y = from_vector<int64_t>({3, 4}, {B});
@@ -74,8 +74,8 @@ TEST_CASE("diffusion: RF Euler with the exact velocity of a Gaussian reproduces 
   Generator g(17);
   RFSampleOptions opt;
   opt.steps = 100;
-  Tensor out = rf_euler_sample(model, Shape{16, 1, 16, 16}, from_vector<int64_t>(std::vector<int64_t>(16, 0), {16}),
-                               g, opt);
+  Tensor out =
+      rf_euler_sample(model, Shape{16, 1, 16, 16}, from_vector<int64_t>(std::vector<int64_t>(16, 0), {16}), g, opt);
   Stats st = stats(out);
   CHECK(std::abs(st.mean - mu) < 0.03);
   CHECK(std::abs(st.std - sd) < 0.02);

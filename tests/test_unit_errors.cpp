@@ -2,12 +2,11 @@
 // shapes, dims, indices, dtypes or devices.
 #include <doctest/doctest.h>
 
-#include "expect_error.h"
-
 #include <functional>
 #include <string>
 
 #include "autograd/ops.h"
+#include "expect_error.h"
 
 using namespace promoe;
 
@@ -66,16 +65,36 @@ TEST_CASE("dims out of range") {
 
 TEST_CASE("indices out of range") {
   Tensor w = f32({4, 3});
-  test::expect_error([] { raw::index_select(f32({4, 3}), 0, raw::from_vector<int64_t>({1, 4}, {2})); },
-               {"index_select", "index 4", "size 4"});
-  test::expect_error([] { index_select(f32({4, 3}), 1, raw::from_vector<int64_t>({-1}, {1})); },
-               {"index_select", "index -1", "size 3"});
-  test::expect_error([&] { embedding(w, raw::from_vector<int64_t>({0, 7}, {2})); }, {"index_select", "index 7", "size 4"});
-  test::expect_error([] { gather(f32({2, 3}), 1, raw::from_vector<int64_t>({0, 3}, {2, 1})); }, {"gather", "index 3", "size 3"});
-  test::expect_error([] { scatter_add(f32({2, 3}), 0, raw::from_vector<int64_t>({2}, {1, 1}), f32({1, 1})); },
-               {"scatter_add", "index 2", "size 2"});
-  test::expect_error([] { index_add(f32({2, 3}), 0, raw::from_vector<int64_t>({5}, {1}), f32({1, 3})); },
-               {"index_add", "index 5", "size 2"});
+  test::expect_error(
+      [] {
+        raw::index_select(f32({4, 3}), 0, raw::from_vector<int64_t>({1, 4}, {2}));
+      },
+      {"index_select", "index 4", "size 4"});
+  test::expect_error(
+      [] {
+        index_select(f32({4, 3}), 1, raw::from_vector<int64_t>({-1}, {1}));
+      },
+      {"index_select", "index -1", "size 3"});
+  test::expect_error(
+      [&] {
+        embedding(w, raw::from_vector<int64_t>({0, 7}, {2}));
+      },
+      {"index_select", "index 7", "size 4"});
+  test::expect_error(
+      [] {
+        gather(f32({2, 3}), 1, raw::from_vector<int64_t>({0, 3}, {2, 1}));
+      },
+      {"gather", "index 3", "size 3"});
+  test::expect_error(
+      [] {
+        scatter_add(f32({2, 3}), 0, raw::from_vector<int64_t>({2}, {1, 1}), f32({1, 1}));
+      },
+      {"scatter_add", "index 2", "size 2"});
+  test::expect_error(
+      [] {
+        index_add(f32({2, 3}), 0, raw::from_vector<int64_t>({5}, {1}), f32({1, 3}));
+      },
+      {"index_add", "index 5", "size 2"});
   test::expect_error([] { cross_entropy(f32({2, 3}), raw::from_vector<int64_t>({0, 3}, {2})); }, {"gather", "index 3"});
   test::expect_error([] { gather(f32({2, 3}), 1, raw::zeros({3, 1}, DType::I64)); }, {"gather", "[3, 1]", "[2, 3]"});
   test::expect_error([] { index_select(f32({2, 3}), 0, raw::zeros({1, 1}, DType::I64)); }, {"index_select", "1-D"});
@@ -84,14 +103,23 @@ TEST_CASE("indices out of range") {
 TEST_CASE("dtype mismatches and unsupported dtypes") {
   Tensor a = f32({2}), d = raw::zeros({2}, DType::F64), i = raw::zeros({2}, DType::I64);
   test::expect_error([&] { add(a, d); }, {"add", "dtype", "f32[2]", "f64[2]"});
-  test::expect_error([&] { matmul(raw::zeros({2, 2}), raw::zeros({2, 2}, DType::F64)); }, {"matmul", "dtype", "f32", "f64"});
+  test::expect_error(
+      [&] {
+        matmul(raw::zeros({2, 2}), raw::zeros({2, 2}, DType::F64));
+      },
+      {"matmul", "dtype", "f32", "f64"});
   test::expect_error([&] { cat({a, d}, 0); }, {"cat", "dtype"});
   test::expect_error([&] { index_select(a, 0, raw::zeros({1})); }, {"index_select", "i64", "f32[1]"});
   test::expect_error([&] { exp(i); }, {"exp", "i64[2]"});
   test::expect_error([&] { raw::div(i, i); }, {"div", "i64"});
   test::expect_error([&] { softmax(i, 0); }, {"softmax", "i64"});
   test::expect_error([&] { raw::add(raw::to(a, DType::BF16), raw::to(a, DType::BF16)); }, {"add", "bf16"});
-  test::expect_error([&] { Tensor t = raw::zeros({2}, DType::I64); t.set_requires_grad(true); }, {"requires_grad", "i64"});
+  test::expect_error(
+      [&] {
+        Tensor t = raw::zeros({2}, DType::I64);
+        t.set_requires_grad(true);
+      },
+      {"requires_grad", "i64"});
   test::expect_error([&] { cross_entropy(f32({2, 3}), raw::zeros({2})); }, {"cross_entropy", "i64"});
 }
 

@@ -94,7 +94,7 @@ TEST_CASE("malformed IDX files are reported") {
 TEST_CASE("Fashion-MNIST loads padded, scaled tensors from crafted files") {
   TempDir dir("fmnist");
   std::string img(2 * 784, '\0');
-  img[0] = char(255);          // image 0, pixel (0, 0)
+  img[0] = char(255);            // image 0, pixel (0, 0)
   img[784 + 28 + 1] = char(51);  // image 1, pixel (1, 1)
   write_gz(dir.file("t10k-images-idx3-ubyte.gz"), idx_bytes({2, 28, 28}, img));
   write_bytes(dir.file("t10k-labels-idx1-ubyte"), idx_bytes({2}, {9, 0}));  // plain files work too
@@ -104,9 +104,9 @@ TEST_CASE("Fashion-MNIST loads padded, scaled tensors from crafted files") {
   CHECK(d.images.shape() == Shape{2, 1, 32, 32});
   CHECK(d.labels.to_vector<int64_t>() == std::vector<int64_t>{9, 0});
   std::vector<float> x = d.images.to_vector<float>();
-  CHECK(x[0] == -1.0f);                      // padding
-  CHECK(x[2 * 32 + 2] == 1.0f);              // 255 -> 1
-  CHECK(x[2 * 32 + 3] == -1.0f);             // 0 -> -1
+  CHECK(x[0] == -1.0f);           // padding
+  CHECK(x[2 * 32 + 2] == 1.0f);   // 255 -> 1
+  CHECK(x[2 * 32 + 3] == -1.0f);  // 0 -> -1
   CHECK(x[1024 + 3 * 32 + 3] == doctest::Approx(51 / 127.5 - 1));
   CHECK(load_fashion_mnist(Split::Test, dir.path.string(), 1).labels.to_vector<int64_t>() == std::vector<int64_t>{9});
 
@@ -114,7 +114,8 @@ TEST_CASE("Fashion-MNIST loads padded, scaled tensors from crafted files") {
   CHECK(error_of([&] { load_fashion_mnist(Split::Test, dir.path.string()); }).find("holds 2 images but") !=
         std::string::npos);
   CHECK(error_of([&] { load_fashion_mnist(Split::Train, dir.file("nowhere")); }) ==
-        "Fashion-MNIST not found at " + dir.file("nowhere") + ": install Debian's dataset-fashion-mnist or pass --data");
+        "Fashion-MNIST not found at " + dir.file("nowhere") +
+            ": install Debian's dataset-fashion-mnist or pass --data");
   CHECK(std::string(fashion_mnist_class_names()[9]) == "Ankle boot");
   CHECK(parse_split("train") == Split::Train);
   CHECK_THROWS_AS(parse_split("val"), Error);
@@ -192,14 +193,16 @@ TEST_CASE(".npy files round trip and crafted ones are checked") {
   CHECK(err("mg", "PK\x03\x04 not numpy at all").find("missing the \\x93NUMPY magic") != std::string::npos);
   CHECK(err("sh", npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': [2], }", d8)).find("not a tuple") !=
         std::string::npos);
-  CHECK(err("nd", npy(1, "{'fortran_order': False, 'shape': (2,), }", d8)).find("no 'descr' entry") != std::string::npos);
+  CHECK(err("nd", npy(1, "{'fortran_order': False, 'shape': (2,), }", d8)).find("no 'descr' entry") !=
+        std::string::npos);
 }
 
 TEST_CASE("latent data sets load from safetensors or .npy pairs") {
   TempDir dir("latents");
   Tensor x = raw::arange(0, 2 * 4 * 2 * 2, 1, DType::F32);
   x = raw::reshape(x, {2, 4, 2, 2});
-  write_safetensors(dir.file("lat.safetensors"), NamedTensors{{"latents", x}, {"labels", raw::from_vector<float>({3, 999}, {2})}});
+  write_safetensors(dir.file("lat.safetensors"),
+                    NamedTensors{{"latents", x}, {"labels", raw::from_vector<float>({3, 999}, {2})}});
   LatentDataset a = load_latents(dir.file("lat.safetensors"));
   CHECK(a.latents.shape() == Shape{2, 4, 2, 2});
   CHECK(a.labels.to_vector<int64_t>() == std::vector<int64_t>{3, 999});
@@ -212,15 +215,18 @@ TEST_CASE("latent data sets load from safetensors or .npy pairs") {
   CHECK(load_latents(dir.file("latents.npy")).labels.numel() == 2);
 
   write_npy(dir.file("bad_labels.npy"), raw::from_vector<int64_t>({1, 0, 2}, {3}));
-  CHECK(error_of([&] { load_latents(dir.file("latents.npy"), dir.file("bad_labels.npy")); }).find("2 latents but 3 labels") !=
-        std::string::npos);
+  CHECK(error_of([&] {
+          load_latents(dir.file("latents.npy"), dir.file("bad_labels.npy"));
+        }).find("2 latents but 3 labels") != std::string::npos);
   write_npy(dir.file("neg.npy"), raw::from_vector<int64_t>({1, -1}, {2}));
   CHECK(error_of([&] { load_latents_npy(dir.file("latents.npy"), dir.file("neg.npy")); }).find("label -1 at index 1") !=
         std::string::npos);
-  write_safetensors(dir.file("flat.safetensors"), NamedTensors{{"latents", raw::zeros({2, 4})}, {"labels", raw::zeros({2}, DType::I64)}});
+  write_safetensors(dir.file("flat.safetensors"),
+                    NamedTensors{{"latents", raw::zeros({2, 4})}, {"labels", raw::zeros({2}, DType::I64)}});
   CHECK(error_of([&] { load_latents(dir.file("flat.safetensors")); }).find("(N, C, H, W)") != std::string::npos);
   write_safetensors(dir.file("nolab.safetensors"), NamedTensors{{"latents", x}});
-  CHECK(error_of([&] { load_latents(dir.file("nolab.safetensors")); }).find("has no tensor named labels") != std::string::npos);
+  CHECK(error_of([&] { load_latents(dir.file("nolab.safetensors")); }).find("has no tensor named labels") !=
+        std::string::npos);
   CHECK(error_of([&] { check_latent_dataset(a, "a", 10); }).find("label 999 at index 1 is outside [0, 10)") !=
         std::string::npos);
 }

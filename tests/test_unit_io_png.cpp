@@ -52,13 +52,13 @@ TEST_CASE("a grey image grid decodes to the torchvision layout and byte mapping"
   CHECK(d.w == 2 * (4 + 2) + 2);
   CHECK(d.h == 2 * (4 + 2) + 2);
   CHECK(d.c == 1);
-  CHECK(d.at(0, 0) == 0);      // padding
-  CHECK(d.at(2, 2) == 0);      // image 0: -1 -> 0
+  CHECK(d.at(0, 0) == 0);            // padding
+  CHECK(d.at(2, 2) == 0);            // image 0: -1 -> 0
   CHECK(d.at(2 + 3, 2 + 1) == 255);  // image 0, (y=1, x=3): 7 clamps
-  CHECK(d.at(8, 2) == 128);    // image 1: 0 -> 128
-  CHECK(d.at(9, 3) == 191);    // 127.5 * 0.5 + 128 = 191.75 -> 191
-  CHECK(d.at(2, 8) == 255);    // image 2: 1 -> 255
-  CHECK(d.at(8, 8) == 0);      // the empty tile stays black
+  CHECK(d.at(8, 2) == 128);          // image 1: 0 -> 128
+  CHECK(d.at(9, 3) == 191);          // 127.5 * 0.5 + 128 = 191.75 -> 191
+  CHECK(d.at(2, 8) == 255);          // image 2: 1 -> 255
+  CHECK(d.at(8, 8) == 0);            // the empty tile stays black
 }
 
 TEST_CASE("an RGB grid keeps channels apart") {

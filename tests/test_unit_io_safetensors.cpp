@@ -47,7 +47,8 @@ TEST_CASE("safetensors round trip keeps dtypes, shapes, values, order and metada
   Tensor scalar = raw::scalar(0.75);
   Tensor empty = raw::zeros({0, 4});
   Tensor sliced = raw::narrow(raw::from_vector<float>({9, 8, 7, 6}, {4}), 0, 1, 2);  // view with an offset
-  NamedTensors in = {{"w.t", f32_t}, {"f64", f64}, {"idx", i64}, {"bf", bf16}, {"loss", scalar}, {"none", empty}, {"mid", sliced}};
+  NamedTensors in = {{"w.t", f32_t},   {"f64", f64},    {"idx", i64},   {"bf", bf16},
+                     {"loss", scalar}, {"none", empty}, {"mid", sliced}};
   write_safetensors(dir.file("a.safetensors"), in, {{"config", "{\"depth\": 2}"}, {"objective", "rf"}});
 
   std::string bytes = promoe::test::read_bytes(dir.file("a.safetensors"));
@@ -123,10 +124,10 @@ TEST_CASE("malformed safetensors files give one-line errors naming the file and 
   expect("range", st_file(R"({"t": {"dtype": "F32", "shape": [2], "data_offsets": [8, 0]}})", data8), "out of range");
   expect("neg", st_file(R"({"t": {"dtype": "F32", "shape": [2], "data_offsets": [-1, 7]}})", data8),
          "two non-negative integers");
-  expect("size", st_file(R"({"t": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", data8),
-         "needs 12");
+  expect("size", st_file(R"({"t": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", data8), "needs 12");
   expect("overlap",
-         st_file("{" + ok_entry + R"(, "u": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})", std::string(12, '\0')),
+         st_file("{" + ok_entry + R"(, "u": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})",
+                 std::string(12, '\0')),
          "overlap");
   expect("trunc", st_file("{" + ok_entry + "}", "abc"), "truncated data");
   expect("meta", st_file(R"({"__metadata__": {"seed": 3}})"), "is not a string");
@@ -141,12 +142,15 @@ TEST_CASE("malformed safetensors files give one-line errors naming the file and 
 TEST_CASE("write_safetensors rejects bad input and leaves nothing behind") {
   TempDir dir("st_write_bad");
   Tensor t = raw::zeros({2});
-  CHECK(error_of([&] { write_safetensors(dir.file("d.safetensors"), NamedTensors{{"a", t}, {"a", t}}); })
-            .find("duplicate tensor name a") != std::string::npos);
-  CHECK(error_of([&] { write_safetensors(dir.file("d.safetensors"), NamedTensors{{"a", Tensor()}}); })
-            .find("undefined") != std::string::npos);
-  CHECK(error_of([&] { write_safetensors(dir.file("no/such/dir/x.safetensors"), NamedTensors{{"a", t}}); })
-            .find("cannot create temp file") != std::string::npos);
+  CHECK(error_of([&] {
+          write_safetensors(dir.file("d.safetensors"), NamedTensors{{"a", t}, {"a", t}});
+        }).find("duplicate tensor name a") != std::string::npos);
+  CHECK(error_of([&] {
+          write_safetensors(dir.file("d.safetensors"), NamedTensors{{"a", Tensor()}});
+        }).find("undefined") != std::string::npos);
+  CHECK(error_of([&] {
+          write_safetensors(dir.file("no/such/dir/x.safetensors"), NamedTensors{{"a", t}});
+        }).find("cannot create temp file") != std::string::npos);
   CHECK(dir.listing().empty());
 }
 

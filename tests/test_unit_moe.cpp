@@ -3,14 +3,13 @@
 // and the parameter counts of PROMOE.md §6.
 #include <doctest/doctest.h>
 
-#include "expect_error.h"
-
 #include <cmath>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 
+#include "expect_error.h"
 #include "moe/dispatch.h"
 #include "moe/expert_choice.h"
 #include "moe/model.h"
@@ -91,12 +90,22 @@ TEST_CASE("moe config: validation rejects bad configurations before any work") {
     b.capacity = 5;
     test::expect_error([&] { b.validate(12, 16); }, {"capacity = 5", "= 4"});
   }
-  test::expect_error([] { moe::from_json(nlohmann::json{{"type", "switch"}}); }, {"unknown type 'switch'", "promoe_tc"});
-  test::expect_error([] { moe::from_json(nlohmann::json{{"router_weight_mode", "relu"}}); },
-                   {"router_weight_mode 'relu'", "identity"});
+  test::expect_error(
+      [] {
+        moe::from_json(nlohmann::json{{"type", "switch"}});
+      },
+      {"unknown type 'switch'", "promoe_tc"});
+  test::expect_error(
+      [] {
+        moe::from_json(nlohmann::json{{"router_weight_mode", "relu"}});
+      },
+      {"router_weight_mode 'relu'", "identity"});
   test::expect_error([] { moe::from_json(nlohmann::json{{"top_k", 1.5}}); }, {"top_k", "integer"});
-  test::expect_error([] { moe::from_json(nlohmann::json{{"type", "tc"}, {"rcl_lambda", 1.0}}).validate(8, 4); },
-                   {"rcl_lambda"});
+  test::expect_error(
+      [] {
+        moe::from_json(nlohmann::json{{"type", "tc"}, {"rcl_lambda", 1.0}}).validate(8, 4);
+      },
+      {"rcl_lambda"});
   // make_model validates before allocating anything.
   nn::DiTConfig dit = moe::preset("ProMoE-Tiny").dit;
   MoeConfig b = small_promoe();
@@ -223,8 +232,8 @@ TEST_CASE("promoe_tc: the routing contrastive loss is a constant 0 with fewer th
   Generator g2(3);
   moe::ProMoETC layer(D, cfg, 10, g2);
   Tensor u = g2.randn({2, 4, D}) + 3.0;  // all tokens near the (3, 3, ...) direction
-  raw::copy_(layer.cluster_centers, from_vector<float>({1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, 1, -1, -1, 1, -1, -1, -1},
-                                                        {3, D}));
+  raw::copy_(layer.cluster_centers,
+             from_vector<float>({1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, 1, -1, -1, 1, -1, -1, -1}, {3, D}));
   nn::ForwardContext ctx;
   ctx.aux = true;
   ctx.record = true;
@@ -264,8 +273,10 @@ TEST_CASE("moe dispatch: idle experts receive defined zero gradients") {
     REQUIRE(params[i].grad().defined());
     double m = 0;
     for (double v : vals(params[i].grad())) m = std::max(m, std::abs(v));
-    if (i / 4 == 1) CHECK(m == 0.0);
-    else CHECK(m > 0.0);
+    if (i / 4 == 1)
+      CHECK(m == 0.0);
+    else
+      CHECK(m > 0.0);
   }
   // With no assignments at all every gradient is still a zero tensor.
   for (Tensor& p : params) p.zero_grad();
@@ -279,12 +290,17 @@ TEST_CASE("moe dispatch: bad assignments are rejected with readable errors") {
   Generator gen(1);
   std::vector<moe::ExpertWeights> ex{{gen.randn({3, 4}), gen.randn({3}), gen.randn({4, 3}), gen.randn({4})}};
   Tensor U = gen.randn({2, 4});
-  test::expect_error([&] { moe::dispatch(U, moe::make_assignments({0, 5}, {0, 0}, raw::ones({2})), ex); },
-                   {"token 5"});
-  test::expect_error([&] { moe::dispatch(U, moe::make_assignments({0, 1}, {0, 1}, raw::ones({2})), ex); },
-                   {"expert 1"});
-  test::expect_error([&] { moe::dispatch(gen.randn({2, 5}), moe::make_assignments({0}, {0}, raw::ones({1})), ex); },
-                   {"expert 0"});
+  test::expect_error([&] { moe::dispatch(U, moe::make_assignments({0, 5}, {0, 0}, raw::ones({2})), ex); }, {"token 5"});
+  test::expect_error(
+      [&] {
+        moe::dispatch(U, moe::make_assignments({0, 1}, {0, 1}, raw::ones({2})), ex);
+      },
+      {"expert 1"});
+  test::expect_error(
+      [&] {
+        moe::dispatch(gen.randn({2, 5}), moe::make_assignments({0}, {0}, raw::ones({1})), ex);
+      },
+      {"expert 0"});
 }
 
 TEST_CASE("moe layers read the labels once per forward: the context keeps them for the next layer") {
@@ -311,14 +327,20 @@ TEST_CASE("moe layers: labels outside [0, null] are errors") {
   Generator gen(1);
   moe::ProMoETC layer(8, small_promoe(), 10, gen);
   nn::ForwardContext ctx;
-  test::expect_error([&] { layer.forward(gen.randn({1, 2, 8}), from_vector<int64_t>({11}, {1}), 1, ctx); },
-                   {"label 11"});
+  test::expect_error(
+      [&] {
+        layer.forward(gen.randn({1, 2, 8}), from_vector<int64_t>({11}, {1}), 1, ctx);
+      },
+      {"label 11"});
   // Through the whole model the label embedder rejects it first.
   auto [dit, m] = moe::preset("ProMoE-Tiny");
   dit.depth = 2;
   auto model = moe::make_model(dit, m, 0);
-  test::expect_error([&] { model->forward(gen.randn({1, 1, 32, 32}), raw::ones({1}), from_vector<int64_t>({12}, {1})); },
-                   {"12"});
+  test::expect_error(
+      [&] {
+        model->forward(gen.randn({1, 1, 32, 32}), raw::ones({1}), from_vector<int64_t>({12}, {1}));
+      },
+      {"12"});
 }
 
 TEST_CASE("promoe_ec: capacity picks per image, null images to the unconditional expert, records") {
@@ -389,15 +411,17 @@ TEST_CASE("moe models: parameter names follow the official state_dict") {
   dit.num_classes = 10;
   MoeConfig p = small_promoe();
   auto s = names_of(moe::make_model(dit, p, 0));
-  for (const char* n : {"blocks.0.mlp.fc1.weight", "blocks.1.mlp.cluster_centers", "blocks.1.mlp.experts.0.up_proj.weight",
-                        "blocks.1.mlp.experts.4.down_proj.bias", "blocks.1.mlp.shared_expert.up_proj.bias"})
+  for (const char* n :
+       {"blocks.0.mlp.fc1.weight", "blocks.1.mlp.cluster_centers", "blocks.1.mlp.experts.0.up_proj.weight",
+        "blocks.1.mlp.experts.4.down_proj.bias", "blocks.1.mlp.shared_expert.up_proj.bias"})
     CHECK_MESSAGE(s.count(n), n);
   CHECK_FALSE(s.count("blocks.1.mlp.experts.5.up_proj.weight"));
   MoeConfig tc = moe::preset("TCDiT-L-E8").moe.value();
   tc.moe_intermediate_size = 20;
   tc.interleave = false;
   s = names_of(moe::make_model(dit, tc, 0));
-  for (const char* n : {"blocks.0.mlp.gate.weight", "blocks.0.mlp.experts.7.fc1.weight", "blocks.1.mlp.experts.0.fc2.bias"})
+  for (const char* n :
+       {"blocks.0.mlp.gate.weight", "blocks.0.mlp.experts.7.fc1.weight", "blocks.1.mlp.experts.0.fc2.bias"})
     CHECK_MESSAGE(s.count(n), n);
   MoeConfig ec = moe::preset("ECDiT-L-E8").moe.value();
   ec.moe_intermediate_size = 20;
@@ -411,10 +435,10 @@ TEST_CASE("moe presets: paper parameter counts (PROMOE.md 6.1)") {
     const char* name;
     double total, activated;
   };
-  for (Want w : {Want{"ProMoE-S", 75.54, 32.99}, Want{"ProMoE-B", 300.61, 130.57}, Want{"ProMoE-L", 1062.69, 458.26},
-                 Want{"ProMoE-XL", 1567.73, 675.34}, Want{"Dense-DiT-S", 32.96, 32.96},
-                 Want{"Dense-DiT-B", 130.51, 130.51}, Want{"Dense-DiT-L", 458.10, 458.10},
-                 Want{"Dense-DiT-XL", 675.13, 675.13}}) {
+  for (Want w :
+       {Want{"ProMoE-S", 75.54, 32.99}, Want{"ProMoE-B", 300.61, 130.57}, Want{"ProMoE-L", 1062.69, 458.26},
+        Want{"ProMoE-XL", 1567.73, 675.34}, Want{"Dense-DiT-S", 32.96, 32.96}, Want{"Dense-DiT-B", 130.51, 130.51},
+        Want{"Dense-DiT-L", 458.10, 458.10}, Want{"Dense-DiT-XL", 675.13, 675.13}}) {
     CAPTURE(w.name);
     auto [dit, m] = moe::preset(w.name);
     moe::ParamCount c = moe::count_parameters(dit, m);
@@ -433,8 +457,8 @@ TEST_CASE("moe presets: paper parameter counts (PROMOE.md 6.1)") {
 TEST_CASE("moe presets: shape counts equal the built models' counts") {
   // The paper-size models would take seconds to initialise; their blocks are checked at depth 2
   // (one dense and one MoE block), which exercises the same shapes.
-  for (const char* name : {"ProMoE-S", "Dense-DiT-S", "ProMoE-Tiny", "ProMoE-EC-Tiny",
-                           "TC-Tiny", "EC-Tiny", "Dense-Tiny"}) {
+  for (const char* name :
+       {"ProMoE-S", "Dense-DiT-S", "ProMoE-Tiny", "ProMoE-EC-Tiny", "TC-Tiny", "EC-Tiny", "Dense-Tiny"}) {
     CAPTURE(name);
     auto [dit, m] = moe::preset(name);
     if (dit.hidden_size > 128) dit.depth = 2;
@@ -446,7 +470,8 @@ TEST_CASE("moe presets: shape counts equal the built models' counts") {
   // The CPU pair has (almost) equal activated parameters: ProMoE adds prototypes and one bias.
   auto [d1, m1] = moe::preset("ProMoE-Tiny");
   auto [d2, m2] = moe::preset("Dense-Tiny");
-  const double a1 = double(moe::count_parameters(d1, m1).activated), a2 = double(moe::count_parameters(d2, m2).activated);
+  const double a1 = double(moe::count_parameters(d1, m1).activated),
+               a2 = double(moe::count_parameters(d2, m2).activated);
   CHECK(std::abs(a1 - a2) / a2 < 0.01);
 }
 

@@ -2,7 +2,6 @@
 // comparisons and where, reductions over several dims (also of non-contiguous views), and matmul in
 // every shape rule (1-D, 2-D, batched with broadcast batch dims, transposed and oddly strided views).
 #include <doctest/doctest.h>
-
 #include <omp.h>
 
 #include <cmath>
@@ -82,9 +81,8 @@ TEST_CASE("binary ops broadcast like NumPy, for contiguous and strided operands"
   }
   // pow needs a positive base.
   Tensor base = raw::add_scalar(raw::unary(UnaryOp::Abs, a), 0.1);
-  check_close(raw::binary(BinaryOp::Pow, base, b), naive_binary(ref(base), ref(b), [](double x, double y) {
-                return std::pow(x, y);
-              }), 1e-12);
+  check_close(raw::binary(BinaryOp::Pow, base, b),
+              naive_binary(ref(base), ref(b), [](double x, double y) { return std::pow(x, y); }), 1e-12);
   // A 0-d operand, a transposed operand, and an expanded (stride-0) operand.
   Tensor m = randn(gen, {3, 5});
   Tensor s = raw::scalar(2.0, DType::F64);
@@ -188,8 +186,10 @@ TEST_CASE("reductions over one, several and all dims, also of non-contiguous vie
   CHECK(raw::sum(raw::full({1000000}, 0.1, DType::F32)).item() == doctest::Approx(100000.0).epsilon(1e-6));
   // Large enough for the parallel paths (many outputs; one output).
   Tensor big = gen.randn({64, 33, 40});
-  check_close(raw::sum(raw::transpose(big, 0, 2), {1}), naive_reduce(ref(raw::transpose(big, 0, 2)), {1}, false, 0, add), 1e-5);
-  check_close(raw::reduce(ReduceOp::Max, big, {0, 1, 2}, false), naive_reduce(ref(big), {0, 1, 2}, false, -1e300, mx), 0);
+  check_close(raw::sum(raw::transpose(big, 0, 2), {1}),
+              naive_reduce(ref(raw::transpose(big, 0, 2)), {1}, false, 0, add), 1e-5);
+  check_close(raw::reduce(ReduceOp::Max, big, {0, 1, 2}, false), naive_reduce(ref(big), {0, 1, 2}, false, -1e300, mx),
+              0);
   // Column sums over many rows (a bias gradient): the rows are cut into slices summed separately,
   // and the result does not depend on the thread count.
   for (const Tensor& cols : {gen.randn({3000, 130}), gen.randn({2, 700, 70})}) {
@@ -202,7 +202,8 @@ TEST_CASE("reductions over one, several and all dims, also of non-contiguous vie
     omp_set_num_threads(threads);
   }
   // i64 sums; NaN propagates through max.
-  CHECK(raw::sum(raw::from_vector<int64_t>({1, 2, 3, 4}, {2, 2}), {0}).to_vector<int64_t>() == std::vector<int64_t>{4, 6});
+  CHECK(raw::sum(raw::from_vector<int64_t>({1, 2, 3, 4}, {2, 2}), {0}).to_vector<int64_t>() ==
+        std::vector<int64_t>{4, 6});
   CHECK(std::isnan(raw::reduce(ReduceOp::Max, raw::from_vector<double>({1, NAN, 3}, {3}), {}, false).item()));
 }
 
@@ -245,15 +246,15 @@ void check_matmul(const Tensor& a, const Tensor& b, double tol) {
 TEST_CASE("matmul: 1-D, 2-D, batched, broadcast batch dims, transposed and oddly strided views") {
   Generator gen(5);
   auto r = [&](const Shape& s) { return randn(gen, s); };
-  check_matmul(r({5}), r({5}), 1e-12);             // dot -> scalar
-  check_matmul(r({5}), r({5, 3}), 1e-12);          // (K) @ (K, N) -> (N)
-  check_matmul(r({4, 5}), r({5}), 1e-12);          // (M, K) @ (K) -> (M)
+  check_matmul(r({5}), r({5}), 1e-12);     // dot -> scalar
+  check_matmul(r({5}), r({5, 3}), 1e-12);  // (K) @ (K, N) -> (N)
+  check_matmul(r({4, 5}), r({5}), 1e-12);  // (M, K) @ (K) -> (M)
   check_matmul(r({7, 5}), r({5, 3}), 1e-12);
   check_matmul(r({1, 5}), r({5, 1}), 1e-12);
-  check_matmul(r({2, 3, 5}), r({5, 4}), 1e-12);    // batch folded into rows
-  check_matmul(r({5}), r({2, 5, 4}), 1e-12);       // (K) @ (B, K, N) -> (B, N)
+  check_matmul(r({2, 3, 5}), r({5, 4}), 1e-12);  // batch folded into rows
+  check_matmul(r({5}), r({2, 5, 4}), 1e-12);     // (K) @ (B, K, N) -> (B, N)
   check_matmul(r({2, 3, 5}), r({5}), 1e-12);
-  check_matmul(r({3, 5}), r({2, 5, 4}), 1e-12);    // 2-D @ batched
+  check_matmul(r({3, 5}), r({2, 5, 4}), 1e-12);  // 2-D @ batched
   check_matmul(r({2, 3, 5}), r({2, 5, 4}), 1e-12);
   check_matmul(r({2, 1, 3, 5}), r({4, 5, 2}), 1e-12);  // batch (2, 1) x (4) -> (2, 4)
   check_matmul(r({1, 3, 5}), r({3, 1, 5, 2}), 1e-12);
@@ -272,9 +273,9 @@ TEST_CASE("matmul: 1-D, 2-D, batched, broadcast batch dims, transposed and oddly
   // Permuted batch dims (batch stride smaller than the matrix), and expanded (stride-0) operands.
   Tensor mbk = r({4, 3, 5});  // (M, B, K)
   check_matmul(raw::permute(mbk, {1, 0, 2}), r({3, 5, 2}), 1e-12);
-  check_matmul(raw::expand(r({1, 5}), {4, 5}), r({5, 3}), 1e-12);           // stride-0 rows
-  check_matmul(r({4, 5}), raw::expand(r({5, 1}), {5, 3}), 1e-12);           // stride-0 columns
-  check_matmul(raw::expand(r({4, 5}), {3, 4, 5}), r({3, 5, 2}), 1e-12);     // stride-0 batch
+  check_matmul(raw::expand(r({1, 5}), {4, 5}), r({5, 3}), 1e-12);        // stride-0 rows
+  check_matmul(r({4, 5}), raw::expand(r({5, 1}), {5, 3}), 1e-12);        // stride-0 columns
+  check_matmul(raw::expand(r({4, 5}), {3, 4, 5}), r({3, 5, 2}), 1e-12);  // stride-0 batch
   check_matmul(raw::expand(r({2, 1, 4, 5}), {2, 3, 4, 5}), r({3, 5, 2}), 1e-12);
   // Head-split attention views: qkv (B, N, 3, H, hd) -> q, k (B, H, N, hd). The heads fold into one
   // batch stride, heads with images do not: the product loops over images without copying.

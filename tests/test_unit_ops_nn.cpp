@@ -43,11 +43,13 @@ std::vector<double> softmax_rows(const std::vector<double>& x, int64_t n, bool l
 
 TEST_CASE("softmax and log_softmax along any dim, stable for large inputs") {
   Tensor x = raw::from_vector<double>({1, 2, 3, 1000, 1001, 1002}, {2, 3});
-  check_close(vals(raw::softmax(x, 1)), {0.09003057317038046, 0.24472847105479764, 0.6652409557748219,
-                                         0.09003057317038046, 0.24472847105479764, 0.6652409557748219},
+  check_close(vals(raw::softmax(x, 1)),
+              {0.09003057317038046, 0.24472847105479764, 0.6652409557748219, 0.09003057317038046, 0.24472847105479764,
+               0.6652409557748219},
               1e-12);
-  check_close(vals(raw::softmax(x, -1, true)), {-2.4076059644443806, -1.4076059644443806, -0.4076059644443806,
-                                                -2.4076059644443806, -1.4076059644443806, -0.4076059644443806},
+  check_close(vals(raw::softmax(x, -1, true)),
+              {-2.4076059644443806, -1.4076059644443806, -0.4076059644443806, -2.4076059644443806, -1.4076059644443806,
+               -0.4076059644443806},
               1e-12);
   // Along dim 0 of a (3, 4, 5) tensor and along dim 1 of its transposed view.
   Generator gen(1);
@@ -120,7 +122,7 @@ TEST_CASE("cat, stack, split and chunk") {
   CHECK(parts[2].shape() == Shape{1, 2});
   CHECK(vals(parts[2]) == std::vector<double>{12, 13});
   CHECK(parts[1].storage().get() == x.storage().get());  // pieces are views
-  std::vector<Tensor> ch = chunk(x, 3, 0);  // sizes 3, 3, 1
+  std::vector<Tensor> ch = chunk(x, 3, 0);               // sizes 3, 3, 1
   REQUIRE(ch.size() == 3);
   CHECK(ch[1].shape() == Shape{3, 2});
   CHECK(vals(ch[1]) == std::vector<double>{6, 7, 8, 9, 10, 11});
@@ -135,7 +137,8 @@ TEST_CASE("index_select and index_add along any dim, with repeated indices") {
   Tensor idx = raw::from_vector<int64_t>({2, 0, 2}, {3});
   CHECK(vals(raw::index_select(a, 0, idx)) == std::vector<double>{8, 9, 10, 11, 0, 1, 2, 3, 8, 9, 10, 11});
   CHECK(vals(raw::index_select(a, 1, idx)) == std::vector<double>{2, 0, 2, 6, 4, 6, 10, 8, 10});
-  CHECK(vals(raw::index_select(raw::transpose(a, 0, 1), 1, idx)) == std::vector<double>{8, 0, 8, 9, 1, 9, 10, 2, 10, 11, 3, 11});
+  CHECK(vals(raw::index_select(raw::transpose(a, 0, 1), 1, idx)) ==
+        std::vector<double>{8, 0, 8, 9, 1, 9, 10, 2, 10, 11, 3, 11});
   CHECK(raw::index_select(a, 0, raw::from_vector<int64_t>({}, {0})).shape() == Shape{0, 4});
 
   Tensor src = raw::ones({3, 4}, DType::F64);

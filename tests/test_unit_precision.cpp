@@ -55,8 +55,8 @@ void check_close_up_to_ties(const Tensor& got, const Tensor& want, const std::st
   const std::vector<double> g = got.to_vector<double>(), w = want.to_vector<double>();
   int64_t loose_only = 0;
   for (size_t i = 0; i < g.size(); ++i) loose_only += !(std::abs(g[i] - w[i]) <= 1e-5 + 1e-5 * std::abs(w[i]));
-  CHECK_MESSAGE(double(loose_only) <= 0.01 * double(g.size()), what << ": " << loose_only << " of " << g.size()
-                                                                   << " elements beyond the tight tolerance");
+  CHECK_MESSAGE(double(loose_only) <= 0.01 * double(g.size()),
+                what << ": " << loose_only << " of " << g.size() << " elements beyond the tight tolerance");
   CHECK_MESSAGE(max_abs_diff(got, want) <= loose, what << ": max |diff| " << max_abs_diff(got, want));
 }
 

@@ -25,7 +25,10 @@ TEST_CASE("gradcheck passes for a composed expression with broadcasting") {
   Tensor a = gen.randn({3, 4}, DType::F64), b = gen.randn({4}, DType::F64);
   a.set_requires_grad(true);
   b.set_requires_grad(true);
-  auto r = gradcheck([](const std::vector<Tensor>& in) { return tanh(matmul(in[0], transpose(in[0], 0, 1))) + sum(in[1] * in[0], {1}); },
-                     {a, b});
+  auto r = gradcheck(
+      [](const std::vector<Tensor>& in) {
+        return tanh(matmul(in[0], transpose(in[0], 0, 1))) + sum(in[1] * in[0], {1});
+      },
+      {a, b});
   CHECK_MESSAGE(r.ok, r.report);
 }

@@ -77,8 +77,8 @@ TEST_CASE("views share storage: reshape, permute, transpose, narrow, select, exp
   CHECK(p.shape() == Shape{4, 2, 3});
   CHECK(p.strides() == Shape{1, 12, 4});
   CHECK(!p.is_contiguous());
-  CHECK(vals(p) == std::vector<double>{0, 4, 8, 12, 16, 20, 1, 5, 9, 13, 17, 21,
-                                       2, 6, 10, 14, 18, 22, 3, 7, 11, 15, 19, 23});
+  CHECK(vals(p) ==
+        std::vector<double>{0, 4, 8, 12, 16, 20, 1, 5, 9, 13, 17, 21, 2, 6, 10, 14, 18, 22, 3, 7, 11, 15, 19, 23});
 
   Tensor t = raw::transpose(a, 0, 2);  // (4, 3, 2)
   CHECK(shares_storage(t, a));
@@ -213,9 +213,9 @@ TEST_CASE("bf16 rounds to nearest even and keeps NaN and infinities") {
   CHECK(bf16_to_f32(0x3F81) == 1.0078125f);
 
   // Through tensors: f32 -> bf16 -> f32 and from f64 and i64.
-  Tensor x = raw::from_vector<float>({1.0f, from_bits(0x3F808000u), from_bits(0x3F818000u), 3.14159f,
-                                      std::numeric_limits<float>::quiet_NaN(), -0.0f},
-                                     {6});
+  Tensor x = raw::from_vector<float>(
+      {1.0f, from_bits(0x3F808000u), from_bits(0x3F818000u), 3.14159f, std::numeric_limits<float>::quiet_NaN(), -0.0f},
+      {6});
   Tensor b = raw::to(x, DType::BF16);
   CHECK(b.dtype() == DType::BF16);
   CHECK(b.storage()->nbytes() == 12);

@@ -115,8 +115,8 @@ TEST_CASE("bf16 mixed-precision training tracks fp32 within bf16 noise and repea
   const std::string data = temp_dir("bf16_data");
   fs::create_directories(data);
   Generator gen(5);
-  io::write_safetensors(data + "/latents.safetensors",
-                        io::NamedTensors{{"latents", gen.randn({32, 1, 32, 32})}, {"labels", gen.randint({32}, 0, 10)}});
+  io::write_safetensors(data + "/latents.safetensors", io::NamedTensors{{"latents", gen.randn({32, 1, 32, 32})},
+                                                                        {"labels", gen.randint({32}, 0, 10)}});
   auto losses = [&](const std::string& precision, const std::string& name) {
     training::TrainOptions o = tiny_run(temp_dir(name));
     o.data = data + "/latents.safetensors";

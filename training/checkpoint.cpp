@@ -12,8 +12,8 @@ constexpr const char* kFormat = "promoe-checkpoint-1";
 void load_into(const io::SafeTensors& file, const std::string& key, const Tensor& dst) {
   PROMOE_CHECK(file.has(key), "checkpoint ", file.path, ": missing tensor '", key, "'");
   const Tensor& src = file.get(key);
-  PROMOE_CHECK(src.shape() == dst.shape(), "checkpoint ", file.path, ": tensor '", key, "' is ",
-               shape_str(src.shape()), ", the model expects ", shape_str(dst.shape()));
+  PROMOE_CHECK(src.shape() == dst.shape(), "checkpoint ", file.path, ": tensor '", key, "' is ", shape_str(src.shape()),
+               ", the model expects ", shape_str(dst.shape()));
   raw::copy_(dst, src);
 }
 

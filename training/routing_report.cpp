@@ -6,8 +6,8 @@
 
 namespace promoe::training {
 
-moe::RoutingStats analyse_routing(nn::DiT& model, const ModelSpec& spec, const Tensor& images,
-                                  const Tensor& labels, const RoutingAnalysis& o) {
+moe::RoutingStats analyse_routing(nn::DiT& model, const ModelSpec& spec, const Tensor& images, const Tensor& labels,
+                                  const RoutingAnalysis& o) {
   PROMOE_CHECK(spec.moe.has_value(), "routing: the model has no MoE layers");
   NoGradGuard ng;
   const int64_t classes = spec.dit.num_classes;

@@ -18,7 +18,7 @@ struct RoutingAnalysis {
 
 // images (N, C, H, W), labels (N); returns stats including the prototype similarities. Runs the
 // model in eval mode (no class dropout) and restores its mode.
-moe::RoutingStats analyse_routing(nn::DiT& model, const ModelSpec& spec, const Tensor& images,
-                                  const Tensor& labels, const RoutingAnalysis& options = {});
+moe::RoutingStats analyse_routing(nn::DiT& model, const ModelSpec& spec, const Tensor& images, const Tensor& labels,
+                                  const RoutingAnalysis& options = {});
 
 }  // namespace promoe::training

@@ -10,7 +10,8 @@
 namespace promoe::training {
 
 Tensor generate(const nn::DiT& model, const SampleOptions& o) {
-  PROMOE_CHECK(o.per_class > 0 && o.steps > 0 && o.batch > 0, "sample: --per-class, --steps and --batch must be positive");
+  PROMOE_CHECK(o.per_class > 0 && o.steps > 0 && o.batch > 0,
+               "sample: --per-class, --steps and --batch must be positive");
   PROMOE_CHECK(o.cfg_scale >= 1.0, "sample: --cfg must be >= 1, got ", o.cfg_scale);
   PROMOE_CHECK(o.sampler == "euler" || o.sampler == "ddpm" || o.sampler == "ddim", "sample: unknown sampler '",
                o.sampler, "' (expected euler, ddpm or ddim)");
@@ -22,7 +23,9 @@ Tensor generate(const nn::DiT& model, const SampleOptions& o) {
   const GemmPrecisionGuard gemms(parse_gemm_precision(o.precision));
   NoGradGuard ng;
   Generator gen(o.seed);
-  diffusion::DenoiserFn fn = [&model](const Tensor& x, const Tensor& t, const Tensor& y) { return model.forward(x, t, y); };
+  diffusion::DenoiserFn fn = [&model](const Tensor& x, const Tensor& t, const Tensor& y) {
+    return model.forward(x, t, y);
+  };
   std::vector<Tensor> parts;
   for (int64_t at = 0; at < total; at += o.batch) {
     const int64_t b = std::min(o.batch, total - at);

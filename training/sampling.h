@@ -14,7 +14,7 @@ struct SampleOptions {
   double cfg_scale = 1.5;
   std::string sampler = "euler";  // euler | ddpm | ddim
   uint64_t seed = 0;
-  int64_t batch = 64;  // samples per model call
+  int64_t batch = 64;              // samples per model call
   std::string precision = "fp32";  // matrix products: fp32 | bf16 (tensor/precision.h)
   bool progress = true;
 };

@@ -43,13 +43,13 @@ Dataset load_data(const TrainOptions& o, const nn::DiTConfig& cfg) {
       d.labels = raw::narrow(d.labels, 0, 0, o.limit);
     }
   }
-  PROMOE_CHECK(d.images.size(1) == cfg.in_channels && d.images.size(2) == cfg.input_size &&
-                   d.images.size(3) == cfg.input_size,
-               "train: data ", d.name, " has samples of shape ", shape_str(raw::select(d.images, 0, 0).shape()),
-               " but the model expects (", cfg.in_channels, ", ", cfg.input_size, ", ", cfg.input_size, ")");
+  PROMOE_CHECK(
+      d.images.size(1) == cfg.in_channels && d.images.size(2) == cfg.input_size && d.images.size(3) == cfg.input_size,
+      "train: data ", d.name, " has samples of shape ", shape_str(raw::select(d.images, 0, 0).shape()),
+      " but the model expects (", cfg.in_channels, ", ", cfg.input_size, ", ", cfg.input_size, ")");
   int64_t max_label = raw::reduce(ReduceOp::Max, d.labels, {}, false).item();
-  PROMOE_CHECK(max_label < cfg.num_classes, "train: data ", d.name, " has label ", max_label,
-               " but the model has ", cfg.num_classes, " classes");
+  PROMOE_CHECK(max_label < cfg.num_classes, "train: data ", d.name, " has label ", max_label, " but the model has ",
+               cfg.num_classes, " classes");
   return d;
 }
 
@@ -77,10 +77,11 @@ void validate(const TrainOptions& o) {
 }  // namespace
 
 std::string TrainOptions::to_json() const {
-  nlohmann::json j{{"preset", preset}, {"data", data},   {"objective", objective}, {"steps", steps},
-                   {"batch", batch},   {"lr", lr},       {"warmup", warmup},       {"clip", clip},
-                   {"weight_decay", weight_decay},       {"ema_decay", ema_decay}, {"seed", seed},
-                   {"limit", limit},   {"precision", precision}};
+  nlohmann::json j{{"preset", preset},       {"data", data},   {"objective", objective},
+                   {"steps", steps},         {"batch", batch}, {"lr", lr},
+                   {"warmup", warmup},       {"clip", clip},   {"weight_decay", weight_decay},
+                   {"ema_decay", ema_decay}, {"seed", seed},   {"limit", limit},
+                   {"precision", precision}};
   return j.dump();
 }
 
@@ -160,9 +161,12 @@ TrainSummary train(const TrainOptions& o) {
     ++loss_count;
     progress.update(step, loss_value);
     if (step % o.log_every == 0 || step == end) {
-      nlohmann::json line{{"step", step},           {"loss", loss_sum / double(loss_count)},
-                          {"aux", aux_value},        {"grad_norm", grad_norm},
-                          {"lr", o.lr * opt.lr_scale}, {"elapsed_s", progress.elapsed_seconds()}};
+      nlohmann::json line{{"step", step},
+                          {"loss", loss_sum / double(loss_count)},
+                          {"aux", aux_value},
+                          {"grad_norm", grad_norm},
+                          {"lr", o.lr * opt.lr_scale},
+                          {"elapsed_s", progress.elapsed_seconds()}};
       log << line.dump() << "\n" << std::flush;
       loss_sum = 0;
       loss_count = 0;

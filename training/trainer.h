@@ -15,19 +15,19 @@ struct TrainOptions {
   int64_t steps = 2000;
   int64_t batch = 64;
   double lr = 1e-4;
-  int64_t warmup = 0;       // linear warm-up steps
-  double clip = 0.5;        // global-norm clip; <= 0 disables
+  int64_t warmup = 0;  // linear warm-up steps
+  double clip = 0.5;   // global-norm clip; <= 0 disables
   double weight_decay = 0.0;
   double ema_decay = 0.9999;
   uint64_t seed = 0;
-  int64_t limit = -1;       // use only the first N training examples
+  int64_t limit = -1;                // use only the first N training examples
   std::string out = "runs/default";  // checkpoint.safetensors, log.jsonl
   int64_t checkpoint_every = 500;
   int64_t log_every = 10;
-  int64_t routing_every = 0;  // write <out>/routing/ every N steps (0: only at the end; MoE models)
-  int64_t stop_after = -1;  // stop (with a checkpoint) after this many steps of this run
-  bool resume = false;      // continue from <out>/checkpoint.safetensors
-  std::string device = "cpu";  // cpu or cuda
+  int64_t routing_every = 0;       // write <out>/routing/ every N steps (0: only at the end; MoE models)
+  int64_t stop_after = -1;         // stop (with a checkpoint) after this many steps of this run
+  bool resume = false;             // continue from <out>/checkpoint.safetensors
+  std::string device = "cpu";      // cpu or cuda
   std::string precision = "fp32";  // matrix products: fp32 | bf16 (mixed, fp32 master weights; tensor/precision.h)
   bool progress = true;
   std::string to_json() const;
