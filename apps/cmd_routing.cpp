@@ -46,7 +46,7 @@ void add_routing_command(CLI::App& app) {
       images = l.latents;
       labels = l.labels;
     }
-    training::analyse_routing(*model, spec, images, labels, *opt).write(*out, names);
+    training::write_routing_report(training::analyse_routing(*model, spec, images, labels, *opt), *out, names);
     std::printf("wrote routing analytics of %s (step %lld) to %s/\n", ckpt->c_str(), (long long)state.step,
                 out->c_str());
   });

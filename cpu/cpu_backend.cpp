@@ -22,6 +22,13 @@ CpuBackend& cpu_backend() {
 }
 
 namespace {
+Backend* factory() { return &cpu_backend(); }
+bool available() { return true; }
+// Registers the backend before main() runs, as cuda/backend.cpp does (promoe_lib links cpu/ whole).
+const bool registered = register_backend(DeviceType::CPU, &factory, &available);
+}  // namespace
+
+namespace {
 
 // Blocks of 64 KiB and more are kept for reuse once freed: a training step allocates the same
 // activation sizes as the step before, and a fresh block from the C allocator at these sizes is

@@ -118,7 +118,12 @@ bool available() {
   return ok;
 }
 
-void register_backend() { ::promoe::register_cuda_backend(&factory, &available); }
+void register_backend() { ::promoe::register_backend(DeviceType::CUDA, &factory, &available); }
+
+namespace {
+// Registers the backend before main() runs (promoe_lib links this library whole).
+const bool registered = (register_backend(), true);
+}  // namespace
 
 size_t cached_bytes() { return available() ? context().allocator.cached_bytes() : 0; }
 size_t reserved_bytes() { return available() ? context().allocator.reserved_bytes() : 0; }

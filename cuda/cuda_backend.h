@@ -2,18 +2,16 @@
 // the backend through tensor/backend.h like any other device; this header only adds what has no
 // place in that interface: registration and the caching allocator's controls.
 //
-// Registration: linking `promoe_cuda` (CMake target) is enough. The target carries a small object
-// file (cuda/autoregister.cpp, an OBJECT library propagated through INTERFACE link items) whose
-// static initializer calls register_backend(), so the static archive cannot be dropped by the
-// linker. Calling register_backend() yourself is harmless (idempotent) and needed only when the
-// library is linked by hand without that object.
+// Registration: linking `promoe_lib` is enough. cuda/backend.cpp registers the backend from a
+// static initializer, and promoe_lib links this library's archive whole so the linker keeps it.
+// Calling register_backend() yourself is harmless (idempotent).
 #pragma once
 #include <cstddef>
 
 namespace promoe::cuda {
 
-// Registers the CUDA backend with tensor/backend.cpp. Touches no GPU (the backend is created on
-// first use), so it is safe on machines without a driver.
+// Registers the CUDA backend with tensor/backend.cpp (promoe::register_backend). Touches no GPU (the backend is created
+// on first use), so it is safe on machines without a driver.
 void register_backend();
 
 // True when a CUDA GPU is usable (driver present, at least one device). Cached after the first call.

@@ -1,15 +1,9 @@
-// Routing analytics accumulation and reports.
+// Routing analytics: accumulation over recorded forward passes.
 #include "moe/routing_stats.h"
 
-#include <cmath>
-#include <filesystem>
 #include <limits>
-#include <nlohmann/json.hpp>
 
 #include "autograd/ops.h"
-#include "io/atomic_file.h"
-#include "io/csv.h"
-#include "io/png.h"
 
 namespace promoe::moe {
 
@@ -80,48 +74,6 @@ void RoutingStats::set_prototypes(const nn::DiT& model) {
     b.block = block;
     b.prototype_cosine = raw::to(raw::matmul(p, raw::transpose(p, 0, 1)), Device::cpu());
   }
-}
-
-void RoutingStats::write(const std::string& dir, const std::vector<std::string>& class_names) const {
-  std::filesystem::create_directories(dir);
-  std::vector<std::string> rows(class_names.begin(), class_names.end());
-  while (int64_t(rows.size()) < num_classes_) rows.push_back("class " + std::to_string(rows.size()));
-  rows.resize(size_t(num_classes_));
-  rows.push_back("null");
-  std::vector<std::string> cols;
-  for (int64_t e = 0; e < cfg_.num_expert_mlps(); ++e)
-    cols.push_back(cfg_.has_uncond_expert() && e == cfg_.num_experts ? "uncond" : "expert " + std::to_string(e));
-  nlohmann::json summary = nlohmann::json::object();
-  for (auto& [block, b] : blocks_) {
-    const std::string tag = "block" + std::to_string(block);
-    nlohmann::json entry;
-    if (!b.load.empty()) {
-      std::vector<double> flat;
-      for (auto& r : b.class_expert) flat.insert(flat.end(), r.begin(), r.end());
-      Tensor m = raw::from_vector<double>(flat, {int64_t(b.class_expert.size()), int64_t(cols.size())});
-      io::write_csv(dir + "/class_expert_" + tag + ".csv", m, rows, cols, "class");
-      // The picture shows each class's share of its tokens per expert, so rows of different sizes
-      // (the null row) compare; the CSV keeps the counts.
-      Tensor share = raw::div(m, raw::binary(BinaryOp::Maximum, raw::sum(m, {1}, true), raw::scalar(1.0, DType::F64)));
-      io::write_heatmap_png(dir + "/class_expert_" + tag + ".png", raw::to(share, DType::F32), 24);
-      entry["load"] = b.load;
-      if (b.weight_count > 0) {
-        double mean = b.weight_sum / double(b.weight_count);
-        entry["weight"] = {{"mean", mean},
-                           {"std", std::sqrt(std::max(0.0, b.weight_sq_sum / double(b.weight_count) - mean * mean))},
-                           {"min", b.weight_min},
-                           {"max", b.weight_max},
-                           {"count", b.weight_count}};
-      }
-    }
-    if (b.prototype_cosine.defined()) {
-      std::vector<std::string> names(cols.begin(), cols.begin() + cfg_.num_experts);
-      io::write_csv(dir + "/prototypes_" + tag + ".csv", b.prototype_cosine, names, names, "cosine");
-      io::write_heatmap_png(dir + "/prototypes_" + tag + ".png", b.prototype_cosine, 24);
-    }
-    summary[std::to_string(block)] = entry;
-  }
-  io::write_file_atomic(dir + "/routing.json", summary.dump(2) + "\n");
 }
 
 }  // namespace promoe::moe

@@ -31,10 +31,8 @@ class RoutingStats {
   void set_prototypes(const nn::DiT& model);
   const std::map<int64_t, BlockRouting>& blocks() const { return blocks_; }
 
-  // Writes into `dir`: routing.json (load, weight statistics per block), and per block
-  // class_expert_block{i}.csv/.png (rows: classes then the null class; columns: experts, the last
-  // one unconditional for ProMoE) and prototypes_block{i}.csv/.png.
-  void write(const std::string& dir, const std::vector<std::string>& class_names) const;
+  const MoeConfig& config() const { return cfg_; }
+  int64_t num_classes() const { return num_classes_; }
 
  private:
   MoeConfig cfg_;

@@ -1,29 +1,39 @@
-// The registry from devices to backends. The CPU backend is always there; the CUDA backend
-// registers itself when it is compiled in.
+// The registry from device types to backends. Each backend registers itself from its own library
+// (cpu/cpu_backend.cpp, cuda/backend.cpp); tensor/ knows none of them.
 #include "tensor/backend.h"
-
-#include "cpu/cpu_backend.h"
 
 namespace promoe {
 
 namespace {
-Backend* (*g_cuda_factory)() = nullptr;
-bool (*g_cuda_available)() = nullptr;
+struct Registered {
+  Backend* (*factory)() = nullptr;
+  bool (*available)() = nullptr;
+};
+// Indexed by DeviceType. Constant-initialised, so a registration from any static initializer finds it.
+Registered g_backends[2];
+
+Registered& registered(DeviceType type) { return g_backends[type == DeviceType::CPU ? 0 : 1]; }
+const char* type_name(DeviceType type) { return type == DeviceType::CPU ? "CPU" : "CUDA"; }
 }  // namespace
 
-void register_cuda_backend(Backend* (*factory)(), bool (*available)()) {
-  g_cuda_factory = factory;
-  g_cuda_available = available;
+bool register_backend(DeviceType type, Backend* (*factory)(), bool (*available)()) {
+  registered(type) = {factory, available};
+  return true;
 }
 
-bool cuda_available() { return g_cuda_available && g_cuda_available(); }
+bool cuda_available() {
+  const Registered& r = registered(DeviceType::CUDA);
+  return r.available && r.available();
+}
 
 Backend& backend_for(Device device) {
-  if (device.is_cpu()) return cpu_backend();
-  PROMOE_CHECK(g_cuda_factory, "device ", device.str(), " requested but this build has no CUDA backend");
-  PROMOE_CHECK(cuda_available(), "device ", device.str(), " requested but no CUDA GPU is present");
+  const Registered& r = registered(device.type);
+  if (device.is_cpu() && r.factory) return *r.factory();
+  PROMOE_CHECK(r.factory, "device ", device.str(), " requested but this build has no ", type_name(device.type),
+               " backend");
+  PROMOE_CHECK(r.available(), "device ", device.str(), " requested but no CUDA GPU is present");
   PROMOE_CHECK(device.index == 0, "device ", device.str(), ": the CUDA backend drives one GPU, cuda:0");
-  return *g_cuda_factory();
+  return *r.factory();
 }
 
 Device parse_device(const std::string& s) {

@@ -209,7 +209,9 @@ class Backend {
 Backend& backend_for(Device device);
 bool cuda_available();
 
-// Registration hook used by cuda/ when it is compiled in.
-void register_cuda_backend(Backend* (*factory)(), bool (*available)());
+// Called once per backend by its own library (cpu/cpu_backend.cpp, cuda/backend.cpp) from a static
+// initializer: `factory` returns the backend, `available` says whether its device is present.
+// Returns true, so that a registration can initialise a constant.
+bool register_backend(DeviceType type, Backend* (*factory)(), bool (*available)());
 
 }  // namespace promoe

@@ -6,7 +6,7 @@
 if(PROMOE_WITH_CUDA)
   add_executable(cuda_tests ${CMAKE_CURRENT_LIST_DIR}/test_cuda_backend.cpp ${CMAKE_CURRENT_LIST_DIR}/test_cuda_attention.cpp
                           ${CMAKE_CURRENT_LIST_DIR}/test_cuda_matmul.cpp ${CMAKE_CURRENT_LIST_DIR}/test_cuda_moe.cpp)
-  target_link_libraries(cuda_tests PRIVATE promoe_lib promoe_cuda doctest::doctest)
+  target_link_libraries(cuda_tests PRIVATE promoe_lib doctest::doctest)
   add_test(NAME cuda_tests COMMAND cuda_tests)
   set_tests_properties(cuda_tests PROPERTIES
     LABELS cuda

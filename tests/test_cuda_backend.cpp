@@ -512,7 +512,7 @@ TEST_CASE("cuda: a small network's loss and gradients match the CPU") {
 // ---------------------------------------------------------------------------------------------
 
 int main(int argc, char** argv) {
-  // The backend must be registered whether or not a GPU is present (cuda/autoregister.cpp).
+  // The backend must be registered whether or not a GPU is present (a static initializer in cuda/backend.cpp).
   try {
     backend_for(kCuda);
   } catch (const Error& e) {

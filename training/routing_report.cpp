@@ -1,8 +1,15 @@
-// Routing analysis over a class-balanced batch.
+// Routing analysis over a class-balanced batch, and its report files.
 #include "training/routing_report.h"
+
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "autograd/ops.h"
 #include "diffusion/rectified_flow.h"
+#include "io/atomic_file.h"
+#include "io/csv.h"
+#include "io/png.h"
 
 namespace promoe::training {
 
@@ -49,6 +56,51 @@ moe::RoutingStats analyse_routing(nn::DiT& model, const ModelSpec& spec, const T
   model.train(was_training);
   stats.set_prototypes(model);
   return stats;
+}
+
+void write_routing_report(const moe::RoutingStats& stats, const std::string& dir,
+                          const std::vector<std::string>& class_names) {
+  const moe::MoeConfig& cfg = stats.config();
+  const int64_t num_classes = stats.num_classes();
+  std::filesystem::create_directories(dir);
+  std::vector<std::string> rows(class_names.begin(), class_names.end());
+  while (int64_t(rows.size()) < num_classes) rows.push_back("class " + std::to_string(rows.size()));
+  rows.resize(size_t(num_classes));
+  rows.push_back("null");
+  std::vector<std::string> cols;
+  for (int64_t e = 0; e < cfg.num_expert_mlps(); ++e)
+    cols.push_back(cfg.has_uncond_expert() && e == cfg.num_experts ? "uncond" : "expert " + std::to_string(e));
+  nlohmann::json summary = nlohmann::json::object();
+  for (auto& [block, b] : stats.blocks()) {
+    const std::string tag = "block" + std::to_string(block);
+    nlohmann::json entry;
+    if (!b.load.empty()) {
+      std::vector<double> flat;
+      for (auto& r : b.class_expert) flat.insert(flat.end(), r.begin(), r.end());
+      Tensor m = raw::from_vector<double>(flat, {int64_t(b.class_expert.size()), int64_t(cols.size())});
+      io::write_csv(dir + "/class_expert_" + tag + ".csv", m, rows, cols, "class");
+      // The picture shows each class's share of its tokens per expert, so rows of different sizes
+      // (the null row) compare; the CSV keeps the counts.
+      Tensor share = raw::div(m, raw::binary(BinaryOp::Maximum, raw::sum(m, {1}, true), raw::scalar(1.0, DType::F64)));
+      io::write_heatmap_png(dir + "/class_expert_" + tag + ".png", raw::to(share, DType::F32), 24);
+      entry["load"] = b.load;
+      if (b.weight_count > 0) {
+        double mean = b.weight_sum / double(b.weight_count);
+        entry["weight"] = {{"mean", mean},
+                           {"std", std::sqrt(std::max(0.0, b.weight_sq_sum / double(b.weight_count) - mean * mean))},
+                           {"min", b.weight_min},
+                           {"max", b.weight_max},
+                           {"count", b.weight_count}};
+      }
+    }
+    if (b.prototype_cosine.defined()) {
+      std::vector<std::string> names(cols.begin(), cols.begin() + cfg.num_experts);
+      io::write_csv(dir + "/prototypes_" + tag + ".csv", b.prototype_cosine, names, names, "cosine");
+      io::write_heatmap_png(dir + "/prototypes_" + tag + ".png", b.prototype_cosine, 24);
+    }
+    summary[std::to_string(block)] = entry;
+  }
+  io::write_file_atomic(dir + "/routing.json", summary.dump(2) + "\n");
 }
 
 }  // namespace promoe::training

@@ -4,6 +4,7 @@
 // `promoe routing`.
 #pragma once
 #include <string>
+#include <vector>
 
 #include "moe/routing_stats.h"
 #include "training/model_spec.h"
@@ -20,5 +21,11 @@ struct RoutingAnalysis {
 // model in eval mode (no class dropout) and restores its mode.
 moe::RoutingStats analyse_routing(nn::DiT& model, const ModelSpec& spec, const Tensor& images, const Tensor& labels,
                                   const RoutingAnalysis& options = {});
+
+// Writes into `dir`: routing.json (load, weight statistics per block), and per block
+// class_expert_block{i}.csv/.png (rows: classes then the null class; columns: experts, the last
+// one unconditional for ProMoE) and prototypes_block{i}.csv/.png.
+void write_routing_report(const moe::RoutingStats& stats, const std::string& dir,
+                          const std::vector<std::string>& class_names);
 
 }  // namespace promoe::training

@@ -61,7 +61,7 @@ std::vector<std::string> class_names(const Dataset& d, int64_t classes) {
 }
 
 void write_routing(nn::DiT& model, const ModelSpec& spec, const Dataset& d, const std::string& dir) {
-  analyse_routing(model, spec, d.images, d.labels).write(dir, class_names(d, spec.dit.num_classes));
+  write_routing_report(analyse_routing(model, spec, d.images, d.labels), dir, class_names(d, spec.dit.num_classes));
 }
 
 void validate(const TrainOptions& o) {
