@@ -8,23 +8,27 @@
 #include "cpu/cpu_backend.h"
 #include "cpu/eigen_rows.h"
 #include "cpu/strided.h"
+#include "tensor/fused.h"
 
 namespace promoe {
 
 using cpu::ConstRow;
 using cpu::Row;
 
-void CpuBackend::layer_norm_modulate(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,
-                                     const Tensor& shift, const Tensor& scale, double eps) {
+namespace {
+
+void layer_norm_modulate(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,
+                         const Tensor& shift, const Tensor& scale, double eps) {
   const int64_t N = x.size(1), D = x.size(2), rows = x.size(0) * N;
-  PROMOE_DISPATCH_FLOAT(x.dtype(), "layer_norm_modulate", {
+  cpu::dispatch_float(x.dtype(), "layer_norm_modulate", [&]<typename T>() {
     const T* px = x.data<T>();
     const T* psh = shift.data<T>();
     const T* psc = scale.data<T>();
     T* py = out.data<T>();
     T* pm = mean.data<T>();
     T* pr = rstd.data<T>();
-    _Pragma("omp parallel for schedule(static) if (rows * D > 16384)") for (int64_t r = 0; r < rows; ++r) {
+#pragma omp parallel for schedule(static) if (rows * D > 16384)
+    for (int64_t r = 0; r < rows; ++r) {
       const int64_t b = r / N;
       ConstRow<T> xr(px + r * D, D), sh(psh + b * D, D), sc(psc + b * D, D);
       Row<T> yr(py + r * D, D);
@@ -38,11 +42,11 @@ void CpuBackend::layer_norm_modulate(const Tensor& out, const Tensor& mean, cons
   });
 }
 
-void CpuBackend::layer_norm_modulate_backward(const Tensor& grad_x, const Tensor& grad_shift, const Tensor& grad_scale,
-                                              const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& rstd,
-                                              const Tensor& scale) {
+void layer_norm_modulate_backward(const Tensor& grad_x, const Tensor& grad_shift, const Tensor& grad_scale,
+                                  const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                                  const Tensor& scale) {
   const int64_t B = x.size(0), N = x.size(1), D = x.size(2);
-  PROMOE_DISPATCH_FLOAT(x.dtype(), "layer_norm_modulate_backward", {
+  cpu::dispatch_float(x.dtype(), "layer_norm_modulate_backward", [&]<typename T>() {
     const T* px = x.data<T>();
     const T* pg = g.data<T>();
     const T* pm = mean.data<T>();
@@ -51,7 +55,8 @@ void CpuBackend::layer_norm_modulate_backward(const Tensor& grad_x, const Tensor
     T* pgx = grad_x.data<T>();
     T* pgsh = grad_shift.data<T>();
     T* pgsc = grad_scale.data<T>();
-    _Pragma("omp parallel for schedule(static) if (B > 1 && B * N * D > 16384)") for (int64_t b = 0; b < B; ++b) {
+#pragma omp parallel for schedule(static) if (B > 1 && B * N * D > 16384)
+    for (int64_t b = 0; b < B; ++b) {
       ConstRow<T> sc(psc + b * D, D);
       Row<T> gsh(pgsh + b * D, D), gsc(pgsc + b * D, D);
       gsh.setZero();
@@ -70,30 +75,32 @@ void CpuBackend::layer_norm_modulate_backward(const Tensor& grad_x, const Tensor
   });
 }
 
-void CpuBackend::gated_add(const Tensor& out, const Tensor& x, const Tensor& gate, const Tensor& y) {
+void gated_add(const Tensor& out, const Tensor& x, const Tensor& gate, const Tensor& y) {
   const int64_t N = x.size(1), D = x.size(2), rows = x.size(0) * N;
-  PROMOE_DISPATCH_FLOAT(x.dtype(), "gated_add", {
+  cpu::dispatch_float(x.dtype(), "gated_add", [&]<typename T>() {
     const T* px = x.data<T>();
     const T* pgate = gate.data<T>();
     const T* py = y.data<T>();
     T* po = out.data<T>();
-    _Pragma("omp parallel for schedule(static) if (rows * D > 32768)") for (int64_t r = 0; r < rows; ++r) {
+#pragma omp parallel for schedule(static) if (rows * D > 32768)
+    for (int64_t r = 0; r < rows; ++r) {
       Row<T>(po + r * D, D) =
           ConstRow<T>(px + r * D, D) + ConstRow<T>(pgate + (r / N) * D, D) * ConstRow<T>(py + r * D, D);
     }
   });
 }
 
-void CpuBackend::gated_add_backward(const Tensor& grad_y, const Tensor& grad_gate, const Tensor& g, const Tensor& y,
-                                    const Tensor& gate) {
+void gated_add_backward(const Tensor& grad_y, const Tensor& grad_gate, const Tensor& g, const Tensor& y,
+                        const Tensor& gate) {
   const int64_t B = y.size(0), N = y.size(1), D = y.size(2);
-  PROMOE_DISPATCH_FLOAT(y.dtype(), "gated_add_backward", {
+  cpu::dispatch_float(y.dtype(), "gated_add_backward", [&]<typename T>() {
     const T* pg = g.data<T>();
     const T* py = y.data<T>();
     const T* pgate = gate.data<T>();
     T* pgy = grad_y.data<T>();
     T* pgg = grad_gate.data<T>();
-    _Pragma("omp parallel for schedule(static) if (B > 1 && B * N * D > 32768)") for (int64_t b = 0; b < B; ++b) {
+#pragma omp parallel for schedule(static) if (B > 1 && B * N * D > 32768)
+    for (int64_t b = 0; b < B; ++b) {
       ConstRow<T> gt(pgate + b * D, D);
       Row<T> gg(pgg + b * D, D);
       gg.setZero();
@@ -105,5 +112,14 @@ void CpuBackend::gated_add_backward(const Tensor& grad_y, const Tensor& grad_gat
     }
   });
 }
+
+// The fast kernels of nn.gated_add, nn.gated_add_backward, nn.layer_norm_modulate, nn.layer_norm_modulate_backward.
+const bool registered =
+    register_fused_kernel("nn.layer_norm_modulate", DeviceType::CPU, &layer_norm_modulate) &&
+    register_fused_kernel("nn.layer_norm_modulate_backward", DeviceType::CPU, &layer_norm_modulate_backward) &&
+    register_fused_kernel("nn.gated_add", DeviceType::CPU, &gated_add) &&
+    register_fused_kernel("nn.gated_add_backward", DeviceType::CPU, &gated_add_backward);
+
+}  // namespace
 
 }  // namespace promoe

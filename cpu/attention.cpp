@@ -18,6 +18,7 @@
 #include "cpu/cpu_backend.h"
 #include "cpu/matmul.h"
 #include "cpu/strided.h"
+#include "tensor/fused.h"
 #include "tensor/precision.h"
 
 namespace promoe {
@@ -138,65 +139,72 @@ bool parallel_pairs(const Tensor& q) { return q.size(0) * q.size(1) > 1 && q.num
 
 }  // namespace
 
-void CpuBackend::attention(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
-                           double scale) {
+namespace {
+
+void attention(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v, double scale) {
   const int64_t H = q.size(1), N = q.size(2), pairs = q.size(0) * H;
   const Mode mode = mode_for(q);
-  PROMOE_DISPATCH_FLOAT(q.dtype(), "attention", {
-_Pragma("omp parallel if (parallel_pairs(q))")
+  cpu::dispatch_float(q.dtype(), "attention", [&]<typename T>() {
     {
-      thread_local Scratch<T> s;
-      s.p.resize(N, k.size(2));  // scores, then probabilities
-_Pragma("omp for schedule(static)")
-      for (int64_t pair = 0; pair < pairs; ++pair) {
-    product<T>(whole_out(s.p), as_is(head<T>(q, pair, H)), transpose_of(head<T>(k, pair, H)), T(scale), mode, s);
-    T* row_lse = lse.data<T>() + pair * N;
-    for (int64_t i = 0; i < N; ++i) {  // row softmax in place, keeping each row's log-sum-exp
-      auto row = s.p.row(i).array();
-      const T mx = row.maxCoeff();
-      row = (row - mx).exp();
-      const T sum = row.sum();
-      row *= T(1) / sum;
-      row_lse[i] = mx + std::log(sum);
-    }
-    product<T>(head_out<T>(out, pair, H), as_is(whole(s.p)), as_is(head<T>(v, pair, H)), T(1), mode, s);
+#pragma omp parallel if (parallel_pairs(q))
+      {
+        thread_local Scratch<T> s;
+        s.p.resize(N, k.size(2));  // scores, then probabilities
+#pragma omp for schedule(static)
+        for (int64_t pair = 0; pair < pairs; ++pair) {
+          product<T>(whole_out(s.p), as_is(head<T>(q, pair, H)), transpose_of(head<T>(k, pair, H)), T(scale), mode, s);
+          T* row_lse = lse.data<T>() + pair * N;
+          for (int64_t i = 0; i < N; ++i) {  // row softmax in place, keeping each row's log-sum-exp
+            auto row = s.p.row(i).array();
+            const T mx = row.maxCoeff();
+            row = (row - mx).exp();
+            const T sum = row.sum();
+            row *= T(1) / sum;
+            row_lse[i] = mx + std::log(sum);
+          }
+          product<T>(head_out<T>(out, pair, H), as_is(whole(s.p)), as_is(head<T>(v, pair, H)), T(1), mode, s);
+        }
       }
-}
-}  // namespace promoe
-);
+    }
+  });
 }
 
-void CpuBackend::attention_backward(const Tensor& gq, const Tensor& gk, const Tensor& gv, const Tensor& go,
-                                    const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
-                                    const Tensor& lse, double scale) {
+void attention_backward(const Tensor& gq, const Tensor& gk, const Tensor& gv, const Tensor& go, const Tensor& q,
+                        const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse, double scale) {
   const int64_t H = q.size(1), N = q.size(2), pairs = q.size(0) * H;
   const Mode mode = mode_for(q);
-  PROMOE_DISPATCH_FLOAT(q.dtype(), "attention_backward", {
-_Pragma("omp parallel if (parallel_pairs(q))")
+  cpu::dispatch_float(q.dtype(), "attention_backward", [&]<typename T>() {
+#pragma omp parallel if (parallel_pairs(q))
     {
       thread_local Scratch<T> s;
       s.p.resize(N, k.size(2));
       s.gs.resize(N, k.size(2));
-_Pragma("omp for schedule(static)")
+#pragma omp for schedule(static)
       for (int64_t pair = 0; pair < pairs; ++pair) {
-    const ConstView<T> qh = head<T>(q, pair, H), kh = head<T>(k, pair, H), vh = head<T>(v, pair, H),
-                       g = head<T>(go, pair, H);
-    // The probabilities again, from the scores and the saved log-sum-exp.
-    product<T>(whole_out(s.p), as_is(qh), transpose_of(kh), T(scale), mode, s);
-    const T* row_lse = lse.data<T>() + pair * N;
-    for (int64_t i = 0; i < N; ++i) s.p.row(i).array() = (s.p.row(i).array() - row_lse[i]).exp();
-    product<T>(head_out<T>(gv, pair, H), transpose_of(whole(s.p)), as_is(g), T(1), mode, s);
-    product<T>(whole_out(s.gs), as_is(g), transpose_of(vh), T(1), mode, s);
-    for (int64_t i = 0; i < N; ++i) {  // y * (g - sum(g * y)) per row
-      auto gr = s.gs.row(i).array();
-      auto pr = s.p.row(i).array();
-      gr = pr * (gr - (gr * pr).sum());
-    }
-    product<T>(head_out<T>(gq, pair, H), as_is(whole(s.gs)), as_is(kh), T(scale), mode, s);
-    product<T>(head_out<T>(gk, pair, H), transpose_of(whole(s.gs)), as_is(qh), T(scale), mode, s);
+        const ConstView<T> qh = head<T>(q, pair, H), kh = head<T>(k, pair, H), vh = head<T>(v, pair, H),
+                           g = head<T>(go, pair, H);
+        // The probabilities again, from the scores and the saved log-sum-exp.
+        product<T>(whole_out(s.p), as_is(qh), transpose_of(kh), T(scale), mode, s);
+        const T* row_lse = lse.data<T>() + pair * N;
+        for (int64_t i = 0; i < N; ++i) s.p.row(i).array() = (s.p.row(i).array() - row_lse[i]).exp();
+        product<T>(head_out<T>(gv, pair, H), transpose_of(whole(s.p)), as_is(g), T(1), mode, s);
+        product<T>(whole_out(s.gs), as_is(g), transpose_of(vh), T(1), mode, s);
+        for (int64_t i = 0; i < N; ++i) {  // y * (g - sum(g * y)) per row
+          auto gr = s.gs.row(i).array();
+          auto pr = s.p.row(i).array();
+          gr = pr * (gr - (gr * pr).sum());
+        }
+        product<T>(head_out<T>(gq, pair, H), as_is(whole(s.gs)), as_is(kh), T(scale), mode, s);
+        product<T>(head_out<T>(gk, pair, H), transpose_of(whole(s.gs)), as_is(qh), T(scale), mode, s);
       }
+    }
+  });
 }
-});
-}
+
+// The fast kernels of nn.attention, nn.attention_backward.
+const bool registered = register_fused_kernel("nn.attention", DeviceType::CPU, &attention) &&
+                        register_fused_kernel("nn.attention_backward", DeviceType::CPU, &attention_backward);
+
+}  // namespace
 
 }  // namespace promoe

@@ -6,6 +6,7 @@
 
 #include "cpu/cpu_backend.h"
 #include "cpu/strided.h"
+#include "tensor/fused.h"
 
 namespace promoe {
 
@@ -18,13 +19,16 @@ using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajo
 
 }  // namespace
 
-void CpuBackend::cosine_scores(const Tensor& z, const Tensor& rnorm, const Tensor& x, const Tensor& q, double eps) {
+namespace {
+
+void cosine_scores(const Tensor& z, const Tensor& rnorm, const Tensor& x, const Tensor& q, double eps) {
   const int64_t tokens = x.size(0), D = x.size(1), E = q.size(0), blocks = (tokens + kRows - 1) / kRows;
-  PROMOE_DISPATCH_FLOAT(x.dtype(), "cosine_scores", {
+  cpu::dispatch_float(x.dtype(), "cosine_scores", [&]<typename T>() {
     Eigen::Map<const RowMajor<T>> X(x.data<T>(), tokens, D), Q(q.data<T>(), E, D);
     Eigen::Map<RowMajor<T>> Z(z.data<T>(), tokens, E);
     T* r = rnorm.data<T>();
-    _Pragma("omp parallel for schedule(static) if (tokens * D > 32768)") for (int64_t b = 0; b < blocks; ++b) {
+#pragma omp parallel for schedule(static) if (tokens * D > 32768)
+    for (int64_t b = 0; b < blocks; ++b) {
       const int64_t r0 = b * kRows, n = std::min(kRows, tokens - r0);
       auto Zb = Z.middleRows(r0, n);
       Zb.noalias() = X.middleRows(r0, n) * Q.transpose();
@@ -36,15 +40,16 @@ void CpuBackend::cosine_scores(const Tensor& z, const Tensor& rnorm, const Tenso
   });
 }
 
-void CpuBackend::cosine_scores_backward(const Tensor& gx, const Tensor& gz_scaled, const Tensor& gz, const Tensor& z,
-                                        const Tensor& x, const Tensor& q, const Tensor& rnorm, double eps) {
+void cosine_scores_backward(const Tensor& gx, const Tensor& gz_scaled, const Tensor& gz, const Tensor& z,
+                            const Tensor& x, const Tensor& q, const Tensor& rnorm, double eps) {
   const int64_t tokens = x.size(0), D = x.size(1), E = q.size(0), blocks = (tokens + kRows - 1) / kRows;
-  PROMOE_DISPATCH_FLOAT(x.dtype(), "cosine_scores_backward", {
+  cpu::dispatch_float(x.dtype(), "cosine_scores_backward", [&]<typename T>() {
     Eigen::Map<const RowMajor<T>> X(x.data<T>(), tokens, D), Q(q.data<T>(), E, D), GZ(gz.data<T>(), tokens, E),
         Z(z.data<T>(), tokens, E);
     Eigen::Map<RowMajor<T>> GX(gx.data<T>(), tokens, D), GS(gz_scaled.data<T>(), tokens, E);
     const T* r = rnorm.data<T>();
-    _Pragma("omp parallel for schedule(static) if (tokens * D > 32768)") for (int64_t b = 0; b < blocks; ++b) {
+#pragma omp parallel for schedule(static) if (tokens * D > 32768)
+    for (int64_t b = 0; b < blocks; ++b) {
       const int64_t r0 = b * kRows, n = std::min(kRows, tokens - r0);
       for (int64_t i = 0; i < n; ++i) GS.row(r0 + i) = GZ.row(r0 + i) * r[r0 + i];
       GX.middleRows(r0, n).noalias() = GS.middleRows(r0, n) * Q;
@@ -57,5 +62,11 @@ void CpuBackend::cosine_scores_backward(const Tensor& gx, const Tensor& gz_scale
     }
   });
 }
+
+// The fast kernels of moe.cosine_scores, moe.cosine_scores_backward.
+const bool registered = register_fused_kernel("moe.cosine_scores", DeviceType::CPU, &cosine_scores) &&
+                        register_fused_kernel("moe.cosine_scores_backward", DeviceType::CPU, &cosine_scores_backward);
+
+}  // namespace
 
 }  // namespace promoe

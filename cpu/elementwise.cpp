@@ -128,7 +128,8 @@ void unary_loop(const Tensor& out, const Tensor& a, T p0, T p1) {
                     const T* px = x + off[1];
                     if (s[0] == 1 && s[1] == 1) {
                       if (eigen_unary<OP, T>(po, px, n)) return;
-                      _Pragma("omp simd") for (int64_t i = 0; i < n; ++i) po[i] = math::unary<OP, T>(px[i], p0, p1);
+#pragma omp simd
+                      for (int64_t i = 0; i < n; ++i) po[i] = math::unary<OP, T>(px[i], p0, p1);
                     } else {
                       for (int64_t i = 0; i < n; ++i) po[i * s[0]] = math::unary<OP, T>(px[i * s[1]], p0, p1);
                     }
@@ -151,10 +152,12 @@ void binary_loop(const Tensor& out, const Tensor& a, const Tensor& b) {
                       if (s[0] == 1 && s[1] == 1 && s[2] == 1) {
                         if constexpr (std::is_floating_point_v<T>)
                           if (eigen_binary<OP, T>(po, px, py, n)) return;
-                        _Pragma("omp simd") for (int64_t i = 0; i < n; ++i) po[i] = math::binary<OP, T>(px[i], py[i]);
+#pragma omp simd
+                        for (int64_t i = 0; i < n; ++i) po[i] = math::binary<OP, T>(px[i], py[i]);
                       } else if (s[0] == 1 && s[1] == 1 && s[2] == 0) {
                         const T yv = *py;
-                        _Pragma("omp simd") for (int64_t i = 0; i < n; ++i) po[i] = math::binary<OP, T>(px[i], yv);
+#pragma omp simd
+                        for (int64_t i = 0; i < n; ++i) po[i] = math::binary<OP, T>(px[i], yv);
                       } else {
                         for (int64_t i = 0; i < n; ++i) po[i * s[0]] = math::binary<OP, T>(px[i * s[1]], py[i * s[2]]);
                       }
@@ -191,7 +194,7 @@ void CpuBackend::fill(const Tensor& out, double value) {
                     });
     return;
   }
-  PROMOE_DISPATCH_ALL(out.dtype(), "fill", {
+  cpu::dispatch_all(out.dtype(), "fill", [&]<typename T>() {
     T v = T(value);
     T* o = ptr<T>(out);
     for_each_row<1>(out.shape(), {&out.strides()},
@@ -202,7 +205,7 @@ void CpuBackend::fill(const Tensor& out, double value) {
 }
 
 void CpuBackend::arange(const Tensor& out, double start, double step) {
-  PROMOE_DISPATCH_ALL(out.dtype(), "arange", {
+  cpu::dispatch_all(out.dtype(), "arange", [&]<typename T>() {
     T* o = ptr<T>(out);
     for (int64_t i = 0; i < out.numel(); ++i) o[i] = T(start + double(i) * step);
   });
@@ -214,7 +217,7 @@ void CpuBackend::arange(const Tensor& out, double start, double step) {
     break;
 
 void CpuBackend::unary(UnaryOp op, const Tensor& out, const Tensor& a, double p0, double p1) {
-  PROMOE_DISPATCH_FLOAT(a.dtype(), "unary op", {
+  cpu::dispatch_float(a.dtype(), "unary op", [&]<typename T>() {
     switch (op) {
       PROMOE_UNARY_CASE(Neg)
       PROMOE_UNARY_CASE(Exp)
@@ -245,7 +248,7 @@ void CpuBackend::unary(UnaryOp op, const Tensor& out, const Tensor& a, double p0
     break;
 
 void CpuBackend::binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
-  PROMOE_DISPATCH_ALL(a.dtype(), "binary op", {
+  cpu::dispatch_all(a.dtype(), "binary op", [&]<typename T>() {
     switch (op) {
       PROMOE_BINARY_CASE(Add)
       PROMOE_BINARY_CASE(Sub)
@@ -275,7 +278,7 @@ void CpuBackend::where(const Tensor& out, const Tensor& cond, const Tensor& a, c
     c = Tensor::empty(cond.shape(), DType::F64, Device::cpu());
     copy(c, cond);
   }
-  PROMOE_DISPATCH_ALL(a.dtype(), "where", {
+  cpu::dispatch_all(a.dtype(), "where", [&]<typename T>() {
     T* o = ptr<T>(out);
     const double* pc = ptr<double>(c);
     const T* x = ptr<T>(a);

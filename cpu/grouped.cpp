@@ -14,6 +14,7 @@
 #include "cpu/cpu_backend.h"
 #include "cpu/matmul.h"
 #include "cpu/strided.h"
+#include "tensor/fused.h"
 #include "tensor/precision.h"
 
 namespace promoe {
@@ -44,19 +45,19 @@ std::vector<double> product_work(const std::vector<Tensor>& outs, const std::vec
 
 }  // namespace
 
-void CpuBackend::grouped_matmul(const std::vector<Tensor>& outs, const std::vector<Tensor>& as,
-                                const std::vector<Tensor>& bs) {
+namespace {
+
+void grouped_matmul(const std::vector<Tensor>& outs, const std::vector<Tensor>& as, const std::vector<Tensor>& bs) {
   const bool bf16 = !outs.empty() && gemm_rounds_to_bf16(as[0].dtype());
   for_each_group(product_work(outs, as),
                  [&](int64_t i) { cpu::product_2d(outs[i], as[i], bs[i], bf16, /*sizes_vary=*/true); });
 }
 
-void CpuBackend::grouped_linear(const std::vector<Tensor>& outs, const std::vector<Tensor>& gelus,
-                                const std::vector<Tensor>& as, const std::vector<Tensor>& bs,
-                                const std::vector<Tensor>& biases) {
+void grouped_linear(const std::vector<Tensor>& outs, const std::vector<Tensor>& gelus, const std::vector<Tensor>& as,
+                    const std::vector<Tensor>& bs, const std::vector<Tensor>& biases) {
   if (outs.empty()) return;
   const bool bf16 = gemm_rounds_to_bf16(as[0].dtype());
-  PROMOE_DISPATCH_FLOAT(outs[0].dtype(), "grouped_linear", {
+  cpu::dispatch_float(outs[0].dtype(), "grouped_linear", [&]<typename T>() {
     for_each_group(product_work(outs, as), [&](int64_t i) {
       cpu::product_2d(outs[i], as[i], bs[i], bf16, /*sizes_vary=*/true);
       const int64_t rows = outs[i].size(0), n = outs[i].size(1);
@@ -71,18 +72,25 @@ void CpuBackend::grouped_linear(const std::vector<Tensor>& outs, const std::vect
   });
 }
 
-void CpuBackend::grouped_bias_gelu_backward(const std::vector<Tensor>& grad_pres,
-                                            const std::vector<Tensor>& grad_biases, const std::vector<Tensor>& gs,
-                                            const std::vector<Tensor>& pres) {
+void grouped_bias_gelu_backward(const std::vector<Tensor>& grad_pres, const std::vector<Tensor>& grad_biases,
+                                const std::vector<Tensor>& gs, const std::vector<Tensor>& pres) {
   if (pres.empty()) return;
   std::vector<double> work(pres.size());
   for (size_t i = 0; i < pres.size(); ++i) work[i] = 16.0 * double(pres[i].numel());  // ~ a tanh per element
-  PROMOE_DISPATCH_FLOAT(pres[0].dtype(), "grouped_bias_gelu_backward", {
+  cpu::dispatch_float(pres[0].dtype(), "grouped_bias_gelu_backward", [&]<typename T>() {
     for_each_group(work, [&](int64_t i) {
       cpu::bias_gelu_backward_serial(grad_pres[i].data<T>(), grad_biases[i].data<T>(), gs[i].data<T>(),
                                      pres[i].data<T>(), pres[i].size(0), pres[i].size(1));
     });
   });
 }
+
+// The fast kernels of moe.grouped_bias_gelu_backward, moe.grouped_linear, moe.grouped_matmul.
+const bool registered =
+    register_fused_kernel("moe.grouped_matmul", DeviceType::CPU, &grouped_matmul) &&
+    register_fused_kernel("moe.grouped_linear", DeviceType::CPU, &grouped_linear) &&
+    register_fused_kernel("moe.grouped_bias_gelu_backward", DeviceType::CPU, &grouped_bias_gelu_backward);
+
+}  // namespace
 
 }  // namespace promoe

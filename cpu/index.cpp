@@ -46,7 +46,8 @@ void slice_apply(T* dst, const T* src, const cpu::Layout<2>& l, F f) {
     T* pd = dst + od;
     const T* ps = src + os;
     if (s0 == 1 && s1 == 1) {  // contiguous rows: a vectorised loop
-      _Pragma("omp simd") for (int64_t i = 0; i < inner; ++i) f(pd[i], ps[i]);
+#pragma omp simd
+      for (int64_t i = 0; i < inner; ++i) f(pd[i], ps[i]);
     } else {
       for (int64_t i = 0; i < inner; ++i) f(pd[i * s0], ps[i * s1]);
     }
@@ -72,11 +73,12 @@ void CpuBackend::index_select(const Tensor& out, const Tensor& a, int64_t dim, c
   const int64_t n = index.numel();
   Slice so = slice_of(out, dim), sa = slice_of(a, dim);
   const cpu::Layout<2> l = slice_pair(so, sa);
-  PROMOE_DISPATCH_ALL(a.dtype(), "index_select", {
+  cpu::dispatch_all(a.dtype(), "index_select", [&]<typename T>() {
     T* o = out.data<T>();
     const T* x = a.data<T>();
-    _Pragma("omp parallel for schedule(static) if (n * numel_of(so.shape) > 32768)") for (int64_t j = 0; j < n; ++j)
-        slice_apply<T>(o + j * out.stride(dim), x + idx[j] * a.stride(dim), l, [](T& d, T s) { d = s; });
+#pragma omp parallel for schedule(static) if (n * numel_of(so.shape) > 32768)
+    for (int64_t j = 0; j < n; ++j)
+      slice_apply<T>(o + j * out.stride(dim), x + idx[j] * a.stride(dim), l, [](T& d, T s) { d = s; });
   });
 }
 
@@ -87,22 +89,24 @@ void CpuBackend::index_add(const Tensor& out, int64_t dim, const Tensor& index, 
     // Rows into rows (the combine of an expert dispatch): threads own blocks of columns, so
     // repeated indices never race and every element adds its rows in index order.
     const int64_t cols = out.size(1), blocks = (cols + 63) / 64;
-    PROMOE_DISPATCH_ALL(out.dtype(), "index_add", {
+    cpu::dispatch_all(out.dtype(), "index_add", [&]<typename T>() {
       T* o = out.data<T>();
       const T* s = src.data<T>();
-      _Pragma("omp parallel for schedule(static)") for (int64_t blk = 0; blk < blocks; ++blk) {
+#pragma omp parallel for schedule(static)
+      for (int64_t blk = 0; blk < blocks; ++blk) {
         const int64_t c0 = blk * 64, c1 = std::min(cols, c0 + 64);
         for (int64_t j = 0; j < n; ++j) {
           T* dst = o + idx[j] * out.stride(0);
           const T* row = s + j * src.stride(0);
-          _Pragma("omp simd") for (int64_t c = c0; c < c1; ++c) dst[c] += row[c];
+#pragma omp simd
+          for (int64_t c = c0; c < c1; ++c) dst[c] += row[c];
         }
       }
     });
     return;
   }
   const cpu::Layout<2> l = slice_pair(slice_of(out, dim), slice_of(src, dim));
-  PROMOE_DISPATCH_ALL(out.dtype(), "index_add", {
+  cpu::dispatch_all(out.dtype(), "index_add", [&]<typename T>() {
     T* o = out.data<T>();
     const T* s = src.data<T>();
     for (int64_t j = 0; j < n; ++j)  // serial: repeated indices add into the same slice
@@ -113,19 +117,19 @@ void CpuBackend::index_add(const Tensor& out, int64_t dim, const Tensor& index, 
 void CpuBackend::gather(const Tensor& out, const Tensor& a, int64_t dim, const Tensor& index) {
   const int64_t* idx = index.data<int64_t>();
   const int64_t n = index.numel();
-  PROMOE_DISPATCH_ALL(a.dtype(), "gather", {
+  cpu::dispatch_all(a.dtype(), "gather", [&]<typename T>() {
     T* o = out.data<T>();
     const T* x = a.data<T>();
-    _Pragma("omp parallel for schedule(static) if (n > 32768)") for (int64_t f = 0; f < n; ++f)
-        o[offset_with(out.shape(), out.strides(), f, -1, 0)] =
-            x[offset_with(index.shape(), a.strides(), f, dim, idx[f])];
+#pragma omp parallel for schedule(static) if (n > 32768)
+    for (int64_t f = 0; f < n; ++f)
+      o[offset_with(out.shape(), out.strides(), f, -1, 0)] = x[offset_with(index.shape(), a.strides(), f, dim, idx[f])];
   });
 }
 
 void CpuBackend::scatter_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) {
   const int64_t* idx = index.data<int64_t>();
   const int64_t n = index.numel();
-  PROMOE_DISPATCH_ALL(out.dtype(), "scatter_add", {
+  cpu::dispatch_all(out.dtype(), "scatter_add", [&]<typename T>() {
     T* o = out.data<T>();
     const T* s = src.data<T>();
     for (int64_t f = 0; f < n; ++f)
@@ -141,7 +145,8 @@ void ordered_rows(const Tensor& values, const Tensor& indices, const Tensor& a, 
   const T* x = a.data<T>();
   T* pv = values.data<T>();
   int64_t* pi = indices.data<int64_t>();
-  _Pragma("omp parallel for schedule(static) if (rows * n > 16384)") for (int64_t r = 0; r < rows; ++r) {
+#pragma omp parallel for schedule(static) if (rows * n > 16384)
+  for (int64_t r = 0; r < rows; ++r) {
     const T* xr = x + r * n;
     // NaN ranks above every number (as in PyTorch), which also keeps the order strict-weak.
     auto nan = [](T v) {
@@ -183,11 +188,12 @@ void ordered_rows(const Tensor& values, const Tensor& indices, const Tensor& a, 
 }  // namespace
 
 void CpuBackend::topk(const Tensor& values, const Tensor& indices, const Tensor& a, int64_t k, bool largest) {
-  PROMOE_DISPATCH_ALL(a.dtype(), "topk", ordered_rows<T>(values, indices, a, k, largest));
+  cpu::dispatch_all(a.dtype(), "topk", [&]<typename T>() { ordered_rows<T>(values, indices, a, k, largest); });
 }
 
 void CpuBackend::sort(const Tensor& values, const Tensor& indices, const Tensor& a, bool descending) {
-  PROMOE_DISPATCH_ALL(a.dtype(), "sort", ordered_rows<T>(values, indices, a, a.shape().back(), descending));
+  cpu::dispatch_all(a.dtype(), "sort",
+                    [&]<typename T>() { ordered_rows<T>(values, indices, a, a.shape().back(), descending); });
 }
 
 }  // namespace promoe

@@ -185,7 +185,7 @@ void products(const Tensor& out, const Tensor& a, const Tensor& b, double alpha,
     }
     return off;
   };
-  PROMOE_DISPATCH_FLOAT(a.dtype(), "matmul", {
+  cpu::dispatch_float(a.dtype(), "matmul", [&]<typename T>() {
     T* po = O.data<T>();
     const T* pa = A.data<T>();
     const T* pb = B.data<T>();
@@ -207,7 +207,8 @@ void products(const Tensor& out, const Tensor& a, const Tensor& b, double alpha,
     // oneDNN both detect the enclosing parallel region). Few or tiny products: one after another,
     // each on the GEMM's own threads (both keep small products single-threaded themselves).
     if (batch >= omp_get_max_threads() && batch * M * N * K >= (int64_t(1) << 18)) {
-      _Pragma("omp parallel for schedule(static)") for (int64_t i = 0; i < batch; ++i) one(i);
+#pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < batch; ++i) one(i);
     } else {
       for (int64_t i = 0; i < batch; ++i) one(i);
     }

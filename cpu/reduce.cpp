@@ -32,11 +32,11 @@ double reduce_region(ReduceOp op, const T* x, const cpu::Layout<1>& red, bool pa
   if (op == ReduceOp::Sum || op == ReduceOp::Mean) {
     double acc = 0;
     if (parallel && outer == 1) {
-      _Pragma("omp parallel for reduction(+ : acc) schedule(static)") for (int64_t i = 0; i < inner; ++i) acc +=
-          double(x[i * is]);
+#pragma omp parallel for reduction(+ : acc) schedule(static)
+      for (int64_t i = 0; i < inner; ++i) acc += double(x[i * is]);
     } else {
-      _Pragma("omp parallel for reduction(+ : acc) schedule(static) if (parallel)") for (int64_t o = 0; o < outer;
-                                                                                         ++o) {
+#pragma omp parallel for reduction(+ : acc) schedule(static) if (parallel)
+      for (int64_t o = 0; o < outer; ++o) {
         const T* p = x + row_base(o);
         double a = 0;
         for (int64_t i = 0; i < inner; ++i) a += double(p[i * is]);
@@ -85,9 +85,8 @@ bool column_sums(ReduceOp op, T* out, const T* x, const Shape& kept_shape, const
   const int64_t slices = outer * blocks >= 8 ? 1 : std::clamp<int64_t>(rows / 256, 1, 16);
   const int64_t tasks = outer * blocks * slices, per_slice = (rows + slices - 1) / slices;
   std::vector<double> partial(size_t(tasks) * 256);
-  _Pragma("omp parallel for schedule(static) if (tasks > 1 && outer * inner * rows > 65536)") for (int64_t task = 0;
-                                                                                                   task < tasks;
-                                                                                                   ++task) {
+#pragma omp parallel for schedule(static) if (tasks > 1 && outer * inner * rows > 65536)
+  for (int64_t task = 0; task < tasks; ++task) {
     const int64_t ob = task / slices, sl = task % slices;
     const int64_t o = ob / blocks, c0 = (ob % blocks) * 256, n = std::min<int64_t>(256, inner - c0);
     int64_t base = c0;
@@ -103,7 +102,8 @@ bool column_sums(ReduceOp op, T* out, const T* x, const Shape& kept_shape, const
         rem /= red.shape[d];
       }
       const T* row = x + off;
-      _Pragma("omp simd") for (int64_t i = 0; i < n; ++i) acc[i] += double(row[i]);
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) acc[i] += double(row[i]);
     }
   }
   for (int64_t ob = 0; ob < outer * blocks; ++ob) {
@@ -132,12 +132,13 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& out, const Tensor& a, int64_t
   // Threads only pay off on enough work: few outputs split their region, many share the outputs.
   const bool big = M * numel_of(red_shape) > 32768;
   const bool outer_parallel = big && M >= 4;
-  PROMOE_DISPATCH_ALL(a.dtype(), "reduce", {
+  cpu::dispatch_all(a.dtype(), "reduce", [&]<typename T>() {
     const T* x = a.data<T>();
     T* o = out.data<T>();
     if (!empty_region && std::is_floating_point_v<T> && column_sums<T>(op, o, x, kept_shape, kept_strides, red)) return;
     const bool inner_parallel = big && M < 4;
-    _Pragma("omp parallel for schedule(static) if (outer_parallel)") for (int64_t m = 0; m < M; ++m) {
+#pragma omp parallel for schedule(static) if (outer_parallel)
+    for (int64_t m = 0; m < M; ++m) {
       int64_t off = 0;
       for (int64_t d = nk - 1, rem = m; d >= 0; --d) {
         off += (rem % kept_shape[d]) * kept_strides[d];
@@ -152,11 +153,12 @@ void CpuBackend::arg_reduce(ReduceOp op, const Tensor& values, const Tensor& ind
   const int64_t rows = values.numel(), n = a.shape().back(), is = a.strides().back();
   Shape row_shape(a.shape().begin(), a.shape().end() - 1), row_strides(a.strides().begin(), a.strides().end() - 1);
   const bool is_max = op == ReduceOp::Max;
-  PROMOE_DISPATCH_ALL(a.dtype(), "max/min", {
+  cpu::dispatch_all(a.dtype(), "max/min", [&]<typename T>() {
     const T* x = a.data<T>();
     T* pv = values.data<T>();
     int64_t* pi = indices.data<int64_t>();
-    _Pragma("omp parallel for schedule(static) if (rows * n > 32768)") for (int64_t r = 0; r < rows; ++r) {
+#pragma omp parallel for schedule(static) if (rows * n > 32768)
+    for (int64_t r = 0; r < rows; ++r) {
       int64_t off = 0;
       for (int64_t d = int64_t(row_shape.size()) - 1, rem = r; d >= 0; --d) {
         off += (rem % row_shape[d]) * row_strides[d];

@@ -15,10 +15,11 @@ using cpu::Row;
 
 void CpuBackend::softmax(const Tensor& out, const Tensor& a, bool log) {
   const int64_t n = a.shape().back(), rows = a.numel() / n;
-  PROMOE_DISPATCH_FLOAT(a.dtype(), "softmax", {
+  cpu::dispatch_float(a.dtype(), "softmax", [&]<typename T>() {
     const T* x = a.data<T>();
     T* y = out.data<T>();
-    _Pragma("omp parallel for schedule(static) if (rows * n > 16384)") for (int64_t r = 0; r < rows; ++r) {
+#pragma omp parallel for schedule(static) if (rows * n > 16384)
+    for (int64_t r = 0; r < rows; ++r) {
       ConstRow<T> xr(x + r * n, n);
       Row<T> yr(y + r * n, n);
       const T mx = xr.maxCoeff();
@@ -35,11 +36,12 @@ void CpuBackend::softmax(const Tensor& out, const Tensor& a, bool log) {
 
 void CpuBackend::softmax_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& out, bool log) {
   const int64_t n = out.shape().back(), rows = out.numel() / n;
-  PROMOE_DISPATCH_FLOAT(out.dtype(), "softmax_backward", {
+  cpu::dispatch_float(out.dtype(), "softmax_backward", [&]<typename T>() {
     const T* g = grad_out.data<T>();
     const T* y = out.data<T>();
     T* gi = grad_in.data<T>();
-    _Pragma("omp parallel for schedule(static) if (rows * n > 16384)") for (int64_t r = 0; r < rows; ++r) {
+#pragma omp parallel for schedule(static) if (rows * n > 16384)
+    for (int64_t r = 0; r < rows; ++r) {
       ConstRow<T> gr(g + r * n, n), yr(y + r * n, n);
       Row<T> out_r(gi + r * n, n);
       if (log)
@@ -52,12 +54,13 @@ void CpuBackend::softmax_backward(const Tensor& grad_in, const Tensor& grad_out,
 
 void CpuBackend::layer_norm(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& a, double eps) {
   const int64_t n = a.shape().back(), rows = a.numel() / n;
-  PROMOE_DISPATCH_FLOAT(a.dtype(), "layer_norm", {
+  cpu::dispatch_float(a.dtype(), "layer_norm", [&]<typename T>() {
     const T* x = a.data<T>();
     T* y = out.data<T>();
     T* pm = mean.data<T>();
     T* pr = rstd.data<T>();
-    _Pragma("omp parallel for schedule(static) if (rows * n > 16384)") for (int64_t r = 0; r < rows; ++r) {
+#pragma omp parallel for schedule(static) if (rows * n > 16384)
+    for (int64_t r = 0; r < rows; ++r) {
       ConstRow<T> xr(x + r * n, n);
       Row<T> yr(y + r * n, n);
       const T mu = xr.mean();
@@ -73,13 +76,14 @@ void CpuBackend::layer_norm(const Tensor& out, const Tensor& mean, const Tensor&
 void CpuBackend::layer_norm_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& a, const Tensor& mean,
                                      const Tensor& rstd) {
   const int64_t n = a.shape().back(), rows = a.numel() / n;
-  PROMOE_DISPATCH_FLOAT(a.dtype(), "layer_norm_backward", {
+  cpu::dispatch_float(a.dtype(), "layer_norm_backward", [&]<typename T>() {
     const T* x = a.data<T>();
     const T* g = grad_out.data<T>();
     const T* pm = mean.data<T>();
     const T* pr = rstd.data<T>();
     T* gi = grad_in.data<T>();
-    _Pragma("omp parallel for schedule(static) if (rows * n > 16384)") for (int64_t r = 0; r < rows; ++r) {
+#pragma omp parallel for schedule(static) if (rows * n > 16384)
+    for (int64_t r = 0; r < rows; ++r) {
       ConstRow<T> xr(x + r * n, n), gr(g + r * n, n);
       Row<T> out_r(gi + r * n, n);
       const T mu = pm[r], inv = pr[r];

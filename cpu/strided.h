@@ -11,44 +11,34 @@
 
 namespace promoe::cpu {
 
-// Runs the body with `T` bound to the C++ type of a floating dtype (f32, f64).
-#define PROMOE_DISPATCH_FLOAT(dtype, op, ...)                               \
-  switch (dtype) {                                                          \
-    case ::promoe::DType::F32: {                                            \
-      using T = float;                                                      \
-      __VA_ARGS__;                                                          \
-      break;                                                                \
-    }                                                                       \
-    case ::promoe::DType::F64: {                                            \
-      using T = double;                                                     \
-      __VA_ARGS__;                                                          \
-      break;                                                                \
-    }                                                                       \
-    default:                                                                \
-      PROMOE_FAIL(op, ": unsupported dtype ", ::promoe::dtype_name(dtype)); \
+// Calls fn.template operator()<T>() with T the C++ type of a floating dtype (f32, f64), for a
+// templated lambda `[&]<typename T>() { ... }`; throws naming `op` for any other dtype.
+template <typename Fn>
+decltype(auto) dispatch_float(DType dtype, const char* op, Fn&& fn) {
+  switch (dtype) {
+    case DType::F32:
+      return fn.template operator()<float>();
+    case DType::F64:
+      return fn.template operator()<double>();
+    default:
+      PROMOE_FAIL(op, ": unsupported dtype ", dtype_name(dtype));
   }
+}
 
 // As above, plus i64.
-#define PROMOE_DISPATCH_ALL(dtype, op, ...)                                 \
-  switch (dtype) {                                                          \
-    case ::promoe::DType::F32: {                                            \
-      using T = float;                                                      \
-      __VA_ARGS__;                                                          \
-      break;                                                                \
-    }                                                                       \
-    case ::promoe::DType::F64: {                                            \
-      using T = double;                                                     \
-      __VA_ARGS__;                                                          \
-      break;                                                                \
-    }                                                                       \
-    case ::promoe::DType::I64: {                                            \
-      using T = int64_t;                                                    \
-      __VA_ARGS__;                                                          \
-      break;                                                                \
-    }                                                                       \
-    default:                                                                \
-      PROMOE_FAIL(op, ": unsupported dtype ", ::promoe::dtype_name(dtype)); \
+template <typename Fn>
+decltype(auto) dispatch_all(DType dtype, const char* op, Fn&& fn) {
+  switch (dtype) {
+    case DType::F32:
+      return fn.template operator()<float>();
+    case DType::F64:
+      return fn.template operator()<double>();
+    case DType::I64:
+      return fn.template operator()<int64_t>();
+    default:
+      PROMOE_FAIL(op, ": unsupported dtype ", dtype_name(dtype));
   }
+}
 
 // The geometry of NT same-shaped views with their dims merged where every view allows it.
 template <int NT>

@@ -7,6 +7,7 @@
 #include "cuda/colsum.cuh"
 #include "cuda/row_stats.cuh"
 #include "cuda/rowwise_math.cuh"
+#include "tensor/fused.h"
 
 namespace promoe::cuda {
 
@@ -44,8 +45,10 @@ __global__ void gated_add_kernel(T* out, const T* x, const T* gate, const T* y, 
 
 }  // namespace
 
-void CudaBackend::layer_norm_modulate(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,
-                                      const Tensor& shift, const Tensor& scale, double eps) {
+namespace {
+
+void layer_norm_modulate(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,
+                         const Tensor& shift, const Tensor& scale, double eps) {
   const int64_t N = x.size(1), D = x.size(2), rows = x.size(0) * N;
   PROMOE_CUDA_DISPATCH_FLOAT(
       x.dtype(), "layer_norm_modulate",
@@ -53,9 +56,9 @@ void CudaBackend::layer_norm_modulate(const Tensor& out, const Tensor& mean, con
                         out.data<T>(), mean.data<T>(), rstd.data<T>(), rows, N, D, eps));
 }
 
-void CudaBackend::layer_norm_modulate_backward(const Tensor& grad_x, const Tensor& grad_shift, const Tensor& grad_scale,
-                                               const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& rstd,
-                                               const Tensor& scale) {
+void layer_norm_modulate_backward(const Tensor& grad_x, const Tensor& grad_shift, const Tensor& grad_scale,
+                                  const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                                  const Tensor& scale) {
   const int64_t B = x.size(0), N = x.size(1), D = x.size(2), rows = B * N;
   PROMOE_CUDA_DISPATCH_FLOAT(x.dtype(), "layer_norm_modulate_backward", {
     PROMOE_ROW_LAUNCH(modulate_backward_kernel, "layer_norm_modulate_backward", rows, D, grad_x.data<T>(), g.data<T>(),
@@ -66,20 +69,29 @@ void CudaBackend::layer_norm_modulate_backward(const Tensor& grad_x, const Tenso
   });
 }
 
-void CudaBackend::gated_add(const Tensor& out, const Tensor& x, const Tensor& gate, const Tensor& y) {
+void gated_add(const Tensor& out, const Tensor& x, const Tensor& gate, const Tensor& y) {
   const int64_t N = x.size(1), D = x.size(2);
   PROMOE_CUDA_DISPATCH_FLOAT(x.dtype(), "gated_add",
                              launch_1d("gated_add", x.numel(), gated_add_kernel<T>, out.data<T>(), x.data<T>(),
                                        gate.data<T>(), y.data<T>(), x.numel(), N, D));
 }
 
-void CudaBackend::gated_add_backward(const Tensor& grad_y, const Tensor& grad_gate, const Tensor& g, const Tensor& y,
-                                     const Tensor& gate) {
+void gated_add_backward(const Tensor& grad_y, const Tensor& grad_gate, const Tensor& g, const Tensor& y,
+                        const Tensor& gate) {
   const int64_t B = y.size(0), N = y.size(1), D = y.size(2);
   PROMOE_CUDA_DISPATCH_FLOAT(y.dtype(), "gated_add_backward", {
     const adamath::GatedTerms<T> terms{g.data<T>(), y.data<T>(), gate.data<T>(), grad_y.data<T>(), N, D};
     launch_col_sums<1>("gated_add_backward", terms, B, N, D, ColOut<T, 1>{{grad_gate.data<T>()}});
   });
 }
+
+// The fast kernels of nn.layer_norm_modulate, nn.layer_norm_modulate_backward, nn.gated_add, nn.gated_add_backward.
+const bool registered =
+    register_fused_kernel("nn.layer_norm_modulate", DeviceType::CUDA, &layer_norm_modulate) &&
+    register_fused_kernel("nn.layer_norm_modulate_backward", DeviceType::CUDA, &layer_norm_modulate_backward) &&
+    register_fused_kernel("nn.gated_add", DeviceType::CUDA, &gated_add) &&
+    register_fused_kernel("nn.gated_add_backward", DeviceType::CUDA, &gated_add_backward);
+
+}  // namespace
 
 }  // namespace promoe::cuda

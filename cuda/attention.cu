@@ -17,6 +17,7 @@
 
 #include "cuda/attention_math.cuh"
 #include "cuda/common.cuh"
+#include "tensor/fused.h"
 #include "tensor/precision.h"
 
 namespace promoe::cuda {
@@ -142,19 +143,19 @@ dim3 grid_of(const Tensor& q) { return dim3(unsigned(q.size(0) * q.size(1) * am:
 
 }  // namespace
 
-void CudaBackend::attention(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
-                            double scale) {
+namespace {
+
+void attention(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v, double scale) {
   const bool fused = with_fused(q, [&](auto hdp) {
     attention_forward_kernel<decltype(hdp)::value><<<grid_of(q), am::kRows, 0, context().stream>>>(
         heads_of(q), heads_of(k), heads_of(v), heads_of(out), lse.data<float>(), dims_of(q, scale));
     CUDA_CHECK_LAUNCH("attention");
   });
-  if (!fused) Backend::attention(out, lse, q, k, v, scale);
+  if (!fused) fused_reference<decltype(attention)>("nn.attention")(out, lse, q, k, v, scale);
 }
 
-void CudaBackend::attention_backward(const Tensor& gq, const Tensor& gk, const Tensor& gv, const Tensor& go,
-                                     const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
-                                     const Tensor& lse, double scale) {
+void attention_backward(const Tensor& gq, const Tensor& gk, const Tensor& gv, const Tensor& go, const Tensor& q,
+                        const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse, double scale) {
   const bool fused = with_fused(q, [&](auto hdp) {
     constexpr int HDP = decltype(hdp)::value;
     const am::Dims n = dims_of(q, scale);
@@ -170,7 +171,14 @@ void CudaBackend::attention_backward(const Tensor& gq, const Tensor& gk, const T
                                                                     lse.data<float>(), d.data<float>(), n);
     CUDA_CHECK_LAUNCH("attention_backward dK, dV");
   });
-  if (!fused) Backend::attention_backward(gq, gk, gv, go, q, k, v, out, lse, scale);
+  if (!fused)
+    fused_reference<decltype(attention_backward)>("nn.attention_backward")(gq, gk, gv, go, q, k, v, out, lse, scale);
 }
+
+// The fast kernels of nn.attention, nn.attention_backward.
+const bool registered = register_fused_kernel("nn.attention", DeviceType::CUDA, &attention) &&
+                        register_fused_kernel("nn.attention_backward", DeviceType::CUDA, &attention_backward);
+
+}  // namespace
 
 }  // namespace promoe::cuda

@@ -48,30 +48,12 @@ class CudaBackend final : public Backend {
   void arg_reduce(ReduceOp op, const Tensor& values, const Tensor& indices, const Tensor& a) override;
 
   void matmul(const Tensor& out, const Tensor& a, const Tensor& b, double alpha, double beta) override;
-  void grouped_matmul(const std::vector<Tensor>& outs, const std::vector<Tensor>& as,
-                      const std::vector<Tensor>& bs) override;
 
   void softmax(const Tensor& out, const Tensor& a, bool log) override;
   void softmax_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& out, bool log) override;
   void layer_norm(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& a, double eps) override;
   void layer_norm_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& a, const Tensor& mean,
                            const Tensor& rstd) override;
-
-  void layer_norm_modulate(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,
-                           const Tensor& shift, const Tensor& scale, double eps) override;
-  void layer_norm_modulate_backward(const Tensor& grad_x, const Tensor& grad_shift, const Tensor& grad_scale,
-                                    const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& rstd,
-                                    const Tensor& scale) override;
-  void gated_add(const Tensor& out, const Tensor& x, const Tensor& gate, const Tensor& y) override;
-  void gated_add_backward(const Tensor& grad_y, const Tensor& grad_gate, const Tensor& g, const Tensor& y,
-                          const Tensor& gate) override;
-  void attention(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
-                 double scale) override;
-  void attention_backward(const Tensor& gq, const Tensor& gk, const Tensor& gv, const Tensor& go, const Tensor& q,
-                          const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
-                          double scale) override;
-  void bias_gelu(const Tensor& out, const Tensor& pre, const Tensor& bias) override;
-  void bias_gelu_backward(const Tensor& grad_pre, const Tensor& grad_bias, const Tensor& g, const Tensor& pre) override;
 
   void index_select(const Tensor& out, const Tensor& a, int64_t dim, const Tensor& index) override;
   void index_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) override;
@@ -82,10 +64,6 @@ class CudaBackend final : public Backend {
 
   void uniform(const Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) override;
   void normal(const Tensor& out, uint64_t seed, uint64_t offset, double mean, double std) override;
-
-  void adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr, double beta1,
-             double beta2, double eps, double weight_decay, int64_t step, double grad_scale) override;
-  double sum_of_squares(const std::vector<Tensor>& ts) override;
 };
 
 CudaBackend& cuda_backend();

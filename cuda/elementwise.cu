@@ -4,6 +4,7 @@
 
 #include "cuda/common.cuh"
 #include "cuda/elementwise_math.cuh"
+#include "tensor/fused.h"
 #include "tensor/scalar_math.h"
 
 namespace promoe::cuda {
@@ -106,8 +107,10 @@ void CudaBackend::normal(const Tensor& out, uint64_t seed, uint64_t offset, doub
       launch_1d("normal", out.numel(), normal_kernel<T>, out.data<T>(), out.numel(), seed, offset, mean, std));
 }
 
-void CudaBackend::adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr,
-                        double beta1, double beta2, double eps, double weight_decay, int64_t step, double grad_scale) {
+namespace {
+
+void adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr, double beta1,
+           double beta2, double eps, double weight_decay, int64_t step, double grad_scale) {
   const double bias1 = 1.0 - std::pow(beta1, double(step));
   const double bias2_sqrt = std::sqrt(1.0 - std::pow(beta2, double(step)));
   PROMOE_CUDA_DISPATCH_FLOAT(param.dtype(), "adamw",
@@ -115,5 +118,10 @@ void CudaBackend::adamw(const Tensor& param, const Tensor& grad, const Tensor& m
                                        m.data<T>(), v.data<T>(), param.numel(), T(lr), T(beta1), T(beta2), T(eps),
                                        T(weight_decay), T(bias1), T(bias2_sqrt), T(grad_scale)));
 }
+
+// The fast kernel of optim.adamw (the list form runs it per tensor).
+const bool registered = register_fused_kernel("optim.adamw", DeviceType::CUDA, &adamw);
+
+}  // namespace
 
 }  // namespace promoe::cuda

@@ -13,6 +13,8 @@
 
 #include "cuda/common.cuh"
 #include "cuda/gemm_plan.h"
+#include "tensor/fused.h"
+#include "tensor/ops.h"
 #include "tensor/precision.h"
 
 namespace promoe::cuda {
@@ -109,8 +111,9 @@ bool grouped_gemm(const std::vector<Tensor>& outs, const std::vector<Tensor>& as
 
 }  // namespace
 
-void CudaBackend::grouped_matmul(const std::vector<Tensor>& outs, const std::vector<Tensor>& as,
-                                 const std::vector<Tensor>& bs) {
+namespace {
+
+void grouped_matmul(const std::vector<Tensor>& outs, const std::vector<Tensor>& as, const std::vector<Tensor>& bs) {
   std::vector<size_t> in_place, rest;  // the rest, each through matmul()
   for (size_t i = 0; i < outs.size(); ++i)
     (gemm::in_place(mat_of(as[i]), mat_of(bs[i]), mat_of(outs[i])) ? in_place : rest).push_back(i);
@@ -121,13 +124,13 @@ void CudaBackend::grouped_matmul(const std::vector<Tensor>& outs, const std::vec
                                grouped = grouped_gemm<T>(outs, as, bs, in_place, bf16));
   }
   if (!grouped) rest.insert(rest.end(), in_place.begin(), in_place.end());
-  std::vector<Tensor> o, a, b;
-  for (size_t i : rest) {
-    o.push_back(outs[i]);
-    a.push_back(as[i]);
-    b.push_back(bs[i]);
-  }
-  if (!o.empty()) Backend::grouped_matmul(o, a, b);
+  for (size_t i : rest)  // one product at a time, as the reference runs them
+    cuda_backend().matmul(raw::unsqueeze(outs[i], 0), raw::unsqueeze(as[i], 0), raw::unsqueeze(bs[i], 0), 1.0, 0.0);
 }
+
+// The fast kernels of moe.grouped_matmul.
+const bool registered = register_fused_kernel("moe.grouped_matmul", DeviceType::CUDA, &grouped_matmul);
+
+}  // namespace
 
 }  // namespace promoe::cuda

@@ -7,6 +7,7 @@
 // contiguous ones (a column sum of (N, D) over N: neighbouring threads read neighbouring columns).
 #include "cuda/common.cuh"
 #include "cuda/reduce_math.cuh"
+#include "tensor/fused.h"
 
 namespace promoe::cuda {
 
@@ -159,7 +160,9 @@ void CudaBackend::arg_reduce(ReduceOp op, const Tensor& values, const Tensor& in
   });
 }
 
-double CudaBackend::sum_of_squares(const std::vector<Tensor>& ts) {
+namespace {
+
+double sum_of_squares(const std::vector<Tensor>& ts) {
   const rmath::SqPlan p = rmath::sq_plan(ts, kBlock);
   if (p.slots == 0) return 0.0;
   Context& c = context();
@@ -173,8 +176,13 @@ double CudaBackend::sum_of_squares(const std::vector<Tensor>& ts) {
   CUDA_CHECK_LAUNCH("sum_of_squares (total)");
   c.allocator.deallocate(slots, bytes);  // stream-ordered: the copy below is queued before any reuse
   double total = 0;
-  copy_to_host(&total, slots + p.slots, sizeof(double));  // the one wait
+  cuda_backend().copy_to_host(&total, slots + p.slots, sizeof(double));  // the one wait
   return total;
 }
+
+// The fast kernel of optim.sum_of_squares (one pass over all tensors, one wait).
+const bool registered = register_fused_kernel("optim.sum_of_squares", DeviceType::CUDA, &sum_of_squares);
+
+}  // namespace
 
 }  // namespace promoe::cuda

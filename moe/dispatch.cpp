@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "moe/fused_grouped.h"
 #include "moe/routing.h"  // row_sums
 
 namespace promoe::moe {
@@ -195,10 +196,10 @@ Tensor dispatch(const Tensor& U, const Assignments& a, const std::vector<ExpertW
   Tensor Hpre = Tensor::empty({A, I}, dt, dev), Hs_pre = empty_or_none({T, Is});
   Tensor H = Tensor::empty({A, I}, dt, dev), Hs = empty_or_none({T, Is});
   Tensor Y = Tensor::empty({A, D}, dt, dev), Ys = empty_or_none({T, D});
-  raw::grouped_linear_into(parts(Hpre, Hs_pre), parts(X, U), weights_of(&ExpertWeights::w1, true),
-                           weights_of(&ExpertWeights::b1, false), parts(H, Hs));
-  raw::grouped_linear_into(parts(Y, Ys), parts(H, Hs), weights_of(&ExpertWeights::w2, true),
-                           weights_of(&ExpertWeights::b2, false));
+  fused::grouped_linear_into(parts(Hpre, Hs_pre), parts(X, U), weights_of(&ExpertWeights::w1, true),
+                             weights_of(&ExpertWeights::b1, false), parts(H, Hs));
+  fused::grouped_linear_into(parts(Y, Ys), parts(H, Hs), weights_of(&ExpertWeights::w2, true),
+                             weights_of(&ExpertWeights::b2, false));
   Tensor O = to_tokens(raw::mul(Y, raw::unsqueeze(ws, 1)));
   if (shared) raw::add_(O, Ys);
   if (!grad) return O;
@@ -240,20 +241,20 @@ Tensor dispatch(const Tensor& U, const Assignments& a, const std::vector<ExpertW
         product(raw::unsqueeze(db2, 0), raw::narrow(ones, 1, 0, s.n), gy);
       product(part(s, gH, gHs), gy, w_of(s.expert, 2));
     }
-    raw::grouped_matmul_into(o, x, w);
+    fused::grouped_matmul_into(o, x, w);
     // GELU and b1 (one grouped call), then layer 1: dW1 = ghp^T x, gx = ghp W1 (one grouped call).
     std::vector<Tensor> db1 = per_segment(groups, [&](const Segment& s) {
       Tensor g = grad_of(s.expert, 1);
       return g.defined() ? g : Tensor::empty(w_of(s.expert, 1).shape(), dt, dev);
     });
-    raw::grouped_bias_gelu_backward_into(parts(gHpre, gHs_pre), db1, parts(gH, gHs), parts(Hpre, Hs_pre));
+    fused::grouped_bias_gelu_backward_into(parts(gHpre, gHs_pre), db1, parts(gH, gHs), parts(Hpre, Hs_pre));
     o.clear(), x.clear(), w.clear();
     for (const Segment& s : groups) {
       const Tensor ghp = part(s, gHpre, gHs_pre);
       if (Tensor dW1 = grad_of(s.expert, 0); dW1.defined()) product(dW1, raw::transpose(ghp, 0, 1), part(s, sX, sU));
       product(part(s, gX, gXs), ghp, w_of(s.expert, 0));
     }
-    raw::grouped_matmul_into(o, x, w);
+    fused::grouped_matmul_into(o, x, w);
     for (int64_t e = 0; e < E; ++e)  // idle experts: defined zero gradients
       for (int j = 0; j < 4; ++j)
         if (needs[slot(e, j)] && !grads[slot(e, j)].defined())

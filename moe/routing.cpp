@@ -3,6 +3,8 @@
 
 #include <limits>
 
+#include "moe/fused_cosine.h"
+
 namespace promoe::moe {
 
 const std::vector<int64_t>& host_labels(const Tensor& u, const Tensor& labels, int64_t dim, int64_t null_label,
@@ -53,16 +55,16 @@ Tensor cosine_scores(const Tensor& x, const Tensor& P) {
   const int64_t D = P.size(1), E = P.size(0);
   Shape out_shape = x.shape();
   out_shape.back() = E;
-  Tensor Q = normalize(P, 1, eps);                      // (E, D)
-  Tensor X = raw::reshape(x, {-1, D});                  // (T, D)
-  raw::CosineScores s = raw::cosine_scores(X, Q, eps);  // z (T, E) = (x . q) / max(|x|, eps)
+  Tensor Q = normalize(P, 1, eps);                          // (E, D)
+  Tensor X = raw::reshape(x, {-1, D});                      // (T, D)
+  fused::CosineScores s = fused::cosine_scores(X, Q, eps);  // z (T, E) = (x . q) / max(|x|, eps)
   Tensor out = raw::reshape(s.z, out_shape);
   if (!needs_grad({x, Q})) return out;
   Tensor sX = X.detach(), sQ = Q.detach(), sZ = s.z, r = s.rnorm;
   const Shape x_shape = x.shape();
   const bool rx = x.requires_grad(), rq = Q.requires_grad();
   return record(out, "cosine_scores", {x, Q}, [=](const Tensor& g) {
-    raw::CosineScoresGrads d = raw::cosine_scores_backward(raw::reshape(g, {-1, E}), sZ, sX, sQ, r, eps);
+    fused::CosineScoresGrads d = fused::cosine_scores_backward(raw::reshape(g, {-1, E}), sZ, sX, sQ, r, eps);
     std::vector<Tensor> grads(2);
     if (rx) grads[0] = raw::reshape(d.x, x_shape);
     if (rq) grads[1] = raw::matmul(raw::transpose(d.gz_scaled, 0, 1), sX);  // (E, D)

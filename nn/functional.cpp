@@ -3,6 +3,10 @@
 
 #include <cmath>
 
+#include "nn/fused_adaln.h"
+#include "nn/fused_attention.h"
+#include "nn/fused_bias_gelu.h"
+
 namespace promoe::nn {
 
 using Grads = std::vector<Tensor>;
@@ -43,13 +47,13 @@ Tensor linear_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   out_shape.back() = out_f;
   Tensor x2 = raw::reshape(x, {-1, in});                       // (rows, in)
   Tensor pre = raw::matmul(x2, raw::transpose(weight, 0, 1));  // (rows, out), bias added below
-  Tensor h = raw::reshape(raw::bias_gelu_(pre, bias), out_shape);
+  Tensor h = raw::reshape(fused::bias_gelu_(pre, bias), out_shape);
   if (!needs_grad({x, weight, bias})) return h;
   Tensor sx = x2.detach(), sw = weight.detach();
   Shape x_shape = x.shape();
   bool rx = x.requires_grad(), rw = weight.requires_grad();
   return record(h, "linear_gelu", {x, weight, bias}, [=](const Tensor& g) {
-    raw::BiasGeluGrads d = raw::bias_gelu_backward(raw::reshape(g, {-1, out_f}), pre);
+    fused::BiasGeluGrads d = fused::bias_gelu_backward(raw::reshape(g, {-1, out_f}), pre);
     Grads grads{Tensor(), Tensor(), d.bias};
     if (rx) grads[0] = raw::reshape(raw::matmul(d.pre, sw), x_shape);
     if (rw) grads[1] = raw::matmul(raw::transpose(d.pre, 0, 1), sx);
@@ -62,21 +66,21 @@ Tensor modulate(const Tensor& h, const Tensor& shift, const Tensor& scale) {
 }
 
 Tensor layer_norm_modulate(const Tensor& x, const Tensor& shift, const Tensor& scale, double eps) {
-  raw::LayerNormModulateResult r = raw::layer_norm_modulate(x, shift, scale, eps);
+  fused::LayerNormModulateResult r = fused::layer_norm_modulate(x, shift, scale, eps);
   if (!needs_grad({x, shift, scale})) return r.out;
   Tensor sx = x.detach(), sscale = scale.detach(), mean = r.mean, rstd = r.rstd;
   return record(r.out, "layer_norm_modulate", {x, shift, scale}, [=](const Tensor& g) {
-    raw::LayerNormModulateGrads d = raw::layer_norm_modulate_backward(g, sx, mean, rstd, sscale);
+    fused::LayerNormModulateGrads d = fused::layer_norm_modulate_backward(g, sx, mean, rstd, sscale);
     return Grads{d.x, d.shift, d.scale};
   });
 }
 
 Tensor gated_residual(const Tensor& x, const Tensor& gate, const Tensor& y) {
-  Tensor out = raw::gated_add(x, gate, y);
+  Tensor out = fused::gated_add(x, gate, y);
   if (!needs_grad({x, gate, y})) return out;
   Tensor sgate = gate.detach(), sy = y.detach();
   return record(out, "gated_residual", {x, gate, y}, [=](const Tensor& g) {
-    raw::GatedAddGrads d = raw::gated_add_backward(g, sy, sgate);
+    fused::GatedAddGrads d = fused::gated_add_backward(g, sy, sgate);
     return Grads{g, d.gate, d.y};
   });
 }
@@ -105,13 +109,13 @@ Tensor attention(const Tensor& qkv, int64_t num_heads) {
   const double scale = 1.0 / std::sqrt(double(hd));
   auto [q, k, v] = split_heads(qkv, num_heads);
   Tensor out = Tensor::empty({B, N, D}, qkv.dtype(), qkv.device());
-  Tensor lse = raw::attention_into(heads_of(out, num_heads), q, k, v, scale);  // (B, H, N)
+  Tensor lse = fused::attention_into(heads_of(out, num_heads), q, k, v, scale);  // (B, H, N)
   if (!needs_grad({qkv})) return out;
   Tensor sq = q.detach(), sk = k.detach(), sv = v.detach(), so = heads_of(out.detach(), num_heads);
   return record(out, "attention", {qkv}, [=](const Tensor& g) {
     Tensor gqkv = Tensor::empty({B, N, 3 * D}, g.dtype(), g.device());
     auto [gq, gk, gv] = split_heads(gqkv, num_heads);
-    raw::attention_backward_into(gq, gk, gv, heads_of(raw::contiguous(g), num_heads), sq, sk, sv, so, lse, scale);
+    fused::attention_backward_into(gq, gk, gv, heads_of(raw::contiguous(g), num_heads), sq, sk, sv, so, lse, scale);
     return Grads{gqkv};
   });
 }

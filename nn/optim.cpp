@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "autograd/node.h"
-#include "tensor/ops.h"
+#include "nn/fused_optim.h"
 
 namespace promoe::nn {
 
@@ -27,9 +27,8 @@ void AdamW::step(double grad_scale) {
     gs.push_back(g.defined() ? raw::contiguous(g) : raw::zeros(p.shape(), p.dtype(), p.device()));
   }
   // One call for the whole list: the parameters share one device (Module::to moves them together).
-  backend_for(ps[0].device())
-      .adamw_group(ps, gs, exp_avg, exp_avg_sq, options.lr * lr_scale, options.beta1, options.beta2, options.eps,
-                   options.weight_decay, step_count, grad_scale);
+  fused::adamw_list_op(ps[0].device(), ps, gs, exp_avg, exp_avg_sq, options.lr * lr_scale, options.beta1, options.beta2,
+                       options.eps, options.weight_decay, step_count, grad_scale);
 }
 
 void AdamW::zero_grad() {
@@ -40,7 +39,7 @@ GradClip grad_clip(const NamedTensors& params, double max_norm) {
   std::vector<Tensor> grads;
   for (auto& [name, t] : params)
     if (t.grad().defined()) grads.push_back(t.grad());
-  const double norm = std::sqrt(raw::sum_of_squares(grads));
+  const double norm = std::sqrt(fused::sum_of_squares(grads));
   const double coef = max_norm / (norm + 1e-6);
   return {norm, coef < 1.0 ? coef : 1.0};
 }
@@ -68,7 +67,7 @@ void Ema::update(const NamedTensors& params) {
     s.push_back(shadow[i].second);
     p.push_back(params[i].second.detach());
   }
-  raw::ema_update_(s, p, decay);  // s = decay * s + (1 - decay) * p, one pass over all of them
+  fused::ema_update_(s, p, decay);  // s = decay * s + (1 - decay) * p, one pass over all of them
 }
 
 }  // namespace promoe::nn

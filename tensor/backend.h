@@ -1,6 +1,10 @@
-// The backend boundary: the short list of primitive kernels a device must provide. The CPU backend
-// (cpu/) is the readable reference; the CUDA backend (cuda/) implements the same list. Nothing above
-// tensor/ sees a backend: ops in tensor/ops.h check arguments, allocate outputs and call these.
+// The backend boundary: the short list of primitive kernels a device must provide (30 methods:
+// memory, conversion, elementwise, reductions, matmul, softmax and LayerNorm rows, indexing,
+// sort/top-k, RNG), with no model concept. The CPU backend (cpu/) is the readable reference; the
+// CUDA backend (cuda/) implements the same list. Fused operations (adaLN, attention, expert
+// layers, optimizer updates) are not here: they are FusedOps (tensor/fused.h), declared by the
+// layer that owns them with a composed reference, with fast kernels registered beside them.
+// Ops in tensor/ops.h check arguments, allocate outputs and call these.
 //
 // Conventions for every kernel:
 // - Tensors are views: they honour shape, element strides and offset unless a comment says
@@ -98,11 +102,6 @@ class Backend {
   // tensor/ops_matmul.cpp) folds what batch dims it can into one stride and calls matmul() per
   // leading index; a backend may override it to run all products in one launch.
   virtual void batched_matmul(const Tensor& out, const Tensor& a, const Tensor& b, double alpha = 1.0);
-  // Independent products outs[i] = as[i] @ bs[i] of 2-D views (laid out as matmul() takes them),
-  // e.g. one per expert. The default (tensor/ops_matmul.cpp) runs them one after another; the CPU
-  // backend shares them out over its threads, each product single-threaded.
-  virtual void grouped_matmul(const std::vector<Tensor>& outs, const std::vector<Tensor>& as,
-                              const std::vector<Tensor>& bs);
 
   // Row-wise over the last dim of contiguous tensors.
   virtual void softmax(const Tensor& out, const Tensor& a, bool log) = 0;
@@ -113,47 +112,6 @@ class Backend {
   // grad_in from grad_out of the normalised output: rstd * (g - mean(g) - xhat * mean(g * xhat)).
   virtual void layer_norm_backward(const Tensor& grad_in, const Tensor& grad_out, const Tensor& a, const Tensor& mean,
                                    const Tensor& rstd) = 0;
-
-  // adaLN-Zero conditioning of a contiguous x (B, N, D) by contiguous per-image vectors (B, D).
-  // The defaults (tensor/backend_fused.cpp) compose the primitives above; a backend may fuse them.
-  // out = LayerNorm(x) * (1 + scale) + shift, with mean, rstd (B, N) as layer_norm writes them.
-  virtual void layer_norm_modulate(const Tensor& out, const Tensor& mean, const Tensor& rstd, const Tensor& x,
-                                   const Tensor& shift, const Tensor& scale, double eps);
-  // From g = d/d out: grad_x, grad_shift = sum_n g, grad_scale = sum_n g * xhat.
-  virtual void layer_norm_modulate_backward(const Tensor& grad_x, const Tensor& grad_shift, const Tensor& grad_scale,
-                                            const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& rstd,
-                                            const Tensor& scale);
-  // out = x + gate * y (the gated residual); all (B, N, D) but gate (B, D).
-  virtual void gated_add(const Tensor& out, const Tensor& x, const Tensor& gate, const Tensor& y);
-  // From g = d/d out: grad_y = g * gate, grad_gate = sum_n g * y (grad_x is g itself).
-  virtual void gated_add_backward(const Tensor& grad_y, const Tensor& grad_gate, const Tensor& g, const Tensor& y,
-                                  const Tensor& gate);
-
-  // The bias and GELU(tanh) after an MLP's first GEMM, on contiguous pre (rows, n) and bias (n):
-  // pre += bias in place (kept for backward), out = gelu_tanh(pre). Default composed as above.
-  virtual void bias_gelu(const Tensor& out, const Tensor& pre, const Tensor& bias);
-  // grad_pre = g * gelu_tanh'(pre); grad_bias (n) = column sums of grad_pre.
-  virtual void bias_gelu_backward(const Tensor& grad_pre, const Tensor& grad_bias, const Tensor& g, const Tensor& pre);
-  // Cosine scores of contiguous x (T, D) against unit-norm prototypes q (E, D): rnorm (T) =
-  // 1 / max(|x_t|, eps), z (T, E) = (x_t . q_e) * rnorm_t. The default composes primitives; the CPU
-  // backend makes one pass over x.
-  virtual void cosine_scores(const Tensor& z, const Tensor& rnorm, const Tensor& x, const Tensor& q, double eps);
-  // From gz = d/dz: gz_scaled (T, E) = gz * rnorm (the prototypes' gradient is gz_scaled^T x) and
-  // gx (T, D) = gz_scaled @ q - x * rnorm^2 * sum_e gz * z where |x_t| > eps (0 where clamped).
-  virtual void cosine_scores_backward(const Tensor& gx, const Tensor& gz_scaled, const Tensor& gz, const Tensor& z,
-                                      const Tensor& x, const Tensor& q, const Tensor& rnorm, double eps);
-  // A bank of linear layers, one per group (an expert's segment of rows): outs[i] = as[i] @ bs[i]
-  // + biases[i] (bias (n) over the rows). With `gelus` given (one per group, else empty), the
-  // layer is an MLP's first: outs[i] keep the pre-activations and gelus[i] = gelu_tanh(outs[i]), as
-  // bias_gelu writes them. outs and gelus are contiguous, every group has rows. The default
-  // (tensor/backend_fused.cpp) is grouped_matmul, then bias_gelu or a bias add per group; the CPU
-  // backend runs each group's epilogue right after its product, on the same thread.
-  virtual void grouped_linear(const std::vector<Tensor>& outs, const std::vector<Tensor>& gelus,
-                              const std::vector<Tensor>& as, const std::vector<Tensor>& bs,
-                              const std::vector<Tensor>& biases);
-  // bias_gelu_backward of each group, contiguous operands.
-  virtual void grouped_bias_gelu_backward(const std::vector<Tensor>& grad_pres, const std::vector<Tensor>& grad_biases,
-                                          const std::vector<Tensor>& gs, const std::vector<Tensor>& pres);
 
   // Indexing along `dim` with an i64 index vector / index tensor (contiguous index).
   virtual void index_select(const Tensor& out, const Tensor& a, int64_t dim, const Tensor& index) = 0;
@@ -170,39 +128,6 @@ class Backend {
   // stream (seed, offset), so results do not depend on the device or thread count.
   virtual void uniform(const Tensor& out, uint64_t seed, uint64_t offset, double lo, double hi) = 0;
   virtual void normal(const Tensor& out, uint64_t seed, uint64_t offset, double mean, double std) = 0;
-
-  // Fused AdamW update on contiguous float tensors of equal shape (PyTorch semantics), with the
-  // gradient read as grad * grad_scale (gradient clipping folded into the step).
-  virtual void adamw(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, double lr, double beta1,
-                     double beta2, double eps, double weight_decay, int64_t step, double grad_scale) = 0;
-  // Multi-head attention core on head-split views q, k, v (B, H, N, hd) whose rows have unit
-  // stride (any other strides): out (B, H, N, hd), a view of the same kind, = P @ v with
-  // P = softmax(scale * q k^T) over the last dim, and lse (B, H, N) contiguous = the rows'
-  // log-sum-exp of scale * q k^T, all backward needs to rebuild P (no N x N tensor is kept). The
-  // default (tensor/backend_fused.cpp) is batched GEMMs and a softmax; a backend may fuse it.
-  virtual void attention(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
-                         double scale);
-  // From go = d/d out (same kind of view as out, which is passed too): gq, gk, gv, views of the
-  // same kind, written in full.
-  virtual void attention_backward(const Tensor& gq, const Tensor& gk, const Tensor& gv, const Tensor& go,
-                                  const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
-                                  const Tensor& lse, double scale);
-  // One AdamW step over many parameters at once (an optimizer's whole list): slot i updates
-  // params[i] from grads[i] with moments ms[i], vs[i], as adamw() does. The default
-  // (tensor/backend_fused.cpp) calls adamw() per slot; the CPU backend runs all of them in one
-  // parallel pass, so a model of many small tensors (a bank of experts) does not pay a parallel
-  // region or a serial loop per tensor.
-  virtual void adamw_group(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
-                           const std::vector<Tensor>& ms, const std::vector<Tensor>& vs, double lr, double beta1,
-                           double beta2, double eps, double weight_decay, int64_t step, double grad_scale);
-  // Sum of the squares of every element of the contiguous float tensors `ts` (a global gradient
-  // norm squared), accumulated in double. The default (tensor/backend_fused.cpp) is one reduction
-  // per tensor; a backend may do all of them in one pass.
-  virtual double sum_of_squares(const std::vector<Tensor>& ts);
-  // An exponential moving average of weights: shadows[i] = decay * shadows[i] + (1 - decay) *
-  // params[i] for contiguous float tensors of equal shapes. The default (tensor/backend_fused.cpp)
-  // composes it per tensor; the CPU backend makes one pass over the list.
-  virtual void ema_group(const std::vector<Tensor>& shadows, const std::vector<Tensor>& params, double decay);
 };
 
 // The backend that owns `device`'s memory; throws if that device is not built or not present.

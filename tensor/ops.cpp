@@ -11,8 +11,6 @@
 
 namespace promoe::raw {
 
-namespace detail {
-
 void check_defined(const Tensor& t, const char* op) { PROMOE_CHECK(t.defined(), op, ": undefined tensor argument"); }
 
 void check_same_dtype(const Tensor& a, const Tensor& b, const char* op) {
@@ -23,6 +21,8 @@ void check_floating(const Tensor& a, const char* op) {
   PROMOE_CHECK(is_floating(a.dtype()) && a.dtype() != DType::BF16, op, ": needs an f32 or f64 tensor, got ",
                describe(a));
 }
+
+namespace detail {
 
 // Moves `dim` to the last position (a view).
 Tensor move_to_last(const Tensor& a, int64_t dim) {

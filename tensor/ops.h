@@ -67,10 +67,6 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 // b (batch..., K, N) of the same batch shape: for ops that want a product laid out in place
 // (heads merged into tokens, gradients into one qkv buffer) instead of copied there.
 void matmul_into(const Tensor& out, const Tensor& a, const Tensor& b, double alpha = 1.0);
-// outs[i] = as[i] @ bs[i] for independent 2-D products (one per expert), written into the views
-// outs[i]; the backend may run them concurrently.
-void grouped_matmul_into(const std::vector<Tensor>& outs, const std::vector<Tensor>& as, const std::vector<Tensor>& bs);
-
 // Normalisation over the last dim / `dim`.
 Tensor softmax(const Tensor& a, int64_t dim, bool log = false);
 Tensor softmax_backward(const Tensor& grad_out, const Tensor& out, int64_t dim, bool log);
@@ -79,65 +75,6 @@ struct LayerNormResult {
 };
 LayerNormResult layer_norm(const Tensor& a, double eps);
 Tensor layer_norm_backward(const Tensor& grad_out, const Tensor& a, const Tensor& mean, const Tensor& rstd);
-
-// Fused ops (tensor/ops_fused.cpp).
-// Attention core on head-split views q, k, v (B, H, N, hd): writes softmax(scale q k^T) v into the
-// view `out` (B, H, N, hd) and returns the rows' log-sum-exp (B, H, N), all backward needs.
-Tensor attention_into(const Tensor& out, const Tensor& q, const Tensor& k, const Tensor& v, double scale);
-// Writes the gradients of q, k, v into the views gq, gk, gv from go = d/d out.
-void attention_backward_into(const Tensor& gq, const Tensor& gk, const Tensor& gv, const Tensor& go, const Tensor& q,
-                             const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse, double scale);
-// adaLN-Zero conditioning of x (B, N, D) by per-image vectors (B, D).
-struct LayerNormModulateResult {
-  Tensor out, mean, rstd;  // out (B, N, D); mean, rstd (B, N)
-};
-// LayerNorm(x) * (1 + scale) + shift (LayerNorm without affine).
-LayerNormModulateResult layer_norm_modulate(const Tensor& x, const Tensor& shift, const Tensor& scale, double eps);
-struct LayerNormModulateGrads {
-  Tensor x, shift, scale;
-};
-LayerNormModulateGrads layer_norm_modulate_backward(const Tensor& grad_out, const Tensor& x, const Tensor& mean,
-                                                    const Tensor& rstd, const Tensor& scale);
-// x + gate * y, gate broadcast over N.
-Tensor gated_add(const Tensor& x, const Tensor& gate, const Tensor& y);
-struct GatedAddGrads {
-  Tensor y, gate;  // the gradient for x is grad_out itself
-};
-GatedAddGrads gated_add_backward(const Tensor& grad_out, const Tensor& y, const Tensor& gate);
-// Sum of the squares of all elements of all `ts` (float tensors on one device), in double.
-double sum_of_squares(const std::vector<Tensor>& ts);
-// shadows[i] = decay * shadows[i] + (1 - decay) * params[i] in place (Backend::ema_group): contiguous
-// float shadows, params of the same shapes, dtypes and device.
-void ema_update_(const std::vector<Tensor>& shadows, const std::vector<Tensor>& params, double decay);
-// An MLP's bias and GELU(tanh) on the first GEMM's output pre (rows, n): pre += bias in place
-// (pre must be a fresh contiguous tensor; it is what backward needs), returns gelu_tanh(pre).
-Tensor bias_gelu_(const Tensor& pre, const Tensor& bias);
-struct BiasGeluGrads {
-  Tensor pre, bias;
-};
-BiasGeluGrads bias_gelu_backward(const Tensor& grad_out, const Tensor& pre);
-// Cosine scores of x (T, D) against unit-norm prototypes q (E, D) (Backend::cosine_scores):
-// z (T, E) = (x_t . q_e) / max(|x_t|, eps) and rnorm (T) = 1 / max(|x_t|, eps).
-struct CosineScores {
-  Tensor z, rnorm;
-};
-CosineScores cosine_scores(const Tensor& x, const Tensor& q, double eps);
-// Its backward from gz (T, E): gx (T, D), and gz_scaled = gz * rnorm, from which the prototypes'
-// gradient is gz_scaled^T @ x.
-struct CosineScoresGrads {
-  Tensor x, gz_scaled;
-};
-CosineScoresGrads cosine_scores_backward(const Tensor& gz, const Tensor& z, const Tensor& x, const Tensor& q,
-                                         const Tensor& rnorm, double eps);
-// A bank of linear layers over row groups (Backend::grouped_linear): outs[i] (rows_i, n_i) =
-// as[i] @ bs[i] + biases[i]; with `gelus` given, outs[i] keep the pre-activations and
-// gelus[i] = gelu_tanh(outs[i]). outs and gelus must be contiguous; groups without rows are skipped.
-void grouped_linear_into(const std::vector<Tensor>& outs, const std::vector<Tensor>& as, const std::vector<Tensor>& bs,
-                         const std::vector<Tensor>& biases, const std::vector<Tensor>& gelus = {});
-// bias_gelu_backward of each group into contiguous grad_pres[i] and grad_biases[i] (a group
-// without rows gets a zero bias gradient).
-void grouped_bias_gelu_backward_into(const std::vector<Tensor>& grad_pres, const std::vector<Tensor>& grad_biases,
-                                     const std::vector<Tensor>& grad_outs, const std::vector<Tensor>& pres);
 
 // Indexing.
 Tensor index_select(const Tensor& a, int64_t dim, const Tensor& index);
@@ -156,8 +93,12 @@ Tensor stack(const std::vector<Tensor>& parts, int64_t dim);
 const char* op_name(UnaryOp op);
 const char* op_name(BinaryOp op);
 
-// Argument checks shared with autograd/ops.
+// Argument checks shared with autograd/ops and the fused ops' entry points (nn/, moe/).
+void check_defined(const Tensor& t, const char* op);
 void check_same_device(const Tensor& a, const Tensor& b, const char* op);
+void check_same_dtype(const Tensor& a, const Tensor& b, const char* op);
+// f32 or f64 (bf16 is a storage format, i64 holds indices).
+void check_floating(const Tensor& a, const char* op);
 void check_index_tensor(const Tensor& index, const char* op);
 DType promote(DType a, DType b);
 

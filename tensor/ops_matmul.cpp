@@ -68,12 +68,6 @@ void Backend::batched_matmul(const Tensor& out, const Tensor& a, const Tensor& b
   if (!O.same(out)) copy(out, O);
 }
 
-void Backend::grouped_matmul(const std::vector<Tensor>& outs, const std::vector<Tensor>& as,
-                             const std::vector<Tensor>& bs) {
-  for (size_t i = 0; i < outs.size(); ++i)
-    matmul(raw::unsqueeze(outs[i], 0), raw::unsqueeze(as[i], 0), raw::unsqueeze(bs[i], 0), 1.0, 0.0);
-}
-
 }  // namespace promoe
 
 namespace promoe::raw {

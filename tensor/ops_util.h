@@ -7,10 +7,9 @@ namespace promoe::raw::detail {
 
 inline Backend& be(const Tensor& t) { return backend_for(t.device()); }
 
-void check_defined(const Tensor& t, const char* op);
-void check_same_dtype(const Tensor& a, const Tensor& b, const char* op);
-// f32 or f64 (bf16 is a storage format, i64 holds indices).
-void check_floating(const Tensor& a, const char* op);
+using raw::check_defined;
+using raw::check_floating;
+using raw::check_same_dtype;
 // Moves `dim` to the last position (a view), and back.
 Tensor move_to_last(const Tensor& a, int64_t dim);
 Tensor move_from_last(const Tensor& a, int64_t dim);

@@ -9,6 +9,7 @@
 
 #include "cuda/cuda_backend.h"
 #include "cuda_pair_util.h"
+#include "fused_ops.h"
 #include "tensor/precision.h"
 #include "tensor/random.h"
 
@@ -42,13 +43,13 @@ AttentionRun run_attention(const Tensor& qkv, const Tensor& go, int64_t H, int64
   if (composed) {
     Backend& be = backend_for(qkv.device());
     r.lse = Tensor::empty({B, H, N}, qkv.dtype(), qkv.device());
-    be.Backend::attention(h1(r.out), r.lse, h3(qkv, 0), h3(qkv, 1), h3(qkv, 2), scale);
-    be.Backend::attention_backward(h3(r.grads, 0), h3(r.grads, 1), h3(r.grads, 2), h1(go), h3(qkv, 0), h3(qkv, 1),
-                                   h3(qkv, 2), h1(r.out), r.lse, scale);
+    nn::fused::attention_reference(h1(r.out), r.lse, h3(qkv, 0), h3(qkv, 1), h3(qkv, 2), scale);
+    nn::fused::attention_backward_reference(h3(r.grads, 0), h3(r.grads, 1), h3(r.grads, 2), h1(go), h3(qkv, 0),
+                                            h3(qkv, 1), h3(qkv, 2), h1(r.out), r.lse, scale);
   } else {
-    r.lse = raw::attention_into(h1(r.out), h3(qkv, 0), h3(qkv, 1), h3(qkv, 2), scale);
-    raw::attention_backward_into(h3(r.grads, 0), h3(r.grads, 1), h3(r.grads, 2), h1(go), h3(qkv, 0), h3(qkv, 1),
-                                 h3(qkv, 2), h1(r.out), r.lse, scale);
+    r.lse = nn::fused::attention_into(h1(r.out), h3(qkv, 0), h3(qkv, 1), h3(qkv, 2), scale);
+    nn::fused::attention_backward_into(h3(r.grads, 0), h3(r.grads, 1), h3(r.grads, 2), h1(go), h3(qkv, 0), h3(qkv, 1),
+                                       h3(qkv, 2), h1(r.out), r.lse, scale);
   }
   return r;
 }

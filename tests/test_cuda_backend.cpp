@@ -21,6 +21,7 @@
 #include "autograd/ops.h"
 #include "cuda/cuda_backend.h"
 #include "cuda_pair_util.h"
+#include "fused_ops.h"
 #include "tensor/backend.h"
 #include "tensor/ops.h"
 #include "tensor/precision.h"
@@ -308,28 +309,31 @@ TEST_CASE("cuda: fused LayerNorm + modulation and the gated residual, with their
       Pair y = upload(random_tensor(gen, {B, N, D}, dt, 1.0)), g = upload(random_tensor(gen, {B, N, D}, dt, 1.0));
       Pair shift = upload(random_tensor(gen, {B, D}, dt, 1.0)), scale = upload(random_tensor(gen, {B, D}, dt, 0.5));
       Pair gate = upload(random_tensor(gen, {B, D}, dt, 1.0));
-      raw::LayerNormModulateResult c = raw::layer_norm_modulate(x.cpu, shift.cpu, scale.cpu, 1e-6),
-                                   d = raw::layer_norm_modulate(x.gpu, shift.gpu, scale.gpu, 1e-6);
+      nn::fused::LayerNormModulateResult c = nn::fused::layer_norm_modulate(x.cpu, shift.cpu, scale.cpu, 1e-6),
+                                         d = nn::fused::layer_norm_modulate(x.gpu, shift.gpu, scale.gpu, 1e-6);
       check_close(d.out, c.out, rtol_for(dt), atol_for(dt) * 10, "layer_norm_modulate " + what);
       check_close(d.mean, c.mean, rtol_for(dt), atol_for(dt), "layer_norm_modulate mean " + what);
       check_close(d.rstd, c.rstd, rtol_for(dt), atol_for(dt), "layer_norm_modulate rstd " + what);
-      raw::LayerNormModulateGrads gc = raw::layer_norm_modulate_backward(g.cpu, x.cpu, c.mean, c.rstd, scale.cpu),
-                                  gd = raw::layer_norm_modulate_backward(g.gpu, x.gpu, d.mean, d.rstd, scale.gpu);
+      nn::fused::LayerNormModulateGrads gc = nn::fused::layer_norm_modulate_backward(g.cpu, x.cpu, c.mean, c.rstd,
+                                                                                     scale.cpu),
+                                        gd = nn::fused::layer_norm_modulate_backward(g.gpu, x.gpu, d.mean, d.rstd,
+                                                                                     scale.gpu);
       // D = 1: xhat is 0 and rstd 1/sqrt(eps), so the CPU's rounding of g - mean(g) shows up at 1e3 x.
       const double gx_atol = D == 1 ? (dt == DType::F32 ? 1e-3 : 1e-9) : atol_for(dt) * 100;
       check_close(gd.x, gc.x, rtol_for(dt) * 10, gx_atol, "layer_norm_modulate grad_x " + what);
       check_close(gd.shift, gc.shift, rtol_for(dt), sum_tol(dt, N), "layer_norm_modulate grad_shift " + what);
       check_close(gd.scale, gc.scale, rtol_for(dt), sum_tol(dt, N), "layer_norm_modulate grad_scale " + what);
-      raw::LayerNormModulateGrads again = raw::layer_norm_modulate_backward(g.gpu, x.gpu, d.mean, d.rstd, scale.gpu);
+      nn::fused::LayerNormModulateGrads again =
+          nn::fused::layer_norm_modulate_backward(g.gpu, x.gpu, d.mean, d.rstd, scale.gpu);
       check_close(again.scale, gd.scale, 0, 0, "layer_norm_modulate grad_scale repeats bit for bit " + what);
 
-      check_close(raw::gated_add(x.gpu, gate.gpu, y.gpu), raw::gated_add(x.cpu, gate.cpu, y.cpu), rtol_for(dt),
-                  atol_for(dt), "gated_add " + what);
-      raw::GatedAddGrads ac = raw::gated_add_backward(g.cpu, y.cpu, gate.cpu),
-                         ad = raw::gated_add_backward(g.gpu, y.gpu, gate.gpu);
+      check_close(nn::fused::gated_add(x.gpu, gate.gpu, y.gpu), nn::fused::gated_add(x.cpu, gate.cpu, y.cpu),
+                  rtol_for(dt), atol_for(dt), "gated_add " + what);
+      nn::fused::GatedAddGrads ac = nn::fused::gated_add_backward(g.cpu, y.cpu, gate.cpu),
+                               ad = nn::fused::gated_add_backward(g.gpu, y.gpu, gate.gpu);
       check_close(ad.y, ac.y, rtol_for(dt), atol_for(dt), "gated_add grad_y " + what);
       check_close(ad.gate, ac.gate, rtol_for(dt), sum_tol(dt, N), "gated_add grad_gate " + what);
-      check_close(raw::gated_add_backward(g.gpu, y.gpu, gate.gpu).gate, ad.gate, 0, 0,
+      check_close(nn::fused::gated_add_backward(g.gpu, y.gpu, gate.gpu).gate, ad.gate, 0, 0,
                   "gated_add grad_gate repeats bit for bit " + what);
     }
 }
@@ -343,13 +347,15 @@ TEST_CASE("cuda: fused bias + GELU and its backward match the CPU") {
             std::string(dtype_name(dt)) + " rows=" + std::to_string(rows) + " n=" + std::to_string(n);
         Pair pre = upload(random_tensor(gen, {rows, n}, dt, 2.0)), bias = upload(random_tensor(gen, {n}, dt, 1.0));
         Pair g = upload(random_tensor(gen, {rows, n}, dt, 1.0));
-        Pair out{raw::bias_gelu_(pre.cpu, bias.cpu), raw::bias_gelu_(pre.gpu, bias.gpu)};
+        Pair out{nn::fused::bias_gelu_(pre.cpu, bias.cpu), nn::fused::bias_gelu_(pre.gpu, bias.gpu)};
         check_pair(pre, rtol_for(dt), atol_for(dt), "bias_gelu pre + bias " + what);
         check_pair(out, rtol_for(dt), atol_for(dt), "bias_gelu " + what);
-        raw::BiasGeluGrads c = raw::bias_gelu_backward(g.cpu, pre.cpu), d = raw::bias_gelu_backward(g.gpu, pre.gpu);
+        nn::fused::BiasGeluGrads c = nn::fused::bias_gelu_backward(g.cpu, pre.cpu),
+                                 d = nn::fused::bias_gelu_backward(g.gpu, pre.gpu);
         check_close(d.pre, c.pre, rtol_for(dt), atol_for(dt), "bias_gelu grad_pre " + what);
         check_close(d.bias, c.bias, rtol_for(dt), sum_tol(dt, rows), "bias_gelu grad_bias " + what);
-        check_close(raw::bias_gelu_backward(g.gpu, pre.gpu).bias, d.bias, 0, 0, "bias_gelu grad_bias repeats " + what);
+        check_close(nn::fused::bias_gelu_backward(g.gpu, pre.gpu).bias, d.bias, 0, 0,
+                    "bias_gelu grad_bias repeats " + what);
       }
 }
 
@@ -459,8 +465,8 @@ TEST_CASE("cuda: fused AdamW steps") {
     Pair p = upload(gen.randn({3001}, dt)), m = upload(raw::zeros({3001}, dt)), v = upload(raw::zeros({3001}, dt));
     for (int64_t step = 1; step <= 5; ++step) {
       Pair g = upload(gen.randn({3001}, dt));
-      cpu_be().adamw(p.cpu, g.cpu, m.cpu, v.cpu, 1e-2, 0.9, 0.999, 1e-8, 0.05, step, 0.7);
-      gpu_be().adamw(p.gpu, g.gpu, m.gpu, v.gpu, 1e-2, 0.9, 0.999, 1e-8, 0.05, step, 0.7);
+      test::cpu_kernel(nn::fused::adamw_op)(p.cpu, g.cpu, m.cpu, v.cpu, 1e-2, 0.9, 0.999, 1e-8, 0.05, step, 0.7);
+      test::cuda_kernel(nn::fused::adamw_op)(p.gpu, g.gpu, m.gpu, v.gpu, 1e-2, 0.9, 0.999, 1e-8, 0.05, step, 0.7);
     }
     check_pair(p, rtol_for(dt), atol_for(dt), std::string("adamw param ") + dtype_name(dt));
     check_pair(m, rtol_for(dt), atol_for(dt), std::string("adamw m ") + dtype_name(dt));
@@ -482,10 +488,10 @@ TEST_CASE("cuda: the sum of squares of many tensors (both float types, views, em
     c.push_back(p.cpu);
     d.push_back(p.gpu);
   }
-  const double want = raw::sum_of_squares(c), got = raw::sum_of_squares(d);
+  const double want = nn::fused::sum_of_squares(c), got = nn::fused::sum_of_squares(d);
   CHECK(got == doctest::Approx(want).epsilon(1e-12));
-  CHECK(raw::sum_of_squares(d) == got);  // a fixed order: bit for bit
-  CHECK(raw::sum_of_squares({d.back()}) == 0.0);
+  CHECK(nn::fused::sum_of_squares(d) == got);  // a fixed order: bit for bit
+  CHECK(nn::fused::sum_of_squares({d.back()}) == 0.0);
 }
 
 // ---------------------------------------------------------------------------------------------

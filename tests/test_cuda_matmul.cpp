@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cuda_pair_util.h"
+#include "fused_ops.h"
 #include "tensor/backend.h"
 #include "tensor/ops.h"
 #include "tensor/precision.h"
@@ -145,8 +146,8 @@ TEST_CASE("cuda: grouped products of any layouts, outputs in one buffer, match t
       at += m;
     }
     const std::vector<Tensor> oc = side(outs, false), og = side(outs, true), ac = side(as, false), bc = side(bs, false);
-    raw::grouped_matmul_into(oc, ac, bc);
-    raw::grouped_matmul_into(og, side(as, true), side(bs, true));
+    moe::fused::grouped_matmul_into(oc, ac, bc);
+    moe::fused::grouped_matmul_into(og, side(as, true), side(bs, true));
     for (size_t i = 0; i < rows.size(); ++i)
       check_matmul(raw::contiguous(og[i]), raw::contiguous(oc[i]), ac[i], bc[i], K, 1.0,
                    "grouped product " + std::to_string(i) + " " + dtype_name(dt));
@@ -200,8 +201,8 @@ TEST_CASE("cuda: bf16 matmul and grouped products equal the CPU's bf16 reference
     og.push_back(Tensor::empty({rows[i], N}, DType::F32, kCuda));
   }
   GemmPrecisionGuard guard(GemmPrecision::BF16);
-  raw::grouped_matmul_into(oc, ac, bc);
-  raw::grouped_matmul_into(og, ag, bg);
+  moe::fused::grouped_matmul_into(oc, ac, bc);
+  moe::fused::grouped_matmul_into(og, ag, bg);
   for (size_t i = 0; i < rows.size(); ++i)
     check_matmul(og[i], oc[i], ac[i], bc[i], K, 1.0, "bf16 grouped product " + std::to_string(i));
 }

@@ -8,6 +8,7 @@
 
 #include "autograd/ops.h"
 #include "cuda_pair_util.h"
+#include "fused_ops.h"
 #include "moe/dispatch.h"
 #include "tensor/random.h"
 
@@ -47,11 +48,11 @@ TEST_CASE("cuda: grouped linear layers and the grouped bias + GELU backward matc
          gpre = empty_pair({A, I}, dt);
     for (bool gpu : {false, true}) {
       auto of = [&](const Pair& p) { return gpu ? p.gpu : p.cpu; };
-      raw::grouped_linear_into(segments(of(pre), rows), segments(of(X), rows), side(w, gpu), side(b, gpu),
-                               segments(of(gelu), rows));
-      raw::grouped_linear_into(segments(of(lin), rows), segments(of(X), rows), side(w, gpu), side(b, gpu));
-      raw::grouped_bias_gelu_backward_into(segments(of(gpre), rows), side(gb, gpu), segments(of(G), rows),
-                                           segments(of(pre), rows));
+      moe::fused::grouped_linear_into(segments(of(pre), rows), segments(of(X), rows), side(w, gpu), side(b, gpu),
+                                      segments(of(gelu), rows));
+      moe::fused::grouped_linear_into(segments(of(lin), rows), segments(of(X), rows), side(w, gpu), side(b, gpu));
+      moe::fused::grouped_bias_gelu_backward_into(segments(of(gpre), rows), side(gb, gpu), segments(of(G), rows),
+                                                  segments(of(pre), rows));
     }
     const double mm_tol = dt == DType::F32 ? 1e-4 : 1e-11;  // sums of D products
     check_pair(pre, mm_tol, mm_tol, "grouped linear + GELU, pre-activations " + what);

@@ -9,6 +9,7 @@
 
 #include "cuda/attention_math.cuh"
 #include "cuda_math_test_util.h"
+#include "fused_ops.h"
 #include "tensor/precision.h"
 
 using namespace cuda_math_test;
@@ -213,9 +214,9 @@ TEST_CASE("cuda math: flash attention forward and backward over the kernels' til
       Tensor g_want = Tensor::empty({B, N, 3 * D}), o = heads(out_want, 1, 0);
       {
         GemmPrecisionGuard guard(bf16 ? GemmPrecision::BF16 : GemmPrecision::FP32);
-        cpu().attention(o, lse_want, q, k, v, c.scale);
-        cpu().attention_backward(heads(g_want, 3, 0), heads(g_want, 3, 1), heads(g_want, 3, 2), go, q, k, v, o,
-                                 lse_want, c.scale);
+        test::cpu_kernel(nn::fused::attention_op)(o, lse_want, q, k, v, c.scale);
+        test::cpu_kernel(nn::fused::attention_backward_op)(heads(g_want, 3, 0), heads(g_want, 3, 1),
+                                                           heads(g_want, 3, 2), go, q, k, v, o, lse_want, c.scale);
       }
       const am::Dims n = dims_of(q, float(c.scale), bf16);
       // Tolerances relative to the largest element. Under bf16 the kernels round exp(s - m) where the

@@ -10,6 +10,7 @@
 #include "cuda/bias_gelu_math.cuh"
 #include "cuda/colsum_math.cuh"
 #include "cuda_math_test_util.h"
+#include "fused_ops.h"
 
 using namespace cuda_math_test;
 
@@ -114,10 +115,11 @@ TEST_CASE("cuda math: LayerNorm + modulation rows and their backward with column
         Tensor shift = gen.randn({B, D}, dt), scale = raw::mul_scalar(gen.randn({B, D}, dt), 0.5);
         Tensor want = Tensor::empty({B, N, D}, dt), want_m = Tensor::empty({B, N}, dt),
                want_r = Tensor::empty({B, N}, dt);
-        cpu().layer_norm_modulate(want, want_m, want_r, x, shift, scale, 1e-6);
+        test::cpu_kernel(nn::fused::layer_norm_modulate_op)(want, want_m, want_r, x, shift, scale, 1e-6);
         Tensor want_gx = Tensor::empty({B, N, D}, dt), want_gsh = Tensor::empty({B, D}, dt),
                want_gsc = Tensor::empty({B, D}, dt);
-        cpu().layer_norm_modulate_backward(want_gx, want_gsh, want_gsc, g, x, want_m, want_r, scale);
+        test::cpu_kernel(nn::fused::layer_norm_modulate_backward_op)(want_gx, want_gsh, want_gsc, g, x, want_m, want_r,
+                                                                     scale);
         const double tol = dt == DType::F32 ? 1e-5 : 1e-12;
         const std::string what = shape_name(dt, s) + " lanes=" + std::to_string(nl);
         with_numeric(dt, [&](auto tag) {
@@ -159,8 +161,8 @@ TEST_CASE("cuda math: the gated residual and its backward with column sums match
       Tensor gate = gen.randn({B, D}, dt);
       Tensor want = Tensor::empty({B, N, D}, dt), want_gy = Tensor::empty({B, N, D}, dt),
              want_gg = Tensor::empty({B, D}, dt);
-      cpu().gated_add(want, x, gate, y);
-      cpu().gated_add_backward(want_gy, want_gg, g, y, gate);
+      test::cpu_kernel(nn::fused::gated_add_op)(want, x, gate, y);
+      test::cpu_kernel(nn::fused::gated_add_backward_op)(want_gy, want_gg, g, y, gate);
       const std::string what = shape_name(dt, s);
       with_numeric(dt, [&](auto tag) {
         using T = decltype(tag);
@@ -188,9 +190,9 @@ TEST_CASE("cuda math: bias + GELU and its backward with the bias column sums mat
         Tensor pre0 = raw::mul_scalar(gen.randn({rows, n}, dt), 2.0), bias = gen.randn({n}, dt),
                g = gen.randn({rows, n}, dt);
         Tensor want_pre = raw::clone(pre0), want = Tensor::empty({rows, n}, dt);
-        cpu().bias_gelu(want, want_pre, bias);
+        test::cpu_kernel(nn::fused::bias_gelu_op)(want, want_pre, bias);
         Tensor want_gp = Tensor::empty({rows, n}, dt), want_gb = Tensor::empty({n}, dt);
-        cpu().bias_gelu_backward(want_gp, want_gb, g, want_pre);
+        test::cpu_kernel(nn::fused::bias_gelu_backward_op)(want_gp, want_gb, g, want_pre);
         const double tol = dt == DType::F32 ? 1e-5 : 1e-12;
         const std::string what =
             std::string(dtype_name(dt)) + " rows=" + std::to_string(rows) + " n=" + std::to_string(n);
@@ -242,7 +244,7 @@ TEST_CASE("cuda math: the sum of squares of many tensors, by blocks and batches,
   }
   double got = 0;
   for (double s : slots) got += s;  // NaN if a slot was never written
-  const double want = cpu().sum_of_squares(ts);
+  const double want = test::cpu_kernel(nn::fused::sum_of_squares_op)(ts);
   CHECK(got == doctest::Approx(want).epsilon(1e-12));
   CHECK(pc::rmath::sq_plan({raw::zeros({0})}, block).slots == 0);
 }

@@ -8,6 +8,7 @@
 
 #include <cmath>
 
+#include "fused_ops.h"
 #include "ops_reference.h"
 #include "random_views.h"
 #include "tensor/backend.h"
@@ -25,7 +26,7 @@ TEST_CASE("fused AdamW follows PyTorch's update over several steps, with a gradi
     std::vector<double> gv = g.to_vector<double>();
     const double scale = step == 2 ? 0.25 : 1.0;  // clipping folded into the step
     for (double& x : gv) x *= scale;
-    backend_for(Device::cpu()).adamw(p, g, m, v, lr, b1, b2, eps, wd, step, scale);
+    test::cpu_kernel(nn::fused::adamw_op)(p, g, m, v, lr, b1, b2, eps, wd, step, scale);
     for (int i = 0; i < 7; ++i) {  // torch.optim.AdamW, single tensor
       rp[i] *= 1 - lr * wd;
       rm[i] = b1 * rm[i] + (1 - b1) * gv[i];
@@ -52,8 +53,8 @@ TEST_CASE("adamw_group over many tensors equals adamw per tensor") {
     m2.push_back(raw::clone(m1.back()));
     v2.push_back(raw::clone(v1.back()));
   }
-  cpu.adamw_group(p1, g, m1, v1, 1e-3, 0.9, 0.999, 1e-8, 0.05, 4, 0.6);
-  cpu.Backend::adamw_group(p2, g, m2, v2, 1e-3, 0.9, 0.999, 1e-8, 0.05, 4, 0.6);
+  test::cpu_kernel(nn::fused::adamw_list_op)(p1, g, m1, v1, 1e-3, 0.9, 0.999, 1e-8, 0.05, 4, 0.6);
+  nn::fused::adamw_list_reference(p2, g, m2, v2, 1e-3, 0.9, 0.999, 1e-8, 0.05, 4, 0.6);
   for (size_t i = 0; i < p1.size(); ++i) {
     CAPTURE(i);
     CHECK(p1[i].to_vector<float>() == p2[i].to_vector<float>());
@@ -69,14 +70,14 @@ TEST_CASE("sum_of_squares over many tensors equals the composed default and igno
   double want = 0;
   for (const Tensor& t : ts)
     for (double x : t.to_vector<double>()) want += x * x;
-  const double got = raw::sum_of_squares(ts);
+  const double got = nn::fused::sum_of_squares(ts);
   CHECK(got == doctest::Approx(want).epsilon(1e-12));
   std::vector<Tensor> dense;
   for (const Tensor& t : ts) dense.push_back(raw::contiguous(t));
-  CHECK(backend_for(Device::cpu()).Backend::sum_of_squares(dense) == doctest::Approx(want).epsilon(1e-6));
+  CHECK(nn::fused::sum_of_squares_reference(dense) == doctest::Approx(want).epsilon(1e-6));
   const int threads = omp_get_max_threads();
   omp_set_num_threads(threads == 1 ? 2 : 1);
-  CHECK(raw::sum_of_squares(ts) == got);
+  CHECK(nn::fused::sum_of_squares(ts) == got);
   omp_set_num_threads(threads);
 }
 
@@ -89,10 +90,10 @@ TEST_CASE("the EMA update over a list of tensors equals the composed default, pe
     want.push_back(raw::clone(shadows.back()));
   }
   const double decay = 0.995;
-  backend_for(Device::cpu()).Backend::ema_group(want, params, decay);
-  raw::ema_update_(shadows, params, decay);
+  nn::fused::ema_list_reference(want, params, decay);
+  nn::fused::ema_update_(shadows, params, decay);
   for (size_t i = 0; i < shadows.size(); ++i) check_close(shadows[i], ref(want[i]), 1e-15);
-  CHECK_THROWS_WITH_AS(raw::ema_update_({randn(gen, {3})}, {randn(gen, {4})}, decay),
+  CHECK_THROWS_WITH_AS(nn::fused::ema_update_({randn(gen, {3})}, {randn(gen, {4})}, decay),
                        doctest::Contains("must be contiguous and match"), Error);
 }
 
@@ -134,17 +135,17 @@ TEST_CASE("grouped_matmul_into runs independent products of any layouts, on the 
                              raw::narrow(buf, 0, 66, 2)};
     if (fallback) {
       std::vector<Tensor> o(outs.begin(), outs.end() - 1), a(as.begin(), as.end() - 1), b(bs.begin(), bs.end() - 1);
-      backend_for(Device::cpu()).Backend::grouped_matmul(o, a, b);
+      moe::fused::grouped_matmul_reference(o, a, b);
       raw::fill_(outs.back(), 0.0);
     } else {
-      raw::grouped_matmul_into(outs, as, bs);
+      moe::fused::grouped_matmul_into(outs, as, bs);
     }
     CAPTURE(fallback);
     for (size_t i = 0; i < outs.size(); ++i)
       check_close(raw::contiguous(outs[i]), naive_matmul(ref(as[i]), ref(bs[i])), 1e-10);
     CHECK(raw::narrow(buf, 0, 61, 5).to_vector<double>() == std::vector<double>(35, 1.0));  // rows no product owns
   }
-  CHECK_THROWS_WITH_AS(raw::grouped_matmul_into({raw::zeros({2, 2}, DType::F64)}, {r({2, 3})}, {r({2, 2})}),
+  CHECK_THROWS_WITH_AS(moe::fused::grouped_matmul_into({raw::zeros({2, 2}, DType::F64)}, {r({2, 3})}, {r({2, 2})}),
                        doctest::Contains("grouped_matmul_into: product 0"), Error);
 }
 
@@ -180,14 +181,16 @@ TEST_CASE("grouped linear layers and their bias + GELU backward equal the per-gr
         return v;
       };
       Backend& cpu = backend_for(Device::cpu());
-      cpu.Backend::grouped_linear(busy(segments(pre)), busy(segments(gelu)), busy(segments(X)), busy(w), busy(b));
-      cpu.Backend::grouped_linear(busy(segments(lin)), {}, busy(segments(X)), busy(w), busy(b));
-      cpu.Backend::grouped_bias_gelu_backward(busy(segments(gpre)), busy(gb), busy(segments(G)), busy(segments(pre)));
+      moe::fused::grouped_linear_reference(busy(segments(pre)), busy(segments(gelu)), busy(segments(X)), busy(w),
+                                           busy(b));
+      moe::fused::grouped_linear_reference(busy(segments(lin)), {}, busy(segments(X)), busy(w), busy(b));
+      moe::fused::grouped_bias_gelu_backward_reference(busy(segments(gpre)), busy(gb), busy(segments(G)),
+                                                       busy(segments(pre)));
       raw::fill_(gb[1], 0.0);
     } else {
-      raw::grouped_linear_into(segments(pre), segments(X), w, b, segments(gelu));
-      raw::grouped_linear_into(segments(lin), segments(X), w, b);
-      raw::grouped_bias_gelu_backward_into(segments(gpre), gb, segments(G), segments(pre));
+      moe::fused::grouped_linear_into(segments(pre), segments(X), w, b, segments(gelu));
+      moe::fused::grouped_linear_into(segments(lin), segments(X), w, b);
+      moe::fused::grouped_bias_gelu_backward_into(segments(gpre), gb, segments(G), segments(pre));
     }
     for (size_t i = 0; i < rows.size(); ++i) {
       CAPTURE(i);
@@ -195,15 +198,16 @@ TEST_CASE("grouped linear layers and their bias + GELU backward equal the per-gr
       check_close(segments(pre)[i], ref(want_pre), 1e-10);
       check_close(segments(lin)[i], ref(want_pre), 1e-10);
       check_close(segments(gelu)[i], ref(raw::unary(UnaryOp::GeluTanh, want_pre)), 1e-10);
-      raw::BiasGeluGrads want = raw::bias_gelu_backward(segments(G)[i], raw::clone(want_pre));
+      nn::fused::BiasGeluGrads want = nn::fused::bias_gelu_backward(segments(G)[i], raw::clone(want_pre));
       check_close(segments(gpre)[i], ref(want.pre), 1e-10);
       check_close(gb[i], ref(want.bias), 1e-10);  // the empty group: zeros
     }
   }
-  CHECK_THROWS_WITH_AS(raw::grouped_linear_into({raw::zeros({2, 4}, DType::F64)}, {r({2, 3})}, {r({3, 4})}, {r({3})}),
-                       doctest::Contains("grouped_linear_into: group 0: bias"), Error);
-  CHECK_THROWS_WITH_AS(raw::grouped_linear_into({raw::transpose(raw::zeros({4, 2}, DType::F64), 0, 1)}, {r({2, 3})},
-                                                {r({3, 4})}, {r({4})}),
+  CHECK_THROWS_WITH_AS(
+      moe::fused::grouped_linear_into({raw::zeros({2, 4}, DType::F64)}, {r({2, 3})}, {r({3, 4})}, {r({3})}),
+      doctest::Contains("grouped_linear_into: group 0: bias"), Error);
+  CHECK_THROWS_WITH_AS(moe::fused::grouped_linear_into({raw::transpose(raw::zeros({4, 2}, DType::F64), 0, 1)},
+                                                       {r({2, 3})}, {r({3, 4})}, {r({4})}),
                        doctest::Contains("must be contiguous"), Error);
 }
 
@@ -217,15 +221,15 @@ TEST_CASE("cosine scores and their backward on the CPU equal the composed defaul
   const double eps = 1e-12;
   Tensor z = Tensor::empty({T, E}, DType::F64), r = Tensor::empty({T}, DType::F64);
   Tensor z0 = Tensor::empty({T, E}, DType::F64), r0 = Tensor::empty({T}, DType::F64);
-  cpu.cosine_scores(z, r, x, q, eps);
-  cpu.Backend::cosine_scores(z0, r0, x, q, eps);
+  test::cpu_kernel(moe::fused::cosine_scores_op)(z, r, x, q, eps);
+  moe::fused::cosine_scores_reference(z0, r0, x, q, eps);
   check_close(z, ref(z0), 1e-12);
   check_close(r, ref(r0), 1e-12);
   CHECK(raw::select(z, 0, 7).to_vector<double>() == std::vector<double>(E, 0.0));
   Tensor gx = Tensor::empty({T, D}, DType::F64), gs = Tensor::empty({T, E}, DType::F64);
   Tensor gx0 = Tensor::empty({T, D}, DType::F64), gs0 = Tensor::empty({T, E}, DType::F64);
-  cpu.cosine_scores_backward(gx, gs, gz, z, x, q, r, eps);
-  cpu.Backend::cosine_scores_backward(gx0, gs0, gz, z0, x, q, r0, eps);
+  test::cpu_kernel(moe::fused::cosine_scores_backward_op)(gx, gs, gz, z, x, q, r, eps);
+  moe::fused::cosine_scores_backward_reference(gx0, gs0, gz, z0, x, q, r0, eps);
   check_close(gx, ref(gx0), 1e-10);
   check_close(gs, ref(gs0), 1e-10);
 }

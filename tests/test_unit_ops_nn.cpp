@@ -10,6 +10,7 @@
 #include <numeric>
 
 #include "autograd/ops.h"
+#include "fused_ops.h"
 
 using namespace promoe;
 
@@ -291,25 +292,25 @@ TEST_CASE("fused adaLN kernels of the CPU backend equal the backend-neutral comp
     auto like = [](const Tensor& t) { return Tensor::empty(t.shape(), t.dtype()); };
     Tensor out = like(x), mean = Tensor::empty({B, N}), rstd = Tensor::empty({B, N});
     Tensor out_ref = like(x), mean_ref = like(mean), rstd_ref = like(rstd);
-    cpu.layer_norm_modulate(out, mean, rstd, x, shift, scale, 1e-6);
-    cpu.Backend::layer_norm_modulate(out_ref, mean_ref, rstd_ref, x, shift, scale, 1e-6);
+    test::cpu_kernel(nn::fused::layer_norm_modulate_op)(out, mean, rstd, x, shift, scale, 1e-6);
+    nn::fused::layer_norm_modulate_reference(out_ref, mean_ref, rstd_ref, x, shift, scale, 1e-6);
     check_close(vals(out), vals(out_ref), 1e-5);
     check_close(vals(mean), vals(mean_ref), 1e-5);
     check_close(vals(rstd), vals(rstd_ref), 1e-5);
     Tensor gx = like(x), gsh = like(shift), gsc = like(scale), gx_ref = like(x), gsh_ref = like(shift),
            gsc_ref = like(scale);
-    cpu.layer_norm_modulate_backward(gx, gsh, gsc, g, x, mean, rstd, scale);
-    cpu.Backend::layer_norm_modulate_backward(gx_ref, gsh_ref, gsc_ref, g, x, mean, rstd, scale);
+    test::cpu_kernel(nn::fused::layer_norm_modulate_backward_op)(gx, gsh, gsc, g, x, mean, rstd, scale);
+    nn::fused::layer_norm_modulate_backward_reference(gx_ref, gsh_ref, gsc_ref, g, x, mean, rstd, scale);
     check_close(vals(gx), vals(gx_ref), 1e-4);
     check_close(vals(gsh), vals(gsh_ref), 1e-5);
     check_close(vals(gsc), vals(gsc_ref), 1e-5);
     Tensor res = like(x), res_ref = like(x);
-    cpu.gated_add(res, x, gate, y);
-    cpu.Backend::gated_add(res_ref, x, gate, y);
+    test::cpu_kernel(nn::fused::gated_add_op)(res, x, gate, y);
+    nn::fused::gated_add_reference(res_ref, x, gate, y);
     check_close(vals(res), vals(res_ref), 1e-6);
     Tensor gy = like(y), gg = like(gate), gy_ref = like(y), gg_ref = like(gate);
-    cpu.gated_add_backward(gy, gg, g, y, gate);
-    cpu.Backend::gated_add_backward(gy_ref, gg_ref, g, y, gate);
+    test::cpu_kernel(nn::fused::gated_add_backward_op)(gy, gg, g, y, gate);
+    nn::fused::gated_add_backward_reference(gy_ref, gg_ref, g, y, gate);
     check_close(vals(gy), vals(gy_ref), 1e-6);
     check_close(vals(gg), vals(gg_ref), 1e-5);
   }
@@ -333,15 +334,16 @@ TEST_CASE("fused attention of the CPU backend equals the composed default on hea
     Tensor q = heads(qkv, 3, 0), k = heads(qkv, 3, 1), v = heads(qkv, 3, 2), go = heads(go_buf, 1, 0);
     Tensor out = Tensor::empty({B, N, D}), out_ref = Tensor::empty({B, N, D});
     Tensor lse = Tensor::empty({B, H, N}), lse_ref = Tensor::empty({B, H, N});
-    cpu.attention(heads(out, 1, 0), lse, q, k, v, 0.3);
-    cpu.Backend::attention(heads(out_ref, 1, 0), lse_ref, q, k, v, 0.3);
+    test::cpu_kernel(nn::fused::attention_op)(heads(out, 1, 0), lse, q, k, v, 0.3);
+    nn::fused::attention_reference(heads(out_ref, 1, 0), lse_ref, q, k, v, 0.3);
     check_close(vals(out), vals(out_ref), 1e-5);
     check_close(vals(lse), vals(lse_ref), 1e-5);
     Tensor g = Tensor::empty({B, N, 3 * D}), g_ref = Tensor::empty({B, N, 3 * D});
     Tensor o = heads(out, 1, 0);
-    cpu.attention_backward(heads(g, 3, 0), heads(g, 3, 1), heads(g, 3, 2), go, q, k, v, o, lse, 0.3);
-    cpu.Backend::attention_backward(heads(g_ref, 3, 0), heads(g_ref, 3, 1), heads(g_ref, 3, 2), go, q, k, v, o, lse,
-                                    0.3);
+    test::cpu_kernel(nn::fused::attention_backward_op)(heads(g, 3, 0), heads(g, 3, 1), heads(g, 3, 2), go, q, k, v, o,
+                                                       lse, 0.3);
+    nn::fused::attention_backward_reference(heads(g_ref, 3, 0), heads(g_ref, 3, 1), heads(g_ref, 3, 2), go, q, k, v, o,
+                                            lse, 0.3);
     check_close(vals(g), vals(g_ref), 1e-4);
   }
 }
@@ -354,14 +356,14 @@ TEST_CASE("fused bias + GELU kernels of the CPU backend equal the composed defau
     const int64_t n = 130;
     Tensor pre = gen.randn({rows, n}), bias = gen.randn({n}), g = gen.randn({rows, n});
     Tensor pre_ref = raw::clone(pre), out = Tensor::empty({rows, n}), out_ref = Tensor::empty({rows, n});
-    cpu.bias_gelu(out, pre, bias);
-    cpu.Backend::bias_gelu(out_ref, pre_ref, bias);
+    test::cpu_kernel(nn::fused::bias_gelu_op)(out, pre, bias);
+    nn::fused::bias_gelu_reference(out_ref, pre_ref, bias);
     check_close(vals(pre), vals(pre_ref), 1e-6);  // the bias added in place
     check_close(vals(out), vals(out_ref), 1e-5);
     Tensor gp = Tensor::empty({rows, n}), gb = Tensor::empty({n}), gp_ref = Tensor::empty({rows, n}),
            gb_ref = Tensor::empty({n});
-    cpu.bias_gelu_backward(gp, gb, g, pre);
-    cpu.Backend::bias_gelu_backward(gp_ref, gb_ref, g, pre);
+    test::cpu_kernel(nn::fused::bias_gelu_backward_op)(gp, gb, g, pre);
+    nn::fused::bias_gelu_backward_reference(gp_ref, gb_ref, g, pre);
     check_close(vals(gp), vals(gp_ref), 1e-5);
     check_close(vals(gb), vals(gb_ref), 1e-4);
   }
@@ -369,9 +371,9 @@ TEST_CASE("fused bias + GELU kernels of the CPU backend equal the composed defau
 
 TEST_CASE("adaLN ops reject shapes that are not x (B, N, D) with per-image (B, D) vectors") {
   Tensor x = raw::zeros({2, 3, 4}), v = raw::zeros({2, 4});
-  CHECK_THROWS_WITH_AS(raw::layer_norm_modulate(x, raw::zeros({3, 4}), v, 1e-6),
+  CHECK_THROWS_WITH_AS(nn::fused::layer_norm_modulate(x, raw::zeros({3, 4}), v, 1e-6),
                        doctest::Contains("layer_norm_modulate: f32[3, 4] on cpu is not (B, D)"), Error);
-  CHECK_THROWS_WITH_AS(raw::gated_add(raw::zeros({6, 4}), v, raw::zeros({6, 4})),
+  CHECK_THROWS_WITH_AS(nn::fused::gated_add(raw::zeros({6, 4}), v, raw::zeros({6, 4})),
                        doctest::Contains("gated_add: x must be (B, N, D)"), Error);
-  CHECK_THROWS_WITH_AS(raw::gated_add(x, v, raw::zeros({2, 3, 5})), doctest::Contains("does not match x"), Error);
+  CHECK_THROWS_WITH_AS(nn::fused::gated_add(x, v, raw::zeros({2, 3, 5})), doctest::Contains("does not match x"), Error);
 }

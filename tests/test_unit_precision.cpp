@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cpu/bf16_matmul.h"
+#include "fused_ops.h"
 #include "tensor/backend.h"
 #include "tensor/ops.h"
 #include "tensor/precision.h"
@@ -201,7 +202,7 @@ TEST_CASE("under BF16 grouped products read their operands rounded to bf16") {
       if (rows[i] > 0) add(transposed(gen, {N, rows[i]}), gen.randn({rows[i], K}));
     {
       GemmPrecisionGuard g(GemmPrecision::BF16);
-      raw::grouped_matmul_into(outs, as, bs);
+      moe::fused::grouped_matmul_into(outs, as, bs);
     }
     for (size_t i = 0; i < outs.size(); ++i) {
       check_close(outs[i], want[i], "grouped product " + std::to_string(i));
@@ -219,8 +220,8 @@ TEST_CASE("float64 products ignore the BF16 setting") {
     Backend& cpu = backend_for(Device::cpu());
     Tensor out = Tensor::empty({2, 2, 9, 5}, DType::F64), lse = Tensor::empty({2, 2, 9}, DType::F64);
     Tensor g = Tensor::empty({17, 9}, DType::F64);
-    cpu.attention(out, lse, q, k, v, 0.4);
-    raw::grouped_matmul_into({g}, {raw::select(a, 0, 1)}, {b});
+    test::cpu_kernel(nn::fused::attention_op)(out, lse, q, k, v, 0.4);
+    moe::fused::grouped_matmul_into({g}, {raw::select(a, 0, 1)}, {b});
     return std::vector<Tensor>{raw::matmul(a, b), g, out, lse};
   };
   const std::vector<Tensor> fp32 = run();
@@ -253,9 +254,9 @@ TEST_CASE("under BF16 the fused CPU attention rounds q, k, v, the probabilities 
       Tensor out = heads(out_buf, 1, 0);
       {
         GemmPrecisionGuard guard(GemmPrecision::BF16);
-        cpu.attention(out, lse, q, k, v, scale);
-        cpu.attention_backward(heads(g_buf, 3, 0), heads(g_buf, 3, 1), heads(g_buf, 3, 2), go, q, k, v, out, lse,
-                               scale);
+        test::cpu_kernel(nn::fused::attention_op)(out, lse, q, k, v, scale);
+        test::cpu_kernel(nn::fused::attention_backward_op)(heads(g_buf, 3, 0), heads(g_buf, 3, 1), heads(g_buf, 3, 2),
+                                                           go, q, k, v, out, lse, scale);
       }
       // By hand in FP32: every product of rounded operands, softmax and its derivative in f32.
       Tensor kt = raw::transpose(bf16(k), -1, -2);
@@ -276,11 +277,11 @@ TEST_CASE("under BF16 the fused CPU attention rounds q, k, v, the probabilities 
       Tensor out_c = Tensor::empty({B, H, N, hd}), lse_c = Tensor::empty({B, H, N});
       {
         GemmPrecisionGuard guard(GemmPrecision::BF16);
-        cpu.Backend::attention(out_c, lse_c, q, k, v, scale);
+        nn::fused::attention_reference(out_c, lse_c, q, k, v, scale);
       }
       check_close_up_to_ties(out_c, out_ref, "composed out");
       Tensor out_fp32 = Tensor::empty({B, H, N, hd});
-      cpu.attention(out_fp32, lse_c, q, k, v, scale);
+      test::cpu_kernel(nn::fused::attention_op)(out_fp32, lse_c, q, k, v, scale);
       check_differs(out, out_fp32, "out");
     }
   }

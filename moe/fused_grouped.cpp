@@ -1,12 +1,16 @@
-// Raw grouped ops over row groups (an expert bank's segments): grouped products, grouped linear
-// layers with their bias (+ GELU) epilogue, and the grouped bias + GELU backward. Argument checks,
-// then one backend call for all non-empty groups.
-#include "tensor/ops.h"
-#include "tensor/ops_util.h"
+// The grouped fused ops: composed references and checked entry points (one kernel call for all
+// non-empty groups).
+#include "moe/fused_grouped.h"
 
-namespace promoe::raw {
+#include "nn/fused_bias_gelu.h"
 
-using namespace detail;
+namespace promoe::moe::fused {
+
+using raw::check_defined;
+using raw::check_floating;
+using raw::check_same_device;
+using raw::check_same_dtype;
+using raw::fill_;
 
 namespace {
 
@@ -44,6 +48,29 @@ void check_contiguous(const char* op, size_t i, const Tensor& t) {
 
 }  // namespace
 
+void grouped_matmul_reference(const Tensors& outs, const Tensors& as, const Tensors& bs) {
+  for (size_t i = 0; i < outs.size(); ++i)
+    backend_for(outs[i].device())
+        .matmul(raw::unsqueeze(outs[i], 0), raw::unsqueeze(as[i], 0), raw::unsqueeze(bs[i], 0), 1.0, 0.0);
+}
+
+void grouped_linear_reference(const Tensors& outs, const Tensors& gelus, const Tensors& as, const Tensors& bs,
+                              const Tensors& biases) {
+  grouped_matmul_op(outs[0].device(), outs, as, bs);
+  for (size_t i = 0; i < outs.size(); ++i) {
+    if (gelus.empty())
+      raw::add_(outs[i], biases[i]);
+    else
+      nn::fused::bias_gelu_op(outs[i].device(), gelus[i], outs[i], biases[i]);
+  }
+}
+
+void grouped_bias_gelu_backward_reference(const Tensors& grad_pres, const Tensors& grad_biases, const Tensors& gs,
+                                          const Tensors& pres) {
+  for (size_t i = 0; i < pres.size(); ++i)
+    nn::fused::bias_gelu_backward_op(pres[i].device(), grad_pres[i], grad_biases[i], gs[i], pres[i]);
+}
+
 void grouped_matmul_into(const std::vector<Tensor>& outs, const std::vector<Tensor>& as,
                          const std::vector<Tensor>& bs) {
   const char* op = "grouped_matmul_into";
@@ -62,7 +89,7 @@ void grouped_matmul_into(const std::vector<Tensor>& outs, const std::vector<Tens
   }
   if (o.empty()) return;
   check_floating(o[0], op);
-  be(o[0]).grouped_matmul(o, a, b);
+  grouped_matmul_op(o[0].device(), o, a, b);
 }
 
 void grouped_linear_into(const std::vector<Tensor>& outs, const std::vector<Tensor>& as, const std::vector<Tensor>& bs,
@@ -86,12 +113,12 @@ void grouped_linear_into(const std::vector<Tensor>& outs, const std::vector<Tens
     o.push_back(outs[i]);
     a.push_back(as[i]);
     b.push_back(bs[i]);
-    bias.push_back(contiguous(biases[i]));
+    bias.push_back(raw::contiguous(biases[i]));
     if (!gelus.empty()) g.push_back(gelus[i]);
   }
   if (o.empty()) return;
   check_floating(o[0], op);
-  be(o[0]).grouped_linear(o, g, a, b, bias);
+  grouped_linear_op(o[0].device(), o, g, a, b, bias);
 }
 
 void grouped_bias_gelu_backward_into(const std::vector<Tensor>& grad_pres, const std::vector<Tensor>& grad_biases,
@@ -118,12 +145,12 @@ void grouped_bias_gelu_backward_into(const std::vector<Tensor>& grad_pres, const
     }
     gp.push_back(grad_pres[i]);
     gb.push_back(grad_biases[i]);
-    go.push_back(contiguous(grad_outs[i]));
-    p.push_back(contiguous(pres[i]));
+    go.push_back(raw::contiguous(grad_outs[i]));
+    p.push_back(raw::contiguous(pres[i]));
   }
   if (p.empty()) return;
   check_floating(p[0], op);
-  be(p[0]).grouped_bias_gelu_backward(gp, gb, go, p);
+  grouped_bias_gelu_backward_op(p[0].device(), gp, gb, go, p);
 }
 
-}  // namespace promoe::raw
+}  // namespace promoe::moe::fused
