@@ -211,63 +211,25 @@ void CpuBackend::arange(const Tensor& out, double start, double step) {
   });
 }
 
-#define PROMOE_UNARY_CASE(name)                         \
-  case UnaryOp::name:                                   \
-    unary_loop<UnaryOp::name, T>(out, a, T(p0), T(p1)); \
-    break;
+// One case per kind of the list in tensor/op_kinds.h.
+#define PROMOE_UNARY_CASE(name, str) \
+  case UnaryOp::name:                \
+    return unary_loop<UnaryOp::name, T>(out, a, T(p0), T(p1));
 
 void CpuBackend::unary(UnaryOp op, const Tensor& out, const Tensor& a, double p0, double p1) {
   cpu::dispatch_float(a.dtype(), "unary op", [&]<typename T>() {
-    switch (op) {
-      PROMOE_UNARY_CASE(Neg)
-      PROMOE_UNARY_CASE(Exp)
-      PROMOE_UNARY_CASE(Log)
-      PROMOE_UNARY_CASE(Sqrt)
-      PROMOE_UNARY_CASE(Rsqrt)
-      PROMOE_UNARY_CASE(Tanh)
-      PROMOE_UNARY_CASE(Sigmoid)
-      PROMOE_UNARY_CASE(Silu)
-      PROMOE_UNARY_CASE(GeluTanh)
-      PROMOE_UNARY_CASE(Sin)
-      PROMOE_UNARY_CASE(Cos)
-      PROMOE_UNARY_CASE(Abs)
-      PROMOE_UNARY_CASE(Relu)
-      PROMOE_UNARY_CASE(Sign)
-      PROMOE_UNARY_CASE(Square)
-      PROMOE_UNARY_CASE(Reciprocal)
-      PROMOE_UNARY_CASE(PowScalar)
-      PROMOE_UNARY_CASE(Affine)
-      PROMOE_UNARY_CASE(Clamp)
-    }
+    switch (op) { PROMOE_UNARY_OPS(PROMOE_UNARY_CASE) }
   });
 }
 
-#define PROMOE_BINARY_CASE(name)               \
-  case BinaryOp::name:                         \
-    binary_loop<BinaryOp::name, T>(out, a, b); \
-    break;
+// One case per kind of the list in tensor/op_kinds.h.
+#define PROMOE_BINARY_CASE(name, str, i64) \
+  case BinaryOp::name:                     \
+    return binary_loop<BinaryOp::name, T>(out, a, b);
 
 void CpuBackend::binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
   cpu::dispatch_all(a.dtype(), "binary op", [&]<typename T>() {
-    switch (op) {
-      PROMOE_BINARY_CASE(Add)
-      PROMOE_BINARY_CASE(Sub)
-      PROMOE_BINARY_CASE(Mul)
-      PROMOE_BINARY_CASE(Div)
-      PROMOE_BINARY_CASE(Pow)
-      PROMOE_BINARY_CASE(Maximum)
-      PROMOE_BINARY_CASE(Minimum)
-      PROMOE_BINARY_CASE(Eq)
-      PROMOE_BINARY_CASE(Ne)
-      PROMOE_BINARY_CASE(Lt)
-      PROMOE_BINARY_CASE(Le)
-      PROMOE_BINARY_CASE(Gt)
-      PROMOE_BINARY_CASE(Ge)
-      PROMOE_BINARY_CASE(GeluTanhBackward)
-      PROMOE_BINARY_CASE(SiluBackward)
-      PROMOE_BINARY_CASE(SigmoidBackwardFromOutput)
-      PROMOE_BINARY_CASE(TanhBackwardFromOutput)
-    }
+    switch (op) { PROMOE_BINARY_OPS(PROMOE_BINARY_CASE) }
   });
 }
 
@@ -290,5 +252,9 @@ void CpuBackend::where(const Tensor& out, const Tensor& cond, const Tensor& a, c
                     });
   });
 }
+
+#undef PROMOE_UNARY_CASE
+
+#undef PROMOE_BINARY_CASE
 
 }  // namespace promoe

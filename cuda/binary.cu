@@ -28,33 +28,18 @@ void run(const Tensor& out, const Tensor& a, const Tensor& b) {
 
 }  // namespace
 
-#define PROMOE_BINARY_CASE(name)       \
-  case BinaryOp::name:                 \
-    run<BinaryOp::name, T>(out, a, b); \
+// One case per kind of the list in tensor/op_kinds.h.
+#define PROMOE_BINARY_CASE(name, str, i64) \
+  case BinaryOp::name:                     \
+    run<BinaryOp::name, T>(out, a, b);     \
     break;
 
 void CudaBackend::binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
   PROMOE_CUDA_DISPATCH_ALL(a.dtype(), "binary op", {
-    switch (op) {
-      PROMOE_BINARY_CASE(Add)
-      PROMOE_BINARY_CASE(Sub)
-      PROMOE_BINARY_CASE(Mul)
-      PROMOE_BINARY_CASE(Div)
-      PROMOE_BINARY_CASE(Pow)
-      PROMOE_BINARY_CASE(Maximum)
-      PROMOE_BINARY_CASE(Minimum)
-      PROMOE_BINARY_CASE(Eq)
-      PROMOE_BINARY_CASE(Ne)
-      PROMOE_BINARY_CASE(Lt)
-      PROMOE_BINARY_CASE(Le)
-      PROMOE_BINARY_CASE(Gt)
-      PROMOE_BINARY_CASE(Ge)
-      PROMOE_BINARY_CASE(GeluTanhBackward)
-      PROMOE_BINARY_CASE(SiluBackward)
-      PROMOE_BINARY_CASE(SigmoidBackwardFromOutput)
-      PROMOE_BINARY_CASE(TanhBackwardFromOutput)
-    }
+    switch (op) { PROMOE_BINARY_OPS(PROMOE_BINARY_CASE) }
   });
 }
+
+#undef PROMOE_BINARY_CASE
 
 }  // namespace promoe::cuda

@@ -23,35 +23,18 @@ void run(const Tensor& out, const Tensor& a, double p0, double p1) {
 
 }  // namespace
 
-#define PROMOE_UNARY_CASE(name)            \
+// One case per kind of the list in tensor/op_kinds.h.
+#define PROMOE_UNARY_CASE(name, str)       \
   case UnaryOp::name:                      \
     run<UnaryOp::name, T>(out, a, p0, p1); \
     break;
 
 void CudaBackend::unary(UnaryOp op, const Tensor& out, const Tensor& a, double p0, double p1) {
   PROMOE_CUDA_DISPATCH_FLOAT(a.dtype(), "unary op", {
-    switch (op) {
-      PROMOE_UNARY_CASE(Neg)
-      PROMOE_UNARY_CASE(Exp)
-      PROMOE_UNARY_CASE(Log)
-      PROMOE_UNARY_CASE(Sqrt)
-      PROMOE_UNARY_CASE(Rsqrt)
-      PROMOE_UNARY_CASE(Tanh)
-      PROMOE_UNARY_CASE(Sigmoid)
-      PROMOE_UNARY_CASE(Silu)
-      PROMOE_UNARY_CASE(GeluTanh)
-      PROMOE_UNARY_CASE(Sin)
-      PROMOE_UNARY_CASE(Cos)
-      PROMOE_UNARY_CASE(Abs)
-      PROMOE_UNARY_CASE(Relu)
-      PROMOE_UNARY_CASE(Sign)
-      PROMOE_UNARY_CASE(Square)
-      PROMOE_UNARY_CASE(Reciprocal)
-      PROMOE_UNARY_CASE(PowScalar)
-      PROMOE_UNARY_CASE(Affine)
-      PROMOE_UNARY_CASE(Clamp)
-    }
+    switch (op) { PROMOE_UNARY_OPS(PROMOE_UNARY_CASE) }
   });
 }
+
+#undef PROMOE_UNARY_CASE
 
 }  // namespace promoe::cuda

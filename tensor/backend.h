@@ -16,54 +16,10 @@
 #include <cstdint>
 #include <vector>
 
+#include "tensor/op_kinds.h"
 #include "tensor/tensor.h"
 
 namespace promoe {
-
-enum class UnaryOp {
-  Neg,
-  Exp,
-  Log,
-  Sqrt,
-  Rsqrt,
-  Tanh,
-  Sigmoid,
-  Silu,
-  GeluTanh,
-  Sin,
-  Cos,
-  Abs,
-  Relu,
-  Sign,
-  Square,
-  Reciprocal,
-  PowScalar,  // a^p0
-  Affine,     // a*p0 + p1
-  Clamp,      // min(max(a, p0), p1)
-};
-
-enum class BinaryOp {
-  Add,
-  Sub,
-  Mul,
-  Div,
-  Pow,
-  Maximum,
-  Minimum,
-  Eq,
-  Ne,
-  Lt,
-  Le,
-  Gt,
-  Ge,  // 1 or 0 in the output dtype
-  // Fused derivative kernels: (x, g) -> g * f'(x), or (y, g) for functions of their output.
-  GeluTanhBackward,
-  SiluBackward,
-  SigmoidBackwardFromOutput,
-  TanhBackwardFromOutput,
-};
-
-enum class ReduceOp { Sum, Mean, Max, Min };
 
 class Backend {
  public:

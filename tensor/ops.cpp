@@ -287,89 +287,8 @@ Tensor unsqueeze(const Tensor& a, int64_t dim) {
 // ---------------------------------------------------------------------------------------------
 // Elementwise
 
-const char* op_name(UnaryOp op) {
-  switch (op) {
-    case UnaryOp::Neg:
-      return "neg";
-    case UnaryOp::Exp:
-      return "exp";
-    case UnaryOp::Log:
-      return "log";
-    case UnaryOp::Sqrt:
-      return "sqrt";
-    case UnaryOp::Rsqrt:
-      return "rsqrt";
-    case UnaryOp::Tanh:
-      return "tanh";
-    case UnaryOp::Sigmoid:
-      return "sigmoid";
-    case UnaryOp::Silu:
-      return "silu";
-    case UnaryOp::GeluTanh:
-      return "gelu_tanh";
-    case UnaryOp::Sin:
-      return "sin";
-    case UnaryOp::Cos:
-      return "cos";
-    case UnaryOp::Abs:
-      return "abs";
-    case UnaryOp::Relu:
-      return "relu";
-    case UnaryOp::Sign:
-      return "sign";
-    case UnaryOp::Square:
-      return "square";
-    case UnaryOp::Reciprocal:
-      return "reciprocal";
-    case UnaryOp::PowScalar:
-      return "pow";
-    case UnaryOp::Affine:
-      return "affine";
-    case UnaryOp::Clamp:
-      return "clamp";
-  }
-  return "unary op";
-}
-
-const char* op_name(BinaryOp op) {
-  switch (op) {
-    case BinaryOp::Add:
-      return "add";
-    case BinaryOp::Sub:
-      return "sub";
-    case BinaryOp::Mul:
-      return "mul";
-    case BinaryOp::Div:
-      return "div";
-    case BinaryOp::Pow:
-      return "pow";
-    case BinaryOp::Maximum:
-      return "maximum";
-    case BinaryOp::Minimum:
-      return "minimum";
-    case BinaryOp::Eq:
-      return "eq";
-    case BinaryOp::Ne:
-      return "ne";
-    case BinaryOp::Lt:
-      return "lt";
-    case BinaryOp::Le:
-      return "le";
-    case BinaryOp::Gt:
-      return "gt";
-    case BinaryOp::Ge:
-      return "ge";
-    case BinaryOp::GeluTanhBackward:
-      return "gelu_tanh_backward";
-    case BinaryOp::SiluBackward:
-      return "silu_backward";
-    case BinaryOp::SigmoidBackwardFromOutput:
-      return "sigmoid_backward";
-    case BinaryOp::TanhBackwardFromOutput:
-      return "tanh_backward";
-  }
-  return "binary op";
-}
+const char* op_name(UnaryOp op) { return op_kind_name(op); }
+const char* op_name(BinaryOp op) { return op_kind_name(op); }
 
 Tensor unary(UnaryOp op, const Tensor& a, double p0, double p1) {
   const char* name = op_name(op);
@@ -387,10 +306,8 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   check_same_device(a, b, name);
   check_same_dtype(a, b, name);
   PROMOE_CHECK(a.dtype() != DType::BF16, name, ": bf16 is a storage format, convert ", describe(a), " to f32 first");
-  bool int_ok = op == BinaryOp::Add || op == BinaryOp::Sub || op == BinaryOp::Mul || op == BinaryOp::Maximum ||
-                op == BinaryOp::Minimum || (op >= BinaryOp::Eq && op <= BinaryOp::Ge);
-  PROMOE_CHECK(int_ok || a.dtype() != DType::I64, name, ": not defined for i64 tensors, got ", describe(a), " and ",
-               describe(b));
+  PROMOE_CHECK(binary_defined_for_i64(op) || a.dtype() != DType::I64, name, ": not defined for i64 tensors, got ",
+               describe(a), " and ", describe(b));
   Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
   if (out.numel()) be(a).binary(op, out, expand(a, shape), expand(b, shape));
@@ -432,10 +349,7 @@ void add_(const Tensor& dst, const Tensor& src) {
 // Reductions
 
 Tensor reduce(ReduceOp op, const Tensor& a, std::vector<int64_t> dims, bool keepdim) {
-  const char* name = op == ReduceOp::Sum    ? "sum"
-                     : op == ReduceOp::Mean ? "mean"
-                     : op == ReduceOp::Max  ? "amax"
-                                            : "amin";
+  const char* name = op_kind_name(op);
   check_defined(a, name);
   PROMOE_CHECK(a.dtype() != DType::BF16, name, ": bf16 is a storage format, convert ", describe(a), " to f32 first");
   if (dims.empty())

@@ -130,9 +130,7 @@ PROMOE_HD inline T binary(T a, T b) {
 // Integer types support only the arithmetic and comparison subset.
 template <BinaryOp OP>
 constexpr bool binary_defined_for_integers() {
-  return OP == BinaryOp::Add || OP == BinaryOp::Sub || OP == BinaryOp::Mul || OP == BinaryOp::Maximum ||
-         OP == BinaryOp::Minimum || OP == BinaryOp::Eq || OP == BinaryOp::Ne || OP == BinaryOp::Lt ||
-         OP == BinaryOp::Le || OP == BinaryOp::Gt || OP == BinaryOp::Ge;
+  return binary_defined_for_i64(OP);  // tensor/op_kinds.h
 }
 
 // One AdamW step for one element (PyTorch semantics: decoupled decay before the moment update).

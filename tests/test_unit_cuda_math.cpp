@@ -161,31 +161,11 @@ void emulate_unary(UnaryOp op, const Tensor& out, const Tensor& a, T p0, T p1) {
       o[off[0]] = f(x[off[1]]);
     }
   };
-#define PROMOE_EMU_UNARY(name)                                           \
+#define PROMOE_EMU_UNARY(name, str)                                      \
   case UnaryOp::name:                                                    \
     loop([&](T v) { return math::unary<UnaryOp::name, T>(v, p0, p1); }); \
     break;
-  switch (op) {
-    PROMOE_EMU_UNARY(Neg)
-    PROMOE_EMU_UNARY(Exp)
-    PROMOE_EMU_UNARY(Log)
-    PROMOE_EMU_UNARY(Sqrt)
-    PROMOE_EMU_UNARY(Rsqrt)
-    PROMOE_EMU_UNARY(Tanh)
-    PROMOE_EMU_UNARY(Sigmoid)
-    PROMOE_EMU_UNARY(Silu)
-    PROMOE_EMU_UNARY(GeluTanh)
-    PROMOE_EMU_UNARY(Sin)
-    PROMOE_EMU_UNARY(Cos)
-    PROMOE_EMU_UNARY(Abs)
-    PROMOE_EMU_UNARY(Relu)
-    PROMOE_EMU_UNARY(Sign)
-    PROMOE_EMU_UNARY(Square)
-    PROMOE_EMU_UNARY(Reciprocal)
-    PROMOE_EMU_UNARY(PowScalar)
-    PROMOE_EMU_UNARY(Affine)
-    PROMOE_EMU_UNARY(Clamp)
-  }
+  switch (op) { PROMOE_UNARY_OPS(PROMOE_EMU_UNARY) }
 #undef PROMOE_EMU_UNARY
 }
 
@@ -202,57 +182,16 @@ void emulate_binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tenso
       o[off[0]] = f(x[off[1]], y[off[2]]);
     }
   };
-#define PROMOE_EMU_BINARY(name)                                                                  \
+#define PROMOE_EMU_BINARY(name, str, i64)                                                        \
   case BinaryOp::name:                                                                           \
     if constexpr (std::is_integral_v<T> && !math::binary_defined_for_integers<BinaryOp::name>()) \
       FAIL("not defined for integers");                                                          \
     else                                                                                         \
       loop([&](T u, T v) { return math::binary<BinaryOp::name, T>(u, v); });                     \
     break;
-  switch (op) {
-    PROMOE_EMU_BINARY(Add)
-    PROMOE_EMU_BINARY(Sub)
-    PROMOE_EMU_BINARY(Mul)
-    PROMOE_EMU_BINARY(Div)
-    PROMOE_EMU_BINARY(Pow)
-    PROMOE_EMU_BINARY(Maximum)
-    PROMOE_EMU_BINARY(Minimum)
-    PROMOE_EMU_BINARY(Eq)
-    PROMOE_EMU_BINARY(Ne)
-    PROMOE_EMU_BINARY(Lt)
-    PROMOE_EMU_BINARY(Le)
-    PROMOE_EMU_BINARY(Gt)
-    PROMOE_EMU_BINARY(Ge)
-    PROMOE_EMU_BINARY(GeluTanhBackward)
-    PROMOE_EMU_BINARY(SiluBackward)
-    PROMOE_EMU_BINARY(SigmoidBackwardFromOutput)
-    PROMOE_EMU_BINARY(TanhBackwardFromOutput)
-  }
+  switch (op) { PROMOE_BINARY_OPS(PROMOE_EMU_BINARY) }
 #undef PROMOE_EMU_BINARY
 }
-
-const UnaryOp kUnaryOps[] = {UnaryOp::Neg,       UnaryOp::Exp,    UnaryOp::Log,     UnaryOp::Sqrt,
-                             UnaryOp::Rsqrt,     UnaryOp::Tanh,   UnaryOp::Sigmoid, UnaryOp::Silu,
-                             UnaryOp::GeluTanh,  UnaryOp::Sin,    UnaryOp::Cos,     UnaryOp::Abs,
-                             UnaryOp::Relu,      UnaryOp::Sign,   UnaryOp::Square,  UnaryOp::Reciprocal,
-                             UnaryOp::PowScalar, UnaryOp::Affine, UnaryOp::Clamp};
-const BinaryOp kBinaryOps[] = {BinaryOp::Add,
-                               BinaryOp::Sub,
-                               BinaryOp::Mul,
-                               BinaryOp::Div,
-                               BinaryOp::Pow,
-                               BinaryOp::Maximum,
-                               BinaryOp::Minimum,
-                               BinaryOp::Eq,
-                               BinaryOp::Ne,
-                               BinaryOp::Lt,
-                               BinaryOp::Le,
-                               BinaryOp::Gt,
-                               BinaryOp::Ge,
-                               BinaryOp::GeluTanhBackward,
-                               BinaryOp::SiluBackward,
-                               BinaryOp::SigmoidBackwardFromOutput,
-                               BinaryOp::TanhBackwardFromOutput};
 
 bool needs_positive(UnaryOp op) {
   return op == UnaryOp::Log || op == UnaryOp::Sqrt || op == UnaryOp::Rsqrt || op == UnaryOp::PowScalar;
@@ -264,7 +203,7 @@ TEST_CASE("cuda math: unary ops over strided views match the CPU") {
   Generator gen(3);
   const Shape shape{4, 3, 6};
   for (DType dt : {DType::F32, DType::F64})
-    for (UnaryOp op : kUnaryOps)
+    for (UnaryOp op : OpKinds<UnaryOp>::all)
       for (ViewKind kind : kAllKinds) {
         Tensor a = random_view(gen, shape, dt, kind);
         if (needs_positive(op)) a = raw::add_scalar(raw::unary(UnaryOp::Abs, a), 0.1);
@@ -284,7 +223,7 @@ TEST_CASE("cuda math: binary ops with broadcasting match the CPU") {
   Generator gen(4);
   const Shape out_shape{4, 3, 5};
   for (DType dt : {DType::F32, DType::F64, DType::I64})
-    for (BinaryOp op : kBinaryOps)
+    for (BinaryOp op : OpKinds<BinaryOp>::all)
       for (ViewKind kind : kAllKinds) {
         bool defined = true;
         if (dt == DType::I64)
