@@ -34,7 +34,7 @@ void ema_list_reference(const std::vector<Tensor>& shadows, const std::vector<Te
 
 double sum_of_squares_reference(const std::vector<Tensor>& ts) {
   double total = 0;
-  for (const Tensor& t : ts) total += raw::sum(raw::to(raw::unary(UnaryOp::Square, t), DType::F64)).item();
+  for (const Tensor& t : ts) total += raw::sum(raw::unary(UnaryOp::Square, raw::to(t, DType::F64))).item();
   return total;
 }
 

@@ -53,8 +53,8 @@ void emulate_matmul(const Tensor& out, const Tensor& a, const Tensor& b, double 
   if (!O.same(out)) cpu().copy(out, O);
 }
 
-// CudaBackend::grouped_matmul with cuBLAS replaced by ref_gemm: a product whose operands are all
-// usable in place joins the grouped call with its plan, the others go through matmul.
+// The CUDA moe.grouped_matmul kernel (cuda/grouped_matmul.cu) with cuBLAS replaced by ref_gemm: a product whose
+// operands are all usable in place joins the grouped call with its plan, the others go through matmul.
 void emulate_grouped_matmul(const std::vector<Tensor>& outs, const std::vector<Tensor>& as,
                             const std::vector<Tensor>& bs) {
   auto mat2 = [](const Tensor& t) { return pc::gemm::Mat{t.size(0), t.size(1), t.stride(0), t.stride(1)}; };
