@@ -1,6 +1,7 @@
 // The fused expert dispatch op and its composed reference.
 #include "moe/dispatch.h"
 
+#include <algorithm>
 #include <memory>
 #include <string>
 
@@ -137,140 +138,180 @@ Assignments from_slots(const Tensor& idx, const Tensor& w) {
           {}};
 }
 
-// The experts' layers run as grouped calls (one per layer of the expert MLPs, forward and backward),
-// each writing its segment of one sorted buffer in place, with the biases and GELU as the grouped
-// layers' epilogue; weighting and combining run over the whole sorted buffer. The shared expert is
-// one more group of the same calls, over all tokens, with buffers of its own.
-Tensor dispatch(const Tensor& U, const Assignments& a, const std::vector<ExpertWeights>& experts,
-                const ExpertWeights* shared) {
-  std::vector<int64_t> tok, ex;
-  check_inputs(U, a, experts, shared, tok, ex);
-  const int64_t T = U.size(0), D = U.size(1), A = int64_t(tok.size()), E = int64_t(experts.size());
-  const int64_t I = experts[0].w1.size(0), Is = shared ? shared->w1.size(0) : 0;
-  const Device dev = U.device();
-  const DType dt = U.dtype();
-  Plan plan = make_plan(tok, ex, E, T);
-  Tensor sorted_token = raw::from_vector(plan.sorted_token, {A}, dev);
-  Tensor order = raw::from_vector(plan.order, {A}, dev);
-  // Sorted rows (A, D) back to token order (T, D): a gather when the assignments are a
-  // permutation of the tokens, else a sum into zeros.
-  Tensor position_of = plan.position_of.empty() ? Tensor() : raw::from_vector(plan.position_of, {T}, dev);
-  auto to_tokens = [=](const Tensor& sorted) {
-    if (position_of.defined()) return raw::index_select(sorted, 0, position_of);
-    Tensor out = raw::zeros({T, D}, dt, dev);
-    raw::index_add_(out, 0, sorted_token, sorted);
-    return out;
-  };
+namespace {
+
+// One dispatch call, planned: the busy experts' segments of the sorted assignment buffer (and the
+// shared expert as one more group, over all tokens, with buffers of its own), the index tensors that
+// sort rows into that buffer and back, and the MLPs (the shared expert is MLP E).
+struct DispatchPlan {
+  int64_t T, D, A, E, I, Is;
+  Device dev;
+  DType dt;
+  Plan order_plan;
+  Tensor sorted_token, order, position_of;
   std::vector<Segment> groups;
-  for (int64_t e = 0; e < E; ++e)
-    if (plan.offset[e + 1] > plan.offset[e]) groups.push_back({e, plan.offset[e], plan.offset[e + 1] - plan.offset[e]});
-  if (shared) groups.push_back({E, 0, T});
-  std::vector<ExpertWeights> mlps = experts;  // the shared expert is MLP E
-  if (shared) mlps.push_back(*shared);
+  std::vector<ExpertWeights> mlps;
 
-  std::vector<Tensor> inputs{U, a.weight};
-  for (const ExpertWeights& w : mlps) inputs.insert(inputs.end(), {w.w1, w.b1, w.w2, w.b2});
-  const bool grad = needs_grad(inputs);
-
+  bool has_shared() const { return Is > 0; }
   // Group s's rows of a sorted buffer, or for the shared expert its own buffer.
-  auto part = [E](const Segment& s, const Tensor& sorted, const Tensor& own) {
+  Tensor part(const Segment& s, const Tensor& sorted, const Tensor& own) const {
     return s.expert == E ? own : rows(sorted, s);
-  };
-  auto parts = [groups, part](const Tensor& sorted, const Tensor& own) {  // by value: backward uses it too
+  }
+  std::vector<Tensor> parts(const Tensor& sorted, const Tensor& own) const {
     return per_segment(groups, [&](const Segment& s) { return part(s, sorted, own); });
-  };
-  auto weights_of = [&](Tensor ExpertWeights::*member, bool transposed) {  // (in, out) views of (out, in) weights
+  }
+  // Every group's MLP parameter `member`, as (in, out) views of (out, in) weights when transposed.
+  std::vector<Tensor> weights_of(Tensor ExpertWeights::*member, bool transposed) const {
     return per_segment(groups, [&](const Segment& s) {
       const Tensor& p = mlps[size_t(s.expert)].*member;
       return transposed ? raw::transpose(p, 0, 1) : p;
     });
-  };
-  // The shared expert's own buffers (none without one). By value: backward uses it too.
-  auto empty_or_none = [has_shared = shared != nullptr, dt, dev](const Shape& shape) {
-    return has_shared ? Tensor::empty(shape, dt, dev) : Tensor();
-  };
-  Tensor X = raw::index_select(U, 0, sorted_token);   // (A, D) rows grouped by expert
-  Tensor ws = raw::index_select(a.weight, 0, order);  // (A) weights in the same order
-  // Pre-activations (with b1), GELU outputs and MLP outputs (with b2, unweighted): sorted (A, .)
-  // for the routed experts, (T, .) for the shared one.
-  Tensor Hpre = Tensor::empty({A, I}, dt, dev), Hs_pre = empty_or_none({T, Is});
-  Tensor H = Tensor::empty({A, I}, dt, dev), Hs = empty_or_none({T, Is});
-  Tensor Y = Tensor::empty({A, D}, dt, dev), Ys = empty_or_none({T, D});
-  fused::grouped_linear_into(parts(Hpre, Hs_pre), parts(X, U), weights_of(&ExpertWeights::w1, true),
-                             weights_of(&ExpertWeights::b1, false), parts(H, Hs));
-  fused::grouped_linear_into(parts(Y, Ys), parts(H, Hs), weights_of(&ExpertWeights::w2, true),
-                             weights_of(&ExpertWeights::b2, false));
-  Tensor O = to_tokens(raw::mul(Y, raw::unsqueeze(ws, 1)));
-  if (shared) raw::add_(O, Ys);
-  if (!grad) return O;
+  }
+  // A buffer of the shared expert (undefined without one).
+  Tensor own_buffer(const Shape& shape) const { return has_shared() ? Tensor::empty(shape, dt, dev) : Tensor(); }
+  Tensor sorted_buffer(int64_t width) const { return Tensor::empty({A, width}, dt, dev); }
+  // Sorted rows (A, D) back to token order (T, D): a gather when the assignments are a permutation
+  // of the tokens, else a sum into zeros.
+  Tensor to_tokens(const Tensor& sorted) const {
+    if (position_of.defined()) return raw::index_select(sorted, 0, position_of);
+    Tensor out = raw::zeros({T, D}, dt, dev);
+    raw::index_add_(out, 0, sorted_token, sorted);
+    return out;
+  }
+};
 
+DispatchPlan plan_dispatch(const Tensor& U, const std::vector<int64_t>& tok, const std::vector<int64_t>& ex,
+                           const std::vector<ExpertWeights>& experts, const ExpertWeights* shared) {
+  DispatchPlan p;
+  p.T = U.size(0), p.D = U.size(1), p.A = int64_t(tok.size()), p.E = int64_t(experts.size());
+  p.I = experts[0].w1.size(0), p.Is = shared ? shared->w1.size(0) : 0;
+  p.dev = U.device();
+  p.dt = U.dtype();
+  p.order_plan = make_plan(tok, ex, p.E, p.T);
+  const Plan& o = p.order_plan;
+  p.sorted_token = raw::from_vector(o.sorted_token, {p.A}, p.dev);
+  p.order = raw::from_vector(o.order, {p.A}, p.dev);
+  if (!o.position_of.empty()) p.position_of = raw::from_vector(o.position_of, {p.T}, p.dev);
+  for (int64_t e = 0; e < p.E; ++e)
+    if (o.offset[e + 1] > o.offset[e]) p.groups.push_back({e, o.offset[e], o.offset[e + 1] - o.offset[e]});
+  if (shared) p.groups.push_back({p.E, 0, p.T});
+  p.mlps = experts;
+  if (shared) p.mlps.push_back(*shared);
+  return p;
+}
+
+// What forward keeps for backward: the gathered input rows X and their weights ws (sorted order),
+// the pre-activations (with b1), GELU outputs and MLP outputs (with b2, unweighted): sorted (A, .)
+// for the routed experts, (T, .) for the shared one.
+struct DispatchActivations {
+  Tensor X, ws, Hpre, Hs_pre, H, Hs, Y, Ys;
+};
+
+// Two grouped linear layers (the biases and GELU as their epilogue), each group writing its segment
+// of one sorted buffer in place; weighting and combining run over the whole sorted buffer.
+Tensor dispatch_forward(const DispatchPlan& p, const Tensor& U, const Tensor& weight, DispatchActivations& a) {
+  a.X = raw::index_select(U, 0, p.sorted_token);  // (A, D) rows grouped by expert
+  a.ws = raw::index_select(weight, 0, p.order);   // (A) weights in the same order
+  a.Hpre = p.sorted_buffer(p.I), a.Hs_pre = p.own_buffer({p.T, p.Is});
+  a.H = p.sorted_buffer(p.I), a.Hs = p.own_buffer({p.T, p.Is});
+  a.Y = p.sorted_buffer(p.D), a.Ys = p.own_buffer({p.T, p.D});
+  fused::grouped_linear_into(p.parts(a.Hpre, a.Hs_pre), p.parts(a.X, U), p.weights_of(&ExpertWeights::w1, true),
+                             p.weights_of(&ExpertWeights::b1, false), p.parts(a.H, a.Hs));
+  fused::grouped_linear_into(p.parts(a.Y, a.Ys), p.parts(a.H, a.Hs), p.weights_of(&ExpertWeights::w2, true),
+                             p.weights_of(&ExpertWeights::b2, false));
+  Tensor O = p.to_tokens(raw::mul(a.Y, raw::unsqueeze(a.ws, 1)));
+  if (a.Ys.defined()) raw::add_(O, a.Ys);
+  return O;
+}
+
+// Gradients in the order of dispatch's inputs (U, the assignment weights, then w1, b1, w2, b2 of
+// every MLP) where `needs` says so. Each layer's products (weight, bias and input gradients) are
+// one grouped call; bias gradients are column sums, products with a row of ones.
+Grads dispatch_backward(const DispatchPlan& p, const DispatchActivations& a, const Tensor& U,
+                        const std::vector<bool>& needs, const std::vector<Tensor>& params, const Tensor& gO) {
+  const int64_t A = p.A, D = p.D, T = p.T, E = p.E;
+  Grads grads(needs.size());
+  Tensor G = raw::index_select(gO, 0, p.sorted_token);  // (A, D) upstream rows in sorted order
+  Tensor gY = raw::mul(G, raw::unsqueeze(a.ws, 1));     // (A, D) d loss / d expert output
+  Tensor gH = p.sorted_buffer(p.I), gHpre = p.sorted_buffer(p.I), gX = p.sorted_buffer(D);
+  Tensor gHs = p.own_buffer({T, p.Is}), gHs_pre = p.own_buffer({T, p.Is}), gXs = p.own_buffer({T, D});
+  auto param = [&](int64_t e, int j) { return params[4 * e + j]; };
+  auto slot = [](int64_t e, int j) { return 2 + 4 * size_t(e) + size_t(j); };
+  // A parameter gradient of MLP e, when needed: a fresh tensor to write into, else none.
+  auto grad_of = [&](int64_t e, int j) {
+    return needs[slot(e, j)] ? (grads[slot(e, j)] = Tensor::empty(param(e, j).shape(), p.dt, p.dev)) : Tensor();
+  };
+  int64_t longest = 0;
+  for (const Segment& s : p.groups) longest = std::max(longest, s.n);
+  Tensor ones = raw::ones({1, longest}, p.dt, p.dev);
+  std::vector<Tensor> o, x, w;
+  auto product = [&](const Tensor& out, const Tensor& left, const Tensor& right) {
+    o.push_back(out);
+    x.push_back(left);
+    w.push_back(right);
+  };
+  // Layer 2: dW2 = gy^T h, db2 = 1^T gy, gh = gy W2.
+  for (const Segment& s : p.groups) {
+    const Tensor gy = p.part(s, gY, gO);
+    if (Tensor dW2 = grad_of(s.expert, 2); dW2.defined()) product(dW2, raw::transpose(gy, 0, 1), p.part(s, a.H, a.Hs));
+    if (Tensor db2 = grad_of(s.expert, 3); db2.defined())
+      product(raw::unsqueeze(db2, 0), raw::narrow(ones, 1, 0, s.n), gy);
+    product(p.part(s, gH, gHs), gy, param(s.expert, 2));
+  }
+  fused::grouped_matmul_into(o, x, w);
+  // GELU and b1, then layer 1: dW1 = ghp^T x, gx = ghp W1.
+  std::vector<Tensor> db1 = per_segment(p.groups, [&](const Segment& s) {
+    Tensor g = grad_of(s.expert, 1);
+    return g.defined() ? g : Tensor::empty(param(s.expert, 1).shape(), p.dt, p.dev);
+  });
+  fused::grouped_bias_gelu_backward_into(p.parts(gHpre, gHs_pre), db1, p.parts(gH, gHs), p.parts(a.Hpre, a.Hs_pre));
+  o.clear(), x.clear(), w.clear();
+  for (const Segment& s : p.groups) {
+    const Tensor ghp = p.part(s, gHpre, gHs_pre);
+    if (Tensor dW1 = grad_of(s.expert, 0); dW1.defined()) product(dW1, raw::transpose(ghp, 0, 1), p.part(s, a.X, U));
+    product(p.part(s, gX, gXs), ghp, param(s.expert, 0));
+  }
+  fused::grouped_matmul_into(o, x, w);
+  for (int64_t e = 0; e < E; ++e)  // idle experts: defined zero gradients
+    for (int j = 0; j < 4; ++j)
+      if (needs[slot(e, j)] && !grads[slot(e, j)].defined())
+        grads[slot(e, j)] = raw::zeros(param(e, j).shape(), p.dt, p.dev);
+  if (needs[0]) {
+    grads[0] = p.to_tokens(gX);
+    if (gXs.defined()) raw::add_(grads[0], gXs);
+  }
+  if (needs[1]) {                       // d loss / d weight = <G, y> per row, back from sorted to assignment order
+    std::vector<int64_t> sorted_at(A);  // order is a permutation: invert it
+    for (int64_t at = 0; at < A; ++at) sorted_at[p.order_plan.order[at]] = at;
+    grads[1] =
+        raw::index_select(raw::reshape(row_sums(raw::mul(G, a.Y)), {A}), 0, raw::from_vector(sorted_at, {A}, p.dev));
+  }
+  return grads;
+}
+
+}  // namespace
+
+// Plan (sort the assignments by expert), forward (two grouped layers), and, when an input needs a
+// gradient, record backward (the same grouped calls in reverse).
+Tensor dispatch(const Tensor& U, const Assignments& a, const std::vector<ExpertWeights>& experts,
+                const ExpertWeights* shared) {
+  std::vector<int64_t> tok, ex;
+  check_inputs(U, a, experts, shared, tok, ex);
+  const DispatchPlan plan = plan_dispatch(U, tok, ex, experts, shared);
+  DispatchActivations act;
+  Tensor O = dispatch_forward(plan, U, a.weight, act);
+
+  std::vector<Tensor> inputs{U, a.weight};
+  for (const ExpertWeights& w : plan.mlps) inputs.insert(inputs.end(), {w.w1, w.b1, w.w2, w.b2});
+  if (!needs_grad(inputs)) return O;
   std::vector<bool> needs(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) needs[i] = inputs[i].defined() && inputs[i].requires_grad();
-  std::vector<Tensor> weights_saved;
-  for (size_t i = 2; i < inputs.size(); ++i) weights_saved.push_back(inputs[i].detach());
-  Tensor sX = X.detach(), sU = U.detach(), sws = ws.detach();
-
-  return record(O, "moe_dispatch", inputs, [=](const Tensor& gO) {
-    Grads grads(needs.size());
-    Tensor G = raw::index_select(gO, 0, sorted_token);  // (A, D) upstream rows in sorted order
-    Tensor gY = raw::mul(G, raw::unsqueeze(sws, 1));    // (A, D) d loss / d expert output
-    Tensor gH = Tensor::empty({A, I}, dt, dev), gHpre = Tensor::empty({A, I}, dt, dev);
-    Tensor gX = Tensor::empty({A, D}, dt, dev);
-    Tensor gHs = empty_or_none({T, Is}), gHs_pre = empty_or_none({T, Is}), gXs = empty_or_none({T, D});
-    auto w_of = [&](int64_t e, int j) { return weights_saved[4 * e + j]; };
-    auto slot = [](int64_t e, int j) { return 2 + 4 * size_t(e) + size_t(j); };
-    // A parameter gradient of MLP e, when needed: a fresh tensor to write into, else none.
-    auto grad_of = [&](int64_t e, int j) {
-      return needs[slot(e, j)] ? (grads[slot(e, j)] = Tensor::empty(w_of(e, j).shape(), dt, dev)) : Tensor();
-    };
-    // The bias gradients are column sums: products with a row of ones, in the same grouped calls.
-    int64_t longest = 0;
-    for (const Segment& s : groups) longest = std::max(longest, s.n);
-    Tensor ones = raw::ones({1, longest}, dt, dev);
-    // Layer 2: dW2 = gy^T h, db2 = 1^T gy, gh = gy W2 (one grouped call).
-    std::vector<Tensor> o, x, w;
-    auto product = [&](const Tensor& out, const Tensor& left, const Tensor& right) {
-      o.push_back(out);
-      x.push_back(left);
-      w.push_back(right);
-    };
-    for (const Segment& s : groups) {
-      const Tensor gy = part(s, gY, gO);
-      if (Tensor dW2 = grad_of(s.expert, 2); dW2.defined()) product(dW2, raw::transpose(gy, 0, 1), part(s, H, Hs));
-      if (Tensor db2 = grad_of(s.expert, 3); db2.defined())
-        product(raw::unsqueeze(db2, 0), raw::narrow(ones, 1, 0, s.n), gy);
-      product(part(s, gH, gHs), gy, w_of(s.expert, 2));
-    }
-    fused::grouped_matmul_into(o, x, w);
-    // GELU and b1 (one grouped call), then layer 1: dW1 = ghp^T x, gx = ghp W1 (one grouped call).
-    std::vector<Tensor> db1 = per_segment(groups, [&](const Segment& s) {
-      Tensor g = grad_of(s.expert, 1);
-      return g.defined() ? g : Tensor::empty(w_of(s.expert, 1).shape(), dt, dev);
-    });
-    fused::grouped_bias_gelu_backward_into(parts(gHpre, gHs_pre), db1, parts(gH, gHs), parts(Hpre, Hs_pre));
-    o.clear(), x.clear(), w.clear();
-    for (const Segment& s : groups) {
-      const Tensor ghp = part(s, gHpre, gHs_pre);
-      if (Tensor dW1 = grad_of(s.expert, 0); dW1.defined()) product(dW1, raw::transpose(ghp, 0, 1), part(s, sX, sU));
-      product(part(s, gX, gXs), ghp, w_of(s.expert, 0));
-    }
-    fused::grouped_matmul_into(o, x, w);
-    for (int64_t e = 0; e < E; ++e)  // idle experts: defined zero gradients
-      for (int j = 0; j < 4; ++j)
-        if (needs[slot(e, j)] && !grads[slot(e, j)].defined())
-          grads[slot(e, j)] = raw::zeros(w_of(e, j).shape(), dt, dev);
-    if (needs[0]) {
-      grads[0] = to_tokens(gX);
-      if (gXs.defined()) raw::add_(grads[0], gXs);
-    }
-    if (needs[1]) {                       // d loss / d weight = <G, y> per row, back from sorted to assignment order
-      std::vector<int64_t> sorted_at(A);  // order is a permutation: invert it
-      for (int64_t at = 0; at < A; ++at) sorted_at[plan.order[at]] = at;
-      grads[1] =
-          raw::index_select(raw::reshape(row_sums(raw::mul(G, Y)), {A}), 0, raw::from_vector(sorted_at, {A}, dev));
-    }
-    return grads;
-  });
+  std::vector<Tensor> params;
+  for (size_t i = 2; i < inputs.size(); ++i) params.push_back(inputs[i].detach());
+  act.ws = act.ws.detach();
+  const Tensor sU = U.detach();
+  return record(O, "moe_dispatch", inputs,
+                [=](const Tensor& gO) { return dispatch_backward(plan, act, sU, needs, params, gO); });
 }
 
 Tensor dispatch_reference(const Tensor& U, const Assignments& a, const std::vector<ExpertWeights>& experts,

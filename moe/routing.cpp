@@ -88,9 +88,13 @@ void add_aux_loss(nn::ForwardContext& ctx, const char* what, int64_t block, cons
 
 void add_route_record(nn::ForwardContext& ctx, int64_t block, const std::vector<int64_t>& idx,
                       const std::vector<double>& w, const Shape& shape, const Tensor& like) {
+  nn::RouteRecord& route = ctx.routes[block];
+  route.idx = raw::from_vector(idx, shape, like.device());
+  route.w = raw::to(raw::from_vector(w, shape, like.device()), like.dtype());
+  // The same tensors under the names parity case files give them.
   const std::string key = "route.blocks." + std::to_string(block);
-  ctx.records[key + ".idx"] = raw::from_vector(idx, shape, like.device());
-  ctx.records[key + ".w"] = raw::to(raw::from_vector(w, shape, like.device()), like.dtype());
+  ctx.records[key + ".idx"] = route.idx;
+  ctx.records[key + ".w"] = route.w;
 }
 
 }  // namespace promoe::moe

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "autograd/ops.h"
+#include "moe/promoe_layer.h"
 
 namespace promoe::moe {
 
@@ -15,11 +16,8 @@ void RoutingStats::add(const nn::ForwardContext& ctx) {
   const std::vector<int64_t> labels = ctx.used_labels.to_vector<int64_t>();
   const int64_t experts = cfg_.num_expert_mlps();
   const int64_t uncond = cfg_.has_uncond_expert() ? cfg_.num_experts : -1;
-  for (auto& [key, idx_t] : ctx.records) {
-    // keys look like "route.blocks.3.idx"
-    if (key.rfind("route.blocks.", 0) != 0 || key.size() < 4 || key.substr(key.size() - 4) != ".idx") continue;
-    const int64_t block = std::stoll(key.substr(13, key.size() - 17));
-    const Tensor& w_t = ctx.records.at(key.substr(0, key.size() - 4) + ".w");
+  for (auto& [block, route] : ctx.routes) {
+    const Tensor &idx_t = route.idx, &w_t = route.w;
     BlockRouting& b = blocks_[block];
     if (b.load.empty()) {
       b.block = block;
@@ -65,11 +63,11 @@ void RoutingStats::add(const nn::ForwardContext& ctx) {
 
 void RoutingStats::set_prototypes(const nn::DiT& model) {
   NoGradGuard ng;
-  for (auto& [name, t] : model.named_parameters()) {
-    const std::string suffix = ".mlp.cluster_centers";
-    if (name.size() <= suffix.size() || name.substr(name.size() - suffix.size()) != suffix) continue;
-    const int64_t block = std::stoll(name.substr(7, name.size() - suffix.size() - 7));  // "blocks.{i}"
-    Tensor p = normalize(t.detach(), 1);
+  for (size_t i = 0; i < model.blocks.size(); ++i) {
+    const auto* layer = dynamic_cast<const ProMoELayer*>(model.blocks[i]->mlp.get());
+    if (!layer) continue;
+    const int64_t block = int64_t(i);
+    Tensor p = normalize(layer->cluster_centers.detach(), 1);
     BlockRouting& b = blocks_[block];
     b.block = block;
     b.prototype_cosine = raw::to(raw::matmul(p, raw::transpose(p, 0, 1)), Device::cpu());

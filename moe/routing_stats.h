@@ -1,7 +1,7 @@
 // Routing analytics: what the routers did over one or more recorded forward passes. Per MoE block:
 // the load of every expert, a class x expert assignment matrix, statistics of the routing weights
 // of routed experts, and the cosine similarities between the prototypes (ProMoE). Built from the
-// "route.blocks.{i}.idx" / ".w" records a forward pass leaves in ForwardContext (ctx.record).
+// routes (nn::RouteRecord per block) a forward pass leaves in ForwardContext::routes (ctx.record).
 #pragma once
 #include <map>
 #include <string>
@@ -25,9 +25,9 @@ class RoutingStats {
  public:
   // tokens: tokens per image (unconditional images of expert choice send all of them to expert E).
   RoutingStats(const MoeConfig& cfg, int64_t num_classes, int64_t tokens);
-  // Adds one recorded pass: ctx.records from a forward with ctx.record set, ctx.used_labels its labels.
+  // Adds one recorded pass: ctx.routes from a forward with ctx.record set, ctx.used_labels its labels.
   void add(const nn::ForwardContext& ctx);
-  // Reads the prototypes of every ProMoE block ("blocks.{i}.mlp.cluster_centers").
+  // Reads the prototypes (cluster_centers) of every ProMoE block.
   void set_prototypes(const nn::DiT& model);
   const std::map<int64_t, BlockRouting>& blocks() const { return blocks_; }
 

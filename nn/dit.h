@@ -1,4 +1,4 @@
-// The DiT backbone of ProMoE (PROMOE.md §1): patch embedding + positions, timestep and label
+// The DiT backbone of ProMoE (docs/PROMOE.md §1): patch embedding + positions, timestep and label
 // embedders, adaLN-Zero blocks whose feed-forward is pluggable (dense Mlp here; MoE layers in moe/),
 // the final layer and unpatchify.
 #pragma once
@@ -27,6 +27,13 @@ struct DiTConfig {
   void validate() const;  // throws promoe::Error naming the bad field
 };
 
+// The route one MoE block took in a recorded forward pass. Token choice: idx (B, N, K) expert ids
+// and w their routing weights. Expert choice: idx (B, E, capacity) token ids (-1: an empty slot),
+// w their weights.
+struct RouteRecord {
+  Tensor idx, w;
+};
+
 // What one forward pass reports besides its output: auxiliary losses (already weighted by their
 // coefficient, keyed "rcl.blocks.3"), and, on request, per-block records for parity checks and
 // routing analytics (block outputs "act.blocks.3.out", routes "route.blocks.3.idx").
@@ -37,7 +44,8 @@ struct ForwardContext {
   std::vector<std::pair<std::string, Tensor>> aux_losses;      // weighted, differentiable
   std::vector<std::pair<std::string, Tensor>> aux_unweighted;  // for logging / parity
   std::map<std::string, Tensor> records;
-  Tensor used_labels;  // labels after class dropout, (B)
+  std::map<int64_t, RouteRecord> routes;  // with `record`: by block index
+  Tensor used_labels;                     // labels after class dropout, (B)
   // The labels as the MoE layers read them on the host, kept by the first that does (on a GPU each
   // read waits for the device, so a forward reads them once), with the tensor they came from.
   Tensor host_labels_of;

@@ -14,6 +14,11 @@ using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 class Module {
  public:
+  Module() = default;
+  // Not copyable: a copy would share the original's parameter tensors (storage is refcounted), so
+  // training one would train both. Modules are held by shared_ptr.
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
   virtual ~Module() = default;
 
   // Trainable tensors, in registration order, with full dotted names.

@@ -1,8 +1,9 @@
-// The DiT's building blocks against the spec's test vectors (PROMOE.md §1.2, §1.3), its token
+// The DiT's building blocks against the spec's test vectors (docs/PROMOE.md §1.2, §1.3), its token
 // orderings (§1.1, §1.8), official parameter names, and adaLN-Zero initialisation.
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <type_traits>
 
 #include "autograd/ops.h"
 #include "nn/dit.h"
@@ -15,6 +16,10 @@ void check_close(const std::vector<float>& got, const std::vector<double>& want,
   for (size_t i = 0; i < got.size(); ++i) CHECK_MESSAGE(std::abs(got[i] - want[i]) <= tol, "element " << i);
 }
 }  // namespace
+
+// A copied module would share its parameters with the original; modules are not copyable.
+static_assert(!std::is_copy_constructible_v<nn::Linear> && !std::is_copy_assignable_v<nn::Linear>);
+static_assert(!std::is_copy_constructible_v<nn::DiT>);
 
 TEST_CASE("2-D sin-cos positions: column first, sines then cosines (spec test vector, D = 8, 2x2 grid)") {
   Tensor p = nn::sincos_pos_embed_2d(8, 2);
