@@ -1,4 +1,4 @@
-// `promoe check`: runs parity case files (CASES.md) and reports the worst error per tensor group.
+// `promoe check`: runs parity case files (docs/CASES.md) and reports the worst error per tensor group.
 #include <cstdio>
 
 #include "apps/commands.h"

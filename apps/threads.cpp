@@ -18,9 +18,9 @@ void set_threads(int threads) {
 
 // libgomp's idle threads spin for about 300000 iterations before they sleep. A training step runs
 // thousands of short parallel regions with serial work between them, and on the 2-vCPU machines
-// this runs on the long spin made 2-thread steps 1.4-1.6x slower (docs/PERF.md); 10000 measured
-// best. libgomp reads GOMP_SPINCOUNT once, when it loads, so the process re-executes itself with
-// it set. A user's own GOMP_SPINCOUNT or OMP_WAIT_POLICY is left alone.
+// this runs on the long spin slowed 2-thread steps markedly; 10000 measured best (docs/PERF.md). libgomp reads
+// GOMP_SPINCOUNT once, when it loads, so the process re-executes itself with it set. A user's own GOMP_SPINCOUNT or
+// OMP_WAIT_POLICY is left alone.
 void tune_openmp_wait(char** argv) {
   if (std::getenv("GOMP_SPINCOUNT") || std::getenv("OMP_WAIT_POLICY")) return;
   if (setenv("GOMP_SPINCOUNT", "10000", 1) != 0) return;

@@ -107,7 +107,7 @@ void product(View<T> out, const Operand<T>& a, const Operand<T>& b, T alpha, Mod
     product<T>(out, as_is(rounded(a, s.ra)), as_is(rounded(b, s.rb)), alpha, Mode::Plain, s);
     return;
   }
-  if constexpr (std::is_same_v<T, float>) {  // oneDNN's sgemm: 15-30% faster than Eigen at head sizes
+  if constexpr (std::is_same_v<T, float>) {  // oneDNN's sgemm beats Eigen at head sizes (docs/PERF.md)
     const int64_t K = a.transposed ? a.m.rows() : a.m.cols();
     if (cpu::onednn_sgemm(a.transposed, b.transposed, out.rows(), out.cols(), K, alpha, a.m.data(), a.m.outerStride(),
                           b.m.data(), b.m.outerStride(), out.data(), out.outerStride()))
@@ -125,9 +125,8 @@ void product(View<T> out, const Operand<T>& a, const Operand<T>& b, T alpha, Mod
 
 // The mode for the products of q (B, H, N, hd) under the calling thread's GEMM precision (read
 // before any parallel region: the setting is thread-local). The bf16 units pay a fixed cost per
-// call (operand conversion, primitive lookup) that small heads do not recover: forward + backward
-// of 128 heads of 64 x 32 took 2.9 ms natively against 1.8-2.0 on rounded copies, 48 heads of
-// 256 x 64 took 5.8 ms against 15.7-16.3 (2 threads, AMX).
+// call (operand conversion, primitive lookup) that small heads do not recover, so small heads run
+// on rounded copies instead (timings in docs/PERF.md, "Measurements behind choices in the code").
 Mode mode_for(const Tensor& q) {
   if (!gemm_rounds_to_bf16(q.dtype())) return Mode::Plain;
   const int64_t macs = q.size(2) * q.size(2) * q.size(3);

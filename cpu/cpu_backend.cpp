@@ -31,9 +31,8 @@ namespace {
 
 // Blocks of 64 KiB and more are kept for reuse once freed: a training step allocates the same
 // activation sizes as the step before, and a fresh block from the C allocator at these sizes is
-// mapped anew and costs a page fault per 4 KiB on first touch (it halves the bandwidth of an
-// elementwise op on 64 MiB; at 64 KiB-1 MiB, the size of a small model's activations, page
-// clearing took 5% of a training step). Sizes are rounded up to one of 8 classes per power of two
+// mapped anew and costs a page fault per 4 KiB on first touch (measurements in docs/PERF.md,
+// "Measurements behind choices in the code"). Sizes are rounded up to one of 8 classes per power of two
 // (at most 12.5% slack), so a freed block serves any request of its class. At most 2 GiB are
 // cached; smaller blocks go straight to the C allocator.
 class BlockCache {

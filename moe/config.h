@@ -1,4 +1,4 @@
-// MoeConfig: the `moe` object of a model configuration (shared/spec/CASES.md), its JSON form, and
+// MoeConfig: the `moe` object of a model configuration (docs/CASES.md), its JSON form, and
 // the checks that reject a bad configuration before any tensor is built.
 #pragma once
 #include <cstdint>
@@ -7,7 +7,7 @@
 
 namespace promoe::moe {
 
-// promoe_tc: ProMoE token choice (PROMOE.md §2); promoe_ec: ProMoE expert choice (§3);
+// promoe_tc: ProMoE token choice (docs/PROMOE.md §2); promoe_ec: ProMoE expert choice (§3);
 // tc: DiT-MoE / TC-DiT baseline (linear softmax gate, top-k); ec: EC-DiT baseline (per-image
 // expert choice over a linear softmax gate).
 enum class MoeType { ProMoeTC, ProMoeEC, TC, EC };
@@ -53,7 +53,7 @@ struct MoeConfig {
   void validate(int64_t hidden_size, int64_t tokens) const;
 };
 
-// CASES.md field names. Missing fields keep the defaults above; unknown strings and wrongly typed
+// docs/CASES.md field names. Missing fields keep the defaults above; unknown strings and wrongly typed
 // values throw promoe::Error.
 MoeConfig from_json(const nlohmann::json& j);
 nlohmann::json to_json(const MoeConfig& c);

@@ -6,7 +6,7 @@
 // adds one per null-label token with a constant weight of 1. The op sorts the assignments by
 // expert (a counting sort, so each expert's rows are one contiguous segment), gathers the rows,
 // runs each expert as two GEMMs over its segment and scatters w * Expert_e(u) back with index_add.
-// No padding, no per-expert masks over the batch (DESIGN.md, MoE dispatch).
+// No padding, no per-expert masks over the batch (docs/ARCHITECTURE.md, "MoE dispatch").
 #pragma once
 #include <vector>
 
@@ -45,7 +45,7 @@ Assignments from_slots(const Tensor& idx, const Tensor& w);
 // routed experts). U (T, D). Backward gives U, the assignment weights (<g_O[t], Expert_e(u_t)>) and
 // every expert parameter: experts that received no assignment get zero gradients (never
 // undefined), so an optimizer steps them as PyTorch does after the official code's dummy "touch"
-// (PROMOE.md §2.5).
+// (docs/PROMOE.md §2.5).
 Tensor dispatch(const Tensor& U, const Assignments& a, const std::vector<ExpertWeights>& experts,
                 const ExpertWeights* shared = nullptr);
 

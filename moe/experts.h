@@ -20,7 +20,7 @@ inline int64_t mlp_parameters(int64_t dim, int64_t hidden) { return 2 * dim * hi
 
 class ExpertList : public Container {
  public:
-  // `count` MLPs D -> hidden -> D with Xavier-uniform weights and zero biases (PROMOE.md §1.9).
+  // `count` MLPs D -> hidden -> D with Xavier-uniform weights and zero biases (docs/PROMOE.md §1.9).
   ExpertList(int64_t count, int64_t dim, int64_t hidden, Generator& gen, const char* first, const char* second);
   int64_t size() const { return int64_t(mlps.size()); }
   // The weights in dispatch order (the parameters themselves, so gradients reach them).

@@ -1,5 +1,5 @@
 // Building whole models: a DiT whose feed-forward is a MoE layer in the MoE blocks (the odd ones
-// with interleave, else all) and the dense GELU MLP elsewhere; the CASES.md `config` JSON of a
+// with interleave, else all) and the dense GELU MLP elsewhere; the docs/CASES.md `config` JSON of a
 // model; and parameter counts computed from shapes alone (no allocation), which the layers'
 // activated_parameters() share.
 #pragma once
@@ -27,7 +27,7 @@ using Preset = ModelConfigs;
 ModelConfigs preset(const std::string& name);
 std::vector<std::string> preset_names();
 
-// CASES.md `config`: input_size, in_channels, patch_size, hidden_size, depth, num_heads, mlp_ratio,
+// docs/CASES.md `config`: input_size, in_channels, patch_size, hidden_size, depth, num_heads, mlp_ratio,
 // num_classes, learn_sigma, optional class_dropout_prob, optional `moe`. Validates both parts.
 ModelConfigs configs_from_json(const nlohmann::json& j);
 nlohmann::json configs_to_json(const nn::DiTConfig& dit, const std::optional<MoeConfig>& moe);

@@ -1,4 +1,4 @@
-// The ProMoE expert-choice MoE layer (PROMOE.md §3): null-label images go wholly to the
+// The ProMoE expert-choice MoE layer (docs/PROMOE.md §3): null-label images go wholly to the
 // unconditional expert (weight 1); within each conditional image every routed expert takes its
 // top-`capacity` tokens by activated cosine score (softmax mode: over the image's tokens); the
 // shared expert sees every token; the EC routing contrastive loss compares each image's expert

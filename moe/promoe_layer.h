@@ -1,6 +1,6 @@
 // What the two ProMoE layers (token choice, promoe_tc.h; expert choice, promoe_ec.h) share: the
 // prototypes, the routed experts plus the unconditional one, the shared expert, and the parameter
-// count (PROMOE.md §2.1).
+// count (docs/PROMOE.md §2.1).
 #pragma once
 #include "moe/config.h"
 #include "moe/experts.h"

@@ -1,4 +1,4 @@
-// The ProMoE token-choice MoE layer (PROMOE.md §2): conditional routing of null-label tokens to
+// The ProMoE token-choice MoE layer (docs/PROMOE.md §2): conditional routing of null-label tokens to
 // the unconditional expert, prototypical cosine routing (top-k, no renormalisation) of the others,
 // a shared expert for every token, the routing contrastive loss and the optional load balance.
 #pragma once

@@ -30,7 +30,7 @@ Tensor inverse_counts(const std::vector<int64_t>& count, const Tensor& like) {
 
 // Two formulations of the same op. Small problems (the token-choice RCL: a few groups) multiply U by
 // the dense (G, T) averaging matrix: one GEMM forward and one backward, no gathers, zero fills or
-// scatter-adds (it took the RCL from about 5% of a ProMoE-Tiny step to 1-2%). Large ones (the
+// scatter-adds (docs/PERF.md has what it saved). Large ones (the
 // per-image groups of expert choice at large batch, where the matrix would not fit) gather the
 // member rows and scatter their sums.
 Tensor group_means(const Tensor& U, const std::vector<int64_t>& rows, const std::vector<int64_t>& group,

@@ -1,4 +1,4 @@
-// The routing losses: the routing contrastive loss (RCL, PROMOE.md §2.6 and §3) with the fused
+// The routing losses: the routing contrastive loss (RCL, docs/PROMOE.md §2.6 and §3) with the fused
 // centroid op it is built on, and the load-balance loss (§2.8).
 #pragma once
 #include <vector>

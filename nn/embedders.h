@@ -1,5 +1,5 @@
 // Input embedders of the DiT: patch embedding, fixed 2-D sin-cos positions, timestep and label
-// embedders (PROMOE.md §1.1-1.4).
+// embedders (docs/PROMOE.md §1.1-1.4).
 #pragma once
 #include "nn/layers.h"
 

@@ -1,4 +1,4 @@
-// Runs a parity case file (../shared/spec/CASES.md): rebuilds the model from the case's config and
+// Runs a parity case file (docs/CASES.md): rebuilds the model from the case's config and
 // parameters, repeats its forward/backward pass and optional training steps, and compares every
 // recorded tensor with its group's tolerance.
 #pragma once

@@ -198,7 +198,7 @@ TEST_CASE("gradcheck: group means (the RCL centroids)") {
 }
 
 namespace {
-// The routing contrastive loss written out directly (PROMOE.md §2.6): per-expert means by masks
+// The routing contrastive loss written out directly (docs/PROMOE.md §2.6): per-expert means by masks
 // in ascending expert order, cosine logits over tau, then -l_ii + log sum_j exp(l_ij) averaged.
 Tensor rcl_straight(const Tensor& U, const Tensor& P, const std::vector<int64_t>& rows,
                     const std::vector<int64_t>& experts, double tau) {

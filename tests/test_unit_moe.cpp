@@ -1,6 +1,6 @@
 // MoE layers (moe/): configuration checks, conditional routing, routing records, the routing
 // contrastive loss's zero case, idle experts' gradients, expert-choice capacity, parameter names
-// and the parameter counts of PROMOE.md §6.
+// and the parameter counts of docs/PROMOE.md §6.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -430,7 +430,7 @@ TEST_CASE("moe models: parameter names follow the official state_dict") {
     CHECK_MESSAGE(s.count(n), n);
 }
 
-TEST_CASE("moe presets: paper parameter counts (PROMOE.md 6.1)") {
+TEST_CASE("moe presets: paper parameter counts (docs/PROMOE.md 6.1)") {
   struct Want {
     const char* name;
     double total, activated;

@@ -1,5 +1,5 @@
 // ModelSpec: the model configurations (moe/model.h) with the string JSON form stored in
-// checkpoints and parity cases (CASES.md `config`), and construction from it.
+// checkpoints and parity cases (docs/CASES.md `config`), and construction from it.
 #pragma once
 #include <memory>
 #include <string>

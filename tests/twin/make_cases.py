@@ -1,4 +1,4 @@
-"""Writes the golden parity cases tests/cases/*.safetensors (format: shared/spec/CASES.md) from the
+"""Writes the golden parity cases tests/cases/*.safetensors (format: docs/CASES.md) from the
 PyTorch twin in promoe_twin.py. Needs torch, numpy and safetensors; CI never runs it (the small
 case files are committed).
 
@@ -7,7 +7,7 @@ case files are committed).
     python3 tests/twin/make_cases.py --check-only    # self-checks only
 
 Each case is computed in float32 and then recomputed in float64 from the same float32 parameters
-and inputs; the generator fails if a stored float32 tensor is not well inside the CASES.md default
+and inputs; the generator fails if a stored float32 tensor is not well inside the docs/CASES.md default
 tolerance of the float64 result (so a correct implementation with different rounding passes), if
 routing differs between the two, or if the routing margin is small.
 """
@@ -35,7 +35,7 @@ OUT_DIR = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__
 ADAMW = {"lr": 2e-3, "betas": [0.9, 0.999], "eps": 1e-6, "weight_decay": 0.2}
 CLIP = 0.05
 STEPS = 2                  # train.step0 and train.step1
-MIN_MARGIN = 1e-3          # required routing margin: 10x the 1e-4 near-tie scale of CASES.md
+MIN_MARGIN = 1e-3          # required routing margin: 10x the 1e-4 near-tie scale of docs/CASES.md
 HEADROOM = 0.2             # float32-vs-float64 error must stay below HEADROOM * default tolerance
 TOL = {"output": 1e-5, "loss": 1e-5, "grad": 1e-4, "train": 1e-4, "route": 1e-5}
 
@@ -82,7 +82,7 @@ def fail(msg):
 
 
 def self_checks():
-    # PROMOE.md 1.2: pos embed, D = 8, 2x2 grid.
+    # docs/PROMOE.md 1.2: pos embed, D = 8, 2x2 grid.
     pe = tw.pos_embed_2d(8, 2)
     want = {0: [0, 0, 1, 1, 0, 0, 1, 1],
             1: [0.841471, 0.010000, 0.540302, 0.999950, 0, 0, 1, 1],
@@ -90,7 +90,7 @@ def self_checks():
     for n, v in want.items():
         if not np.allclose(pe[n], v, atol=2e-6):
             fail(f"pos embed token {n}: {pe[n]} != {v}")
-    # PROMOE.md 1.3: timestep frequencies at t = 500 (float32, as the official code).
+    # docs/PROMOE.md 1.3: timestep frequencies at t = 500 (float32, as the official code).
     e = tw.timestep_frequencies(torch.tensor([500.0]))[0].numpy()
     want_t = {0: -0.883849, 1: 0.945943, 2: 0.848515, 127: 0.998557,
               128: -0.467772, 129: 0.324334, 130: -0.529172, 255: 0.053705}

@@ -3,7 +3,7 @@
 It re-states the official ali-vilab/ProMoE semantics (models_ProMoE_TC.py, models_ProMoE_EC.py,
 models_TCDiT.py, models_ECDiT.py, modules.py, train.py) and the DiT/ADM Gaussian diffusion in one
 readable file, so that make_cases.py can write golden parity cases (tests/cases/*.safetensors,
-format: shared/spec/CASES.md) that the C++ `promoe check` verifies.
+format: docs/CASES.md) that the C++ `promoe check` verifies.
 
 Conventions (see also README.md beside this file):
 - Null label: the null / CFG class is `num_classes` (the last row of the label table). The official
@@ -14,7 +14,7 @@ Conventions (see also README.md beside this file):
 - Auxiliary losses (routing contrastive loss, load balance) enter the gradient through an
   identity autograd op that hands them an upstream gradient of exactly 1, as the official
   `AddAuxiliaryLoss` does. This equals adding lambda*aux to the loss.
-- Every parameter name equals the official state_dict name (CASES.md table). The expert-choice
+- Every parameter name equals the official state_dict name (docs/CASES.md table). The expert-choice
   baseline's gate is the official `blocks.{i}.mlp.gate_weight` (EC_GATE_NAME below).
 """
 from __future__ import annotations
