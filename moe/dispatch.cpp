@@ -309,6 +309,7 @@ Tensor dispatch(const Tensor& U, const Assignments& a, const std::vector<ExpertW
   std::vector<Tensor> params;
   for (size_t i = 2; i < inputs.size(); ++i) params.push_back(inputs[i].detach());
   act.ws = act.ws.detach();
+  act.Ys = Tensor();  // backward does not read the shared expert's output: free it with the forward
   const Tensor sU = U.detach();
   return record(O, "moe_dispatch", inputs,
                 [=](const Tensor& gO) { return dispatch_backward(plan, act, sU, needs, params, gO); });
