@@ -10,8 +10,8 @@
 //             Scores and dP are computed in both 2 and 3 instead of adding dQ up with atomics, so
 //             the gradients repeat bit for bit.
 // Shared memory per block is at most 46.6 KiB (hd 72), under the 48 KiB static limit. Head dims
-// up to 72 are padded to 32, 64 or 72; larger ones and f64 take the composed default
-// (tensor/backend_fused.cpp). Under bf16 GEMM precision (tensor/precision.h) the products read
+// up to 72 are padded to 32, 64 or 72; larger ones and f64 take the op's composed reference
+// (nn/fused_attention.cpp). Under bf16 GEMM precision (tensor/precision.h) the products read
 // bf16-rounded operands like the CPU's. The math is in cuda/attention_math.cuh.
 #include <type_traits>
 

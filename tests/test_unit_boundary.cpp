@@ -521,7 +521,7 @@ void add_fused_rows(std::vector<Row>& rows) {
                   [](Generator& gen, std::mt19937& rng, DType dt) {
                     std::vector<Case> cs;
                     for (int rep = 0; rep < 2; ++rep) {
-                      Case c{"groups"};
+                      Case c{"groups", {}};
                       const int64_t groups = int64_t(rng() % 4 + 1), K = int64_t(rng() % 20 + 1),
                                     N = int64_t(rng() % 20 + 1);
                       for (int64_t i = 0; i < groups; ++i) {
@@ -561,7 +561,7 @@ void add_fused_rows(std::vector<Row>& rows) {
                   true,
                   kFloat,
                   [](Generator& gen, std::mt19937& rng, DType dt) {
-                    Case c{"list"};
+                    Case c{"list", {}};
                     const int64_t n = int64_t(rng() % 5 + 1);
                     for (int64_t i = 0; i < n; ++i) {
                       const Shape s = random_shape(rng, 2, 1, 200);

@@ -40,9 +40,8 @@ TEST_CASE("fused AdamW follows PyTorch's update over several steps, with a gradi
   check_close(v, Ref{{7}, rv}, 1e-5);
 }
 
-TEST_CASE("adamw_group over many tensors equals adamw per tensor") {
+TEST_CASE("optim.adamw_list over many tensors equals optim.adamw per tensor") {
   Generator gen(13);
-  Backend& cpu = backend_for(Device::cpu());
   std::vector<Tensor> p1, g, m1, v1, p2, m2, v2;
   for (int64_t n : {3, 40000, 7, 16384, 20000}) {  // chunks cut inside and at tensor boundaries
     p1.push_back(gen.randn({n}));
@@ -180,7 +179,6 @@ TEST_CASE("grouped linear layers and their bias + GELU backward equal the per-gr
         v.erase(v.begin() + 1);
         return v;
       };
-      Backend& cpu = backend_for(Device::cpu());
       moe::fused::grouped_linear_reference(busy(segments(pre)), busy(segments(gelu)), busy(segments(X)), busy(w),
                                            busy(b));
       moe::fused::grouped_linear_reference(busy(segments(lin)), {}, busy(segments(X)), busy(w), busy(b));
@@ -217,7 +215,6 @@ TEST_CASE("cosine scores and their backward on the CPU equal the composed defaul
   Tensor x = randn(gen, {T, D}), q = randn(gen, {E, D}), gz = randn(gen, {T, E});
   q = raw::div(q, raw::unary(UnaryOp::Sqrt, raw::sum(raw::mul(q, q), {1}, true)));
   raw::fill_(raw::select(x, 0, 7), 0.0);  // a clamped norm: score 0, rnorm 1 / eps, no norm gradient
-  Backend& cpu = backend_for(Device::cpu());
   const double eps = 1e-12;
   Tensor z = Tensor::empty({T, E}, DType::F64), r = Tensor::empty({T}, DType::F64);
   Tensor z0 = Tensor::empty({T, E}, DType::F64), r0 = Tensor::empty({T}, DType::F64);

@@ -282,7 +282,6 @@ TEST_CASE("NaN ranks above every number in topk, sort and max") {
 
 TEST_CASE("fused adaLN kernels of the CPU backend equal the backend-neutral composed defaults") {
   // The defaults (tensor/backend_adaln.cpp), which other backends inherit, run through qualified calls.
-  Backend& cpu = backend_for(Device::cpu());
   Generator gen(21);
   for (int64_t B : {1, 5}) {
     CAPTURE(B);
@@ -317,7 +316,6 @@ TEST_CASE("fused adaLN kernels of the CPU backend equal the backend-neutral comp
 }
 
 TEST_CASE("fused attention of the CPU backend equals the composed default on head-split views") {
-  Backend& cpu = backend_for(Device::cpu());
   Generator gen(24);
   struct Size {
     int64_t B, N, hd;
@@ -349,7 +347,6 @@ TEST_CASE("fused attention of the CPU backend equals the composed default on hea
 }
 
 TEST_CASE("fused bias + GELU kernels of the CPU backend equal the composed defaults") {
-  Backend& cpu = backend_for(Device::cpu());
   Generator gen(22);
   for (int64_t rows : {1, 300}) {
     CAPTURE(rows);

@@ -217,7 +217,6 @@ TEST_CASE("float64 products ignore the BF16 setting") {
   Tensor q = gen.randn({2, 2, 9, 5}, DType::F64), k = gen.randn({2, 2, 9, 5}, DType::F64),
          v = gen.randn({2, 2, 9, 5}, DType::F64);
   auto run = [&] {
-    Backend& cpu = backend_for(Device::cpu());
     Tensor out = Tensor::empty({2, 2, 9, 5}, DType::F64), lse = Tensor::empty({2, 2, 9}, DType::F64);
     Tensor g = Tensor::empty({17, 9}, DType::F64);
     test::cpu_kernel(nn::fused::attention_op)(out, lse, q, k, v, 0.4);
@@ -235,7 +234,6 @@ TEST_CASE("under BF16 the fused CPU attention rounds q, k, v, the probabilities 
     CAPTURE(native);
     NativeBf16 path(native);
     TwoThreads threads;
-    Backend& cpu = backend_for(Device::cpu());
     Generator gen(34);
     const double scale = 0.35;
     struct Size {
