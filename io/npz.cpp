@@ -177,8 +177,8 @@ std::string member_bytes(const Bytes& f, const Entry& e) {
 // A member's bytes parsed by read_npy, through a temporary file that is always removed.
 Tensor parse_member(const std::string& path, const std::string& name, const std::string& bytes) {
   static std::atomic<uint64_t> counter{0};
-  const std::filesystem::path tmp = std::filesystem::temp_directory_path() /
-                                    ("promoe-npz-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + ".npy");
+  const std::filesystem::path tmp = std::filesystem::temp_directory_path() / ("promoe-npz-" + std::to_string(getpid()) +
+                                                                              "-" + std::to_string(counter++) + ".npy");
   struct Remove {
     std::filesystem::path p;
     ~Remove() {
@@ -294,7 +294,7 @@ void write_npz(const std::string& path, const std::vector<NpzMember>& members, b
       put(s, 20, 2);                     // version needed: 2.0
       put(s, 0, 2);                      // flags
       put(s, method, 2);
-      put(s, 0, 2);  // time
+      put(s, 0, 2);     // time
       put(s, 0x21, 2);  // date: 1980-01-01
       put(s, crc, 4);
       put(s, stored.size(), 4);

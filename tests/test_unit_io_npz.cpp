@@ -61,8 +61,11 @@ TEST_CASE("npz: write then read gives the same arrays, stored or deflated, with 
     CHECK(m.at("values").shape() == Shape{3, 2});
     CHECK(m.at("values").to_vector<float>() == std::vector<float>{1, 4, 2, 5, 3, 6});
   }
-  expect_error([&] { io::write_npz(dir.file("bad.npz"), {{"arr_0", raw::from_vector<int64_t>({256}, {1}), true}}); },
-               {"arr_0", "256", "not a byte"});
+  expect_error(
+      [&] {
+        io::write_npz(dir.file("bad.npz"), {{"arr_0", raw::from_vector<int64_t>({256}, {1}), true}});
+      },
+      {"arr_0", "256", "not a byte"});
   CHECK(!std::filesystem::exists(dir.file("bad.npz")));
 }
 
