@@ -36,7 +36,8 @@ bool is_npz(const std::string& p) { return p.size() > 4 && p.substr(p.size() - 4
 std::pair<eval::ImageSet, eval::ImageSet> load_train_test(const EvalArgs& a, const eval::ImageLayout& layout) {
   if (is_npz(a.data)) {
     PROMOE_CHECK(!a.test.empty(), "eval: --data ", a.data, " is a .npz; pass the held-out set with --test FILE.npz");
-    return {eval::load_image_file(a.data, layout, a.net.num_classes), eval::load_image_file(a.test, layout, a.net.num_classes)};
+    return {eval::load_image_file(a.data, layout, a.net.num_classes),
+            eval::load_image_file(a.test, layout, a.net.num_classes)};
   }
   return {eval::load_idx_split(a.data, true, layout, a.limit), eval::load_idx_split(a.data, false, layout)};
 }
@@ -53,17 +54,20 @@ void run_train_features(const EvalArgs& a) {
   eval::FeatureTrainResult r = eval::train_feature_net(net, train, test, o);
   const double acc = r.epoch_test_accuracy.back();
   char summary[160];
-  std::snprintf(summary, sizeof summary, "test accuracy %.4f after %lld epochs (%.0f s)", acc,
-                (long long)o.epochs, r.seconds);
+  std::snprintf(summary, sizeof summary, "test accuracy %.4f after %lld epochs (%.0f s)", acc, (long long)o.epochs,
+                r.seconds);
   eval::save_feature_net(a.out, net,
-                         {{"trained_on", train.source}, {"test_accuracy", std::to_string(acc)},
-                          {"epochs", std::to_string(o.epochs)}, {"seed", std::to_string(o.seed)}});
+                         {{"trained_on", train.source},
+                          {"test_accuracy", std::to_string(acc)},
+                          {"epochs", std::to_string(o.epochs)},
+                          {"seed", std::to_string(o.seed)}});
   std::printf("%s; wrote %s\n", summary, a.out.c_str());
 }
 
 void run_score(const EvalArgs& a) {
-  PROMOE_CHECK(!a.samples.empty(), "eval: name the samples to score (a .npz, .safetensors or PNG grid), or pass "
-                                   "--train-features");
+  PROMOE_CHECK(!a.samples.empty(),
+               "eval: name the samples to score (a .npz, .safetensors or PNG grid), or pass "
+               "--train-features");
   std::error_code ec;
   PROMOE_CHECK(std::filesystem::is_regular_file(a.samples, ec), "eval: samples ", a.samples, ": no such file");
   PROMOE_CHECK(std::filesystem::is_regular_file(a.features, ec), "eval: feature network ", a.features,
@@ -74,7 +78,8 @@ void run_score(const EvalArgs& a) {
   eval::check_labels(samples, net->config.num_classes);
   auto [train, test] = load_train_test(a, layout);
   eval::EvalReport r = eval::evaluate(*net, samples, train, test, a.eval);
-  if (net->config.num_classes == io::kFashionMnistClasses && (a.data == "fashion-mnist" || a.data == io::kFashionMnistDir))
+  if (net->config.num_classes == io::kFashionMnistClasses &&
+      (a.data == "fashion-mnist" || a.data == io::kFashionMnistDir))
     for (const char* n : io::fashion_mnist_class_names()) r.class_names.push_back(n);
   std::printf("%s", r.table().c_str());
   std::printf("scored in %.1f s with %s\n", r.seconds, a.features.c_str());
@@ -89,7 +94,8 @@ void run_score(const EvalArgs& a) {
 void add_eval_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "Score samples against real images; --train-features trains the scorer");
   auto a = std::make_shared<EvalArgs>();
-  cmd->add_option("samples", a->samples, "Samples to score: .npz (arr_0 uint8 NxHxWxC, arr_1 labels), .safetensors, PNG grid");
+  cmd->add_option("samples", a->samples,
+                  "Samples to score: .npz (arr_0 uint8 NxHxWxC, arr_1 labels), .safetensors, PNG grid");
   cmd->add_option("--features", a->features, "Feature network weights")->capture_default_str();
   cmd->add_option("--json", a->json, "Also write the results as JSON");
   cmd->add_option("--kid-subsets", a->eval.kid_subsets, "KID subsets")

@@ -29,8 +29,8 @@ Tensor image_patches(const Tensor& x, int64_t k, int64_t stride, int64_t pad) {
   PROMOE_CHECK(k > 0 && stride > 0 && pad >= 0 && pad < k, "image_patches: bad geometry k=", k, " stride=", stride,
                " pad=", pad);
   const int64_t H = x.size(0), W = x.size(1), B = x.size(2), C = x.size(3);
-  PROMOE_CHECK(H + 2 * pad >= k && W + 2 * pad >= k, "image_patches: ", describe(x), " is smaller than a ", k, "x",
-               k, " window");
+  PROMOE_CHECK(H + 2 * pad >= k && W + 2 * pad >= k, "image_patches: ", describe(x), " is smaller than a ", k, "x", k,
+               " window");
   const int64_t Ho = (H + 2 * pad - k) / stride + 1, Wo = (W + 2 * pad - k) / stride + 1;
   Tensor pixels = cat({reshape(contiguous(x), {H * W, B * C}), zeros({1, B * C}, x.dtype(), x.device())}, 0);
   Tensor index = raw::to(patch_index(H, W, k, stride, pad, Ho, Wo), x.device());

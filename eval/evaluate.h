@@ -3,11 +3,10 @@
 // real-data floor at the same N: a random N-image subset of the training set scored the same way,
 // which is what a perfect generator would get (FD is biased upwards at small N).
 #pragma once
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "eval/feature_net.h"
 #include "eval/image_set.h"
@@ -25,7 +24,7 @@ struct EvalOptions {
 // Pixel values on the 0..255 scale of the stored bytes.
 struct PixelStats {
   double mean = 0, std = 0;
-  double dark = 0;          // share of pixels below 8 (background)
+  double dark = 0;            // share of pixels below 8 (background)
   double mean_image_rms = 0;  // RMS difference between the set's mean image and the test set's
 };
 PixelStats pixel_stats(const Tensor& images, const Tensor& reference_mean_image);
@@ -34,10 +33,10 @@ struct SetScores {
   double fd = 0;
   double kid = 0, kid_std = 0;
   double precision = 0, recall = 0;
-  std::optional<double> accuracy;                  // without labels: none
-  std::vector<std::optional<double>> per_class;    // by class; none without labels or samples
-  std::vector<int64_t> predicted_histogram;        // images predicted as each class
-  std::vector<int64_t> label_histogram;            // images labelled as each class (empty without labels)
+  std::optional<double> accuracy;                // without labels: none
+  std::vector<std::optional<double>> per_class;  // by class; none without labels or samples
+  std::vector<int64_t> predicted_histogram;      // images predicted as each class
+  std::vector<int64_t> label_histogram;          // images labelled as each class (empty without labels)
   PixelStats pixels;
 };
 

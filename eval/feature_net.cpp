@@ -95,8 +95,8 @@ FeatureNet::Output FeatureNet::forward(const Tensor& images, Generator* dropout_
   Tensor z = features;
   if (is_training() && config.dropout > 0) {
     PROMOE_CHECK(dropout_gen, "feature net: training mode needs a generator for dropout");
-    z = features * raw::to(dropout_scale(*dropout_gen, features.shape(), config.dropout), features.dtype(),
-                           features.device());
+    z = features *
+        raw::to(dropout_scale(*dropout_gen, features.shape(), config.dropout), features.dtype(), features.device());
   }
   return {features, head->forward(z)};
 }

@@ -58,7 +58,8 @@ class FeatureNet : public Module {
 
 // Weights and config in one safetensors file (metadata "format" = "promoe-feature-net-1", "config").
 // `extra` metadata (e.g. how the weights were trained) is stored beside the config.
-void save_feature_net(const std::string& path, const FeatureNet& net, const std::map<std::string, std::string>& extra = {});
+void save_feature_net(const std::string& path, const FeatureNet& net,
+                      const std::map<std::string, std::string>& extra = {});
 std::shared_ptr<FeatureNet> load_feature_net(const std::string& path);
 
 // Features and predicted classes of many images, in batches under no-grad, in eval mode.

@@ -41,8 +41,8 @@ ImageSet from_float_images(const Tensor& t, const ImageLayout& layout, const std
   std::vector<uint8_t> bytes(v.size());
   // Stored as bytes the way promoe's PNG and .npz writers quantise: clamp(127.5 x + 128), truncated.
   for (size_t i = 0; i < v.size(); ++i) {
-    PROMOE_CHECK(std::isfinite(v[i]) && v[i] >= -1.0f - 1e-3f && v[i] <= 1.0f + 1e-3f, "image set ", source,
-                 ": value ", v[i], " at flat index ", i, " is not a finite number in [-1, 1]");
+    PROMOE_CHECK(std::isfinite(v[i]) && v[i] >= -1.0f - 1e-3f && v[i] <= 1.0f + 1e-3f, "image set ", source, ": value ",
+                 v[i], " at flat index ", i, " is not a finite number in [-1, 1]");
     bytes[i] = uint8_t(std::clamp(127.5 * double(v[i]) + 128.0, 0.0, 255.0));
   }
   // (N, C, H, W) -> (N, H, W, C)
@@ -81,8 +81,8 @@ ImageSet load_npz_images(const std::string& path, const ImageLayout& layout) {
                  " is not a byte");
     bytes[i] = uint8_t(v[i]);
   }
-  ImageSet s = images_from_bytes(bytes.data(), a.size(0), a.size(1), a.size(2), a.dim() == 4 ? a.size(3) : 1, layout,
-                                 path);
+  ImageSet s =
+      images_from_bytes(bytes.data(), a.size(0), a.size(1), a.size(2), a.dim() == 4 ? a.size(3) : 1, layout, path);
   if (m.count("arr_1")) {
     s.labels = io::to_index_tensor(m.at("arr_1"), path + " arr_1");
     PROMOE_CHECK(s.labels.dim() == 1 && s.labels.size(0) == s.size(), "image set ", path, ": arr_1 ",
@@ -119,8 +119,8 @@ ImageSet load_png_grid(const std::string& path, const ImageLayout& layout, int64
 
 }  // namespace
 
-ImageSet images_from_bytes(const uint8_t* bytes, int64_t n, int64_t h, int64_t w, int64_t c,
-                           const ImageLayout& layout, const std::string& source) {
+ImageSet images_from_bytes(const uint8_t* bytes, int64_t n, int64_t h, int64_t w, int64_t c, const ImageLayout& layout,
+                           const std::string& source) {
   const int64_t S = layout.size;
   PROMOE_CHECK(c == layout.channels, "image set ", source, ": images have ", c, " channels, expected ",
                layout.channels);
@@ -147,8 +147,8 @@ ImageSet load_idx_split(const std::string& dir_arg, bool train, const ImageLayou
   io::IdxArray img = io::read_idx(img_path, limit), lab = io::read_idx(lab_path, limit);
   PROMOE_CHECK(img.dims.size() == 3 || img.dims.size() == 4, "image set ", img_path,
                ": expected dims (N, H, W) or (N, H, W, C), got ", shape_str(img.dims));
-  PROMOE_CHECK(lab.dims.size() == 1 && lab.dims[0] == img.dims[0], "image set ", lab_path, ": ",
-               shape_str(lab.dims), " labels for ", img.dims[0], " images");
+  PROMOE_CHECK(lab.dims.size() == 1 && lab.dims[0] == img.dims[0], "image set ", lab_path, ": ", shape_str(lab.dims),
+               " labels for ", img.dims[0], " images");
   const int64_t c = img.dims.size() == 4 ? img.dims[3] : 1;
   ImageSet s = images_from_bytes(img.data.data(), img.dims[0], img.dims[1], img.dims[2], c, layout, img_path);
   s.labels = Tensor::empty({img.dims[0]}, DType::I64);

@@ -27,8 +27,8 @@ struct ImageLayout {
 };
 
 // Bytes laid out (N, H, W, C) into an ImageSet of `layout` (H, W <= S, padded centrally).
-ImageSet images_from_bytes(const uint8_t* bytes, int64_t n, int64_t h, int64_t w, int64_t c,
-                           const ImageLayout& layout, const std::string& source);
+ImageSet images_from_bytes(const uint8_t* bytes, int64_t n, int64_t h, int64_t w, int64_t c, const ImageLayout& layout,
+                           const std::string& source);
 
 // The split of an MNIST-family directory: {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz].
 // "fashion-mnist" names Debian's dataset-fashion-mnist directory.
@@ -36,8 +36,7 @@ ImageSet load_idx_split(const std::string& dir, bool train, const ImageLayout& l
 
 // A file of images as described above, chosen by its extension (.npz, .safetensors, .png). A PNG
 // grid (tiles of side S, `grid_pad` pixels apart) with num_classes rows is labelled by row.
-ImageSet load_image_file(const std::string& path, const ImageLayout& layout, int64_t num_classes,
-                         int64_t grid_pad = 2);
+ImageSet load_image_file(const std::string& path, const ImageLayout& layout, int64_t num_classes, int64_t grid_pad = 2);
 
 // Throws unless every label is in [0, num_classes) (sets without labels pass).
 void check_labels(const ImageSet& set, int64_t num_classes);

@@ -51,8 +51,8 @@ Gaussian fit_gaussian(const FeatureMatrix& x) {
 }
 
 double frechet_distance(const Gaussian& a, const Gaussian& b) {
-  PROMOE_CHECK(a.mean.size() == b.mean.size(), "frechet_distance: dims differ (", a.mean.size(), " vs ",
-               b.mean.size(), ")");
+  PROMOE_CHECK(a.mean.size() == b.mean.size(), "frechet_distance: dims differ (", a.mean.size(), " vs ", b.mean.size(),
+               ")");
   // tr((A^1/2 B A^1/2)^1/2) from the eigenvalues of the symmetric PSD product; eigenvalues below 0
   // are rounding noise of singular covariances and count as 0.
   Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> ea(a.cov);
@@ -85,7 +85,8 @@ Kid kernel_inception_distance(const FeatureMatrix& a, const FeatureMatrix& b, in
   std::vector<double> values;
   for (int64_t s = 0; s < subsets; ++s) {
     const uint64_t draw = seed * 1000003 + uint64_t(s) * 2;
-    values.push_back(kid_mmd2(rows(a, sample_indices(a.rows(), ma, draw)), rows(b, sample_indices(b.rows(), mb, draw + 1))));
+    values.push_back(
+        kid_mmd2(rows(a, sample_indices(a.rows(), ma, draw)), rows(b, sample_indices(b.rows(), mb, draw + 1))));
   }
   Kid k;
   for (double v : values) k.mean += v / double(values.size());

@@ -59,8 +59,8 @@ FeatureTrainResult train_feature_net(FeatureNet& net, const ImageSet& train, con
       ++step;
       loss_sum += loss.item() * double(b);
       if (o.progress && (step % 20 == 0 || at + b == n))
-        std::fprintf(stderr, "\repoch %lld/%lld  step %lld/%lld  loss %.4f ", (long long)epoch + 1,
-                     (long long)o.epochs, (long long)step, (long long)total, loss.item());
+        std::fprintf(stderr, "\repoch %lld/%lld  step %lld/%lld  loss %.4f ", (long long)epoch + 1, (long long)o.epochs,
+                     (long long)step, (long long)total, loss.item());
     }
     net.train(false);
     result.epoch_loss.push_back(loss_sum / double(n));

@@ -40,7 +40,8 @@ TEST_CASE("conv2d equals the direct definition and passes gradcheck") {
   struct Geometry {
     int64_t H, W, k, stride, pad;
   };
-  for (Geometry g : {Geometry{5, 4, 3, 1, 1}, Geometry{6, 6, 3, 2, 1}, Geometry{8, 4, 4, 4, 0}, Geometry{5, 5, 2, 2, 0}}) {
+  for (Geometry g :
+       {Geometry{5, 4, 3, 1, 1}, Geometry{6, 6, 3, 2, 1}, Geometry{8, 4, 4, 4, 0}, Geometry{5, 5, 2, 2, 0}}) {
     CAPTURE(g.H);
     CAPTURE(g.k);
     CAPTURE(g.stride);

@@ -72,8 +72,8 @@ TEST_CASE("image sets: .npz samples are padded and scaled as training sees them;
   const eval::ImageSet s = eval::load_image_file(dir.file("s.npz"), {1, 32}, 10);
   REQUIRE(s.images.shape() == Shape{2, 1, 32, 32});
   std::vector<float> x = s.images.to_vector<float>();
-  CHECK(x[0] == -1.0f);                                                         // the black border
-  CHECK(x[2 * 32 + 2] == doctest::Approx(0.0 / 127.5 - 1));                     // byte (0, 0)
+  CHECK(x[0] == -1.0f);                                      // the black border
+  CHECK(x[2 * 32 + 2] == doctest::Approx(0.0 / 127.5 - 1));  // byte (0, 0)
   CHECK(x[1024 + 5 * 32 + 9] == doctest::Approx(double((784 + 3 * 28 + 7) % 251) / 127.5 - 1));
   CHECK(s.labels.to_vector<int64_t>() == std::vector<int64_t>{4, 9});
   expect_error([&] { eval::check_labels(s, 9); }, {"label 9", "[0, 9)"});
@@ -104,7 +104,7 @@ TEST_CASE("image sets: a PNG grid written by promoe reads back as its tiles, lab
   CHECK(s.labels.to_vector<int64_t>() == std::vector<int64_t>{0, 0, 1, 1, 2, 2});
   std::vector<float> a = images.to_vector<float>(), b = s.images.to_vector<float>();
   for (size_t i = 0; i < a.size(); ++i) CHECK(std::abs(a[i] - b[i]) <= 1.5 / 127.5);  // 8-bit quantisation
-  CHECK(!eval::load_image_file(dir.file("g.png"), {1, 32}, 10).labelled());  // 3 rows, not 10 classes
+  CHECK(!eval::load_image_file(dir.file("g.png"), {1, 32}, 10).labelled());           // 3 rows, not 10 classes
   expect_error([&] { eval::load_image_file(dir.file("g.png"), {1, 28}, 3); }, {"not a grid of 28x28"});
 }
 
