@@ -16,8 +16,8 @@ Specialisation class_expert_specialisation(const std::vector<std::vector<double>
     PROMOE_CHECK(counts[c].size() == experts, "specialisation: row ", c, " has ", counts[c].size(),
                  " experts, row 0 has ", experts);
     for (size_t e = 0; e < experts; ++e) {
-      PROMOE_CHECK(counts[c][e] >= 0 && std::isfinite(counts[c][e]), "specialisation: count [", c, "][", e,
-                   "] is ", counts[c][e]);
+      PROMOE_CHECK(counts[c][e] >= 0 && std::isfinite(counts[c][e]), "specialisation: count [", c, "][", e, "] is ",
+                   counts[c][e]);
       row[c] += counts[c][e];
       col[e] += counts[c][e];
       total += counts[c][e];
