@@ -7,8 +7,8 @@
 
 #include "io/fashion_mnist.h"
 #include "io/safetensors.h"
-#include "training/trainer.h"
 #include "tensor/ops.h"
+#include "training/trainer.h"
 #include "training/validation.h"
 
 using namespace promoe;
