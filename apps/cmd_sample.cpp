@@ -1,9 +1,15 @@
-// `promoe sample`: class-conditional samples from a checkpoint's EMA weights, as a PNG grid.
+// `promoe sample`: class-conditional samples from a checkpoint's EMA weights: a PNG grid (one row
+// per class), raw tensors (.safetensors), or an evaluation set (.npz: arr_0 uint8 N x H x W x C,
+// arr_1 int64 labels, the ADM evaluator convention that `promoe eval` reads).
+#include <algorithm>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
+#include "io/npz.h"
 #include "io/png.h"
 #include "io/safetensors.h"
+#include "tensor/ops.h"
 #include "tensor/precision.h"
 #include "training/checkpoint.h"
 #include "training/model_spec.h"
@@ -11,45 +17,97 @@
 
 namespace promoe::apps {
 
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// (N, C, H, W) in [-1, 1] -> (N, H, W, C) byte values as i64, quantised as the PNG grids are:
+// clamp(127.5 x + 128, 0, 255) truncated (NaN -> 0).
+Tensor pixel_bytes(const Tensor& images) {
+  Tensor nhwc = raw::contiguous(raw::permute(raw::to(images, DType::F32, Device::cpu()), {0, 2, 3, 1}));
+  std::vector<float> v = nhwc.to_vector<float>();
+  std::vector<int64_t> b(v.size());
+  for (size_t i = 0; i < v.size(); ++i)
+    b[i] = v[i] == v[i] ? int64_t(std::clamp(127.5f * v[i] + 128.0f, 0.0f, 255.0f)) : 0;
+  return raw::from_vector<int64_t>(b, nhwc.shape());
+}
+
+// The training objective recorded in the checkpoint ("" when not recorded).
+std::string objective_of(const training::CheckpointState& state) {
+  if (state.train_config.empty()) return "";
+  nlohmann::json j = nlohmann::json::parse(state.train_config, nullptr, false);
+  return j.is_object() && j.contains("objective") && j["objective"].is_string() ? j["objective"].get<std::string>()
+                                                                                : "";
+}
+
+}  // namespace
+
 void add_sample_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("sample", "Sample a grid (one row per class) from a checkpoint");
+  auto* cmd = app.add_subcommand("sample", "Sample a class grid or an evaluation set from a checkpoint");
   auto o = std::make_shared<training::SampleOptions>();
+  o->sampler = "auto";
   auto ckpt = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>("samples.png");
   auto threads = std::make_shared<int>(2);
   auto device = std::make_shared<std::string>("cpu");
+  auto num = std::make_shared<int64_t>(0);
+  auto labels = std::make_shared<std::string>("balanced");
   cmd->add_option("--checkpoint", *ckpt, "Checkpoint written by `promoe train`")->required();
-  cmd->add_option("--out", *out, "Output PNG (or .safetensors for raw samples/latents)")->capture_default_str();
-  cmd->add_option("--per-class", o->per_class, "Samples per class")->capture_default_str();
+  cmd->add_option("--out", *out, "Output: .png grid, .npz evaluation set, or .safetensors raw samples")
+      ->capture_default_str();
+  cmd->add_option("--per-class", o->per_class, "Samples per class (without --num)")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 20))
+      ->capture_default_str();
+  cmd->add_option("--num", *num, "Number of samples, labelled by --labels (0: --per-class of each class)")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 24))
+      ->capture_default_str();
+  cmd->add_option("--labels", *labels, "With --num: balanced, uniform, or a file of labels (.npy or text)")
+      ->capture_default_str();
   cmd->add_option("--steps", o->steps, "Sampler steps")->capture_default_str();
   cmd->add_option("--cfg", o->cfg_scale, "Classifier-free guidance scale (1: off)")->capture_default_str();
-  cmd->add_option("--sampler", o->sampler, "euler (RF), ddpm or ddim (DDPM)")->capture_default_str();
+  cmd->add_option("--sampler", o->sampler, "auto (the objective's), euler (RF), ddpm or ddim (DDPM)")
+      ->capture_default_str();
   cmd->add_option("--seed", o->seed, "Noise seed")->capture_default_str();
   cmd->add_option("--batch", o->batch, "Samples per model call")->capture_default_str();
   cmd->add_option("--threads", *threads, "CPU threads")->capture_default_str();
   cmd->add_option("--device", *device, "cpu or cuda")->capture_default_str();
   cmd->add_option("--precision", o->precision, "Matrix products: fp32 or bf16 (mixed precision)")
       ->capture_default_str();
-  cmd->callback([o, ckpt, out, threads, device] {
+  cmd->callback([o, ckpt, out, threads, device, num, labels] {
     set_threads(*threads);
     parse_gemm_precision(o->precision);  // a bad value fails before the checkpoint is read
+    const bool to_npz = ends_with(*out, ".npz"), to_raw = ends_with(*out, ".safetensors"),
+               to_png = ends_with(*out, ".png");
+    PROMOE_CHECK(to_npz || to_raw || to_png, "sample: --out ", *out, " must end in .png, .npz or .safetensors");
     training::CheckpointState state = training::read_checkpoint_state(*ckpt);
     training::ModelSpec spec = training::ModelSpec::from_json(state.model_config);
+    const std::string objective = objective_of(state);
+    if (o->sampler == "auto") o->sampler = objective == "ddpm" ? "ddpm" : "euler";
+    training::check_sampler_fits(o->sampler, objective);
+    if (*num > 0) o->labels = training::sample_labels(*labels, *num, spec.dit.num_classes, o->seed);
+    PROMOE_CHECK(!to_png || spec.dit.in_channels == 1 || spec.dit.in_channels == 3, "sample: ", spec.dit.in_channels,
+                 "-channel samples (latents) cannot be written as PNG; use --out samples.safetensors");
     auto model = spec.build(0);
     training::load_ema_weights(*ckpt, *model);
     model->to(parse_device(*device));
     model->train(false);
     Tensor images = training::generate(*model, *o);
-    const bool raw_out = out->size() > 12 && out->substr(out->size() - 12) == ".safetensors";
-    if (raw_out) {
-      io::write_safetensors(*out, io::NamedTensors{{"samples", images}});
+    const int64_t n = images.size(0);
+    std::vector<int64_t> y = o->labels;
+    if (y.empty())
+      for (int64_t i = 0; i < n; ++i) y.push_back(i / o->per_class);
+    if (to_raw) {
+      io::write_safetensors(*out, io::NamedTensors{{"samples", images}, {"labels", raw::from_vector<int64_t>(y, {n})}});
+    } else if (to_npz) {
+      io::write_npz(*out, {{"arr_0", pixel_bytes(images), true}, {"arr_1", raw::from_vector<int64_t>(y, {n})}});
     } else {
-      PROMOE_CHECK(spec.dit.in_channels == 1 || spec.dit.in_channels == 3, "sample: ", spec.dit.in_channels,
-                   "-channel samples (latents) cannot be written as PNG; use --out samples.safetensors");
-      io::write_image_grid_png(*out, images, o->per_class);
+      const bool grid_of_classes = *num == 0 || *labels == "balanced";
+      io::write_image_grid_png(*out, images, grid_of_classes ? std::max<int64_t>(1, n / spec.dit.num_classes) : 8);
     }
-    std::printf("wrote %s (%lld samples, step %lld checkpoint)\n", out->c_str(), (long long)images.size(0),
-                (long long)state.step);
+    std::printf("wrote %s (%lld samples, step %lld checkpoint, sampler %s)\n", out->c_str(), (long long)n,
+                (long long)state.step, o->sampler.c_str());
   });
 }
 

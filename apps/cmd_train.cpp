@@ -30,6 +30,12 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--out", o->out, "Output directory")->capture_default_str();
   cmd->add_option("--checkpoint-every", o->checkpoint_every, "Steps between checkpoints")->capture_default_str();
   cmd->add_option("--log-every", o->log_every, "Steps between log lines")->capture_default_str();
+  cmd->add_option("--val-every", o->val_every, "Log val_loss on the held-out test images every N steps (0: never)")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 40))
+      ->capture_default_str();
+  cmd->add_option("--val-size", o->val_size, "Held-out images for val_loss (first N of the test split)")
+      ->check(CLI::Range(int64_t(1), int64_t(10000)))
+      ->capture_default_str();
   cmd->add_option("--routing-every", o->routing_every,
                   "Write routing analytics to <out>/routing every N steps (0: at the end only)")
       ->capture_default_str();

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   promoe::apps::add_check_command(app);
   promoe::apps::add_bench_command(app);
   promoe::apps::add_routing_command(app);
+  promoe::apps::add_eval_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -111,8 +111,10 @@ Tensor read_npy(const std::string& path) {
     file_dtype = DType::I64, item = 8;
   else if (descr == "<i4")
     file_dtype = DType::I64, item = 4;
+  else if (descr == "|u1")
+    file_dtype = DType::I64, item = 1;
   else
-    fail(path, "unsupported dtype '", descr, "' (supported: <f4, <f8, <i8, <i4, little-endian)");
+    fail(path, "unsupported dtype '", descr, "' (supported: <f4, <f8, <i8, <i4, |u1, little-endian)");
 
   const uint64_t n = uint64_t(numel_of(shape)), want = n * item, have = fsize - data_start;
   if (have < want)
@@ -120,7 +122,11 @@ Tensor read_npy(const std::string& path) {
   if (have > want) fail(path, "has ", have - want, " trailing bytes after the data for shape ", shape_str(shape));
 
   Tensor t = Tensor::empty(shape, file_dtype, Device::cpu());
-  if (item == 4 && file_dtype == DType::I64) {  // '<i4': widen
+  if (item == 1) {  // '|u1': widen
+    std::vector<uint8_t> tmp(n);
+    if (std::fread(tmp.data(), 1, n, f.get()) != n) fail(path, "truncated data");
+    std::copy(tmp.begin(), tmp.end(), t.data<int64_t>());
+  } else if (item == 4 && file_dtype == DType::I64) {  // '<i4': widen
     std::vector<int32_t> tmp(n);
     if (std::fread(tmp.data(), 4, n, f.get()) != n) fail(path, "truncated data");
     std::copy(tmp.begin(), tmp.end(), t.data<int64_t>());

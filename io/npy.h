@@ -1,6 +1,6 @@
 // NumPy .npy files (format versions 1.0 to 3.0): a magic string, a Python-literal header dict
 // {'descr': '<f4', 'fortran_order': False, 'shape': (N, C, H, W), } and the raw C-order data.
-// Supported dtypes: '<f4' (F32), '<f8' (F64), '<i8' (I64) and '<i4' (widened to I64).
+// Supported dtypes: '<f4' (F32), '<f8' (F64), '<i8' (I64), and '<i4' and '|u1' (widened to I64).
 #pragma once
 #include <string>
 

@@ -1,5 +1,6 @@
 // PNG output: sample grids from image tensors and heatmaps from small matrices (e.g. class x
 // expert routing counts). Encoded by stb_image_write in memory, written with write_file_atomic.
+// Decoding (stb_image) serves grids fed back to `promoe eval`.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -33,6 +34,8 @@ std::array<uint8_t, 3> viridis(double t);
 std::string encode_png(const Image& img);
 
 void write_png(const std::string& path, const Image& img);
+// Decodes a PNG file into `channels` (1: grey, 3: RGB) channels, converting as needed (io/png_read.cpp).
+Image read_png(const std::string& path, int64_t channels);
 void write_image_grid_png(const std::string& path, const Tensor& images, int64_t ncols = 8, int64_t pad = 2);
 void write_heatmap_png(const std::string& path, const Tensor& matrix, int64_t cell = 16);
 

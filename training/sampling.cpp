@@ -2,9 +2,11 @@
 #include "training/sampling.h"
 
 #include <cstdio>
+#include <fstream>
 
 #include "autograd/ops.h"
 #include "diffusion/samplers.h"
+#include "io/npy.h"
 #include "tensor/precision.h"
 
 namespace promoe::training {
@@ -16,10 +18,14 @@ Tensor generate(const nn::DiT& model, const SampleOptions& o) {
   PROMOE_CHECK(o.sampler == "euler" || o.sampler == "ddpm" || o.sampler == "ddim", "sample: unknown sampler '",
                o.sampler, "' (expected euler, ddpm or ddim)");
   const nn::DiTConfig& cfg = model.config;
-  const int64_t total = cfg.num_classes * o.per_class;
-  std::vector<int64_t> labels;
-  for (int64_t c = 0; c < cfg.num_classes; ++c)
-    for (int64_t i = 0; i < o.per_class; ++i) labels.push_back(c);
+  std::vector<int64_t> labels = o.labels;
+  if (labels.empty())
+    for (int64_t c = 0; c < cfg.num_classes; ++c)
+      for (int64_t i = 0; i < o.per_class; ++i) labels.push_back(c);
+  for (int64_t y : labels)
+    PROMOE_CHECK(y >= 0 && y < cfg.num_classes, "sample: label ", y, " is not a class of the model (", cfg.num_classes,
+                 " classes)");
+  const int64_t total = int64_t(labels.size());
   const GemmPrecisionGuard gemms(parse_gemm_precision(o.precision));
   NoGradGuard ng;
   Generator gen(o.seed);
@@ -56,6 +62,53 @@ Tensor generate(const nn::DiT& model, const SampleOptions& o) {
   }
   if (o.progress) std::fprintf(stderr, "\n");
   return raw::to(raw::cat(parts, 0), Device::cpu());
+}
+
+std::vector<int64_t> sample_labels(const std::string& mode, int64_t num, int64_t classes, uint64_t seed) {
+  PROMOE_CHECK(num > 0, "sample: --num must be positive, got ", num);
+  std::vector<int64_t> labels;
+  if (mode == "balanced") {
+    for (int64_t c = 0; c < classes; ++c)
+      for (int64_t i = 0; i < num / classes + (c < num % classes ? 1 : 0); ++i) labels.push_back(c);
+  } else if (mode == "uniform") {
+    Generator gen(seed ^ 0x5eed1abe15ULL);  // apart from the noise stream of the same seed
+    labels = gen.randint({num}, 0, classes).to_vector<int64_t>();
+  } else {
+    std::ifstream in(mode);
+    PROMOE_CHECK(in, "sample: --labels ", mode, " is neither balanced, uniform nor a readable file");
+    if (mode.size() > 4 && mode.substr(mode.size() - 4) == ".npy") {
+      Tensor t = io::read_npy(mode);
+      PROMOE_CHECK(t.dtype() == DType::I64 && t.dim() == 1, "sample: --labels ", mode,
+                   " must hold a 1-D integer array, got ", describe(t));
+      labels = t.to_vector<int64_t>();
+    } else {
+      std::string word;
+      while (in >> word) {
+        size_t used = 0;
+        int64_t v = -1;
+        try {
+          v = std::stoll(word, &used);
+        } catch (const std::logic_error&) {
+        }
+        PROMOE_CHECK(used == word.size(), "sample: --labels ", mode, ": '", word, "' is not an integer");
+        labels.push_back(v);
+      }
+    }
+    PROMOE_CHECK(int64_t(labels.size()) == num, "sample: --labels ", mode, " holds ", labels.size(),
+                 " labels but --num is ", num);
+  }
+  for (int64_t y : labels)
+    PROMOE_CHECK(y >= 0 && y < classes, "sample: label ", y, " from --labels ", mode, " is not in [0, ", classes, ")");
+  return labels;
+}
+
+void check_sampler_fits(const std::string& sampler, const std::string& objective) {
+  if (objective == "rf")
+    PROMOE_CHECK(sampler == "euler", "sample: the checkpoint was trained with rectified flow; sampler '", sampler,
+                 "' is for DDPM models (use --sampler euler)");
+  if (objective == "ddpm")
+    PROMOE_CHECK(sampler == "ddpm" || sampler == "ddim", "sample: the checkpoint was trained with DDPM; sampler '",
+                 sampler, "' is for rectified-flow models (use --sampler ddpm or ddim)");
 }
 
 }  // namespace promoe::training

@@ -3,13 +3,15 @@
 // the sampler of the training objective (Euler for RF; DDPM or DDIM for DDPM).
 #pragma once
 #include <string>
+#include <vector>
 
 #include "nn/dit.h"
 
 namespace promoe::training {
 
 struct SampleOptions {
-  int64_t per_class = 8;
+  int64_t per_class = 8;        // used when `labels` is empty
+  std::vector<int64_t> labels;  // the class of each sample, in order (see sample_labels)
   int64_t steps = 50;
   double cfg_scale = 1.5;
   std::string sampler = "euler";  // euler | ddpm | ddim
@@ -19,7 +21,16 @@ struct SampleOptions {
   bool progress = true;
 };
 
-// (num_classes * per_class, C, H, W): class 0's samples first.
+// (num_classes * per_class, C, H, W) with class 0's samples first, or one sample per entry of
+// options.labels.
 Tensor generate(const nn::DiT& model, const SampleOptions& options);
+
+// The labels of `num` samples: "balanced" (num / classes of each class in class order, the
+// remainder one more for the first classes), "uniform" (each drawn at random from `seed`), or a
+// file: a .npy of integers or a text file of whitespace-separated integers, each in [0, classes).
+std::vector<int64_t> sample_labels(const std::string& mode, int64_t num, int64_t classes, uint64_t seed);
+
+// Throws unless the sampler fits the training objective: euler for rf, ddpm or ddim for ddpm.
+void check_sampler_fits(const std::string& sampler, const std::string& objective);
 
 }  // namespace promoe::training

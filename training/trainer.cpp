@@ -17,6 +17,7 @@
 #include "training/checkpoint.h"
 #include "training/progress.h"
 #include "training/routing_report.h"
+#include "training/validation.h"
 
 namespace promoe::training {
 
@@ -72,6 +73,7 @@ void validate(const TrainOptions& o) {
   PROMOE_CHECK(o.lr > 0 && std::isfinite(o.lr), "train: --lr must be positive, got ", o.lr);
   PROMOE_CHECK(o.ema_decay >= 0 && o.ema_decay <= 1, "train: --ema-decay must be in [0, 1], got ", o.ema_decay);
   PROMOE_CHECK(o.checkpoint_every > 0 && o.log_every > 0, "train: --checkpoint-every and --log-every must be positive");
+  PROMOE_CHECK(o.val_every >= 0 && o.val_size > 0, "train: --val-every must be >= 0 and --val-size positive");
 }
 
 }  // namespace
@@ -91,6 +93,15 @@ TrainSummary train(const TrainOptions& o) {
   ModelSpec spec = ModelSpec::preset(o.preset);
   const std::string model_config = spec.to_json();
   Dataset data = load_data(o, spec.dit);
+  Dataset held_out;  // the validation split
+  if (o.val_every > 0) {
+    PROMOE_CHECK(data.name.rfind("Fashion-MNIST", 0) == 0,
+                 "train: --val-every needs a held-out split, which only "
+                 "Fashion-MNIST data has (its test set)");
+    const std::string dir = o.data == "fashion-mnist" ? io::kFashionMnistDir : o.data;
+    io::LabelledImages t = io::load_fashion_mnist(io::Split::Test, dir, o.val_size);
+    held_out = {t.images, t.labels, "Fashion-MNIST test " + dir};
+  }
 
   const Device device = parse_device(o.device);
   std::shared_ptr<nn::DiT> model = spec.build(o.seed);
@@ -160,13 +171,15 @@ TrainSummary train(const TrainOptions& o) {
     loss_sum += loss_value;
     ++loss_count;
     progress.update(step, loss_value);
-    if (step % o.log_every == 0 || step == end) {
+    const bool val_due = o.val_every > 0 && step % o.val_every == 0;  // on fixed steps, so resumed logs match
+    if (step % o.log_every == 0 || step == end || val_due) {
       nlohmann::json line{{"step", step},
                           {"loss", loss_sum / double(loss_count)},
                           {"aux", aux_value},
                           {"grad_norm", grad_norm},
                           {"lr", o.lr * opt.lr_scale},
                           {"elapsed_s", progress.elapsed_seconds()}};
+      if (val_due) line["val_loss"] = validation_loss(*model, o.objective, held_out.images, held_out.labels);
       log << line.dump() << "\n" << std::flush;
       loss_sum = 0;
       loss_count = 0;

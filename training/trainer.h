@@ -24,6 +24,8 @@ struct TrainOptions {
   std::string out = "runs/default";  // checkpoint.safetensors, log.jsonl
   int64_t checkpoint_every = 500;
   int64_t log_every = 10;
+  int64_t val_every = 0;           // log `val_loss` on the held-out split every N steps (0: never; Fashion-MNIST only)
+  int64_t val_size = 512;          // held-out images: the first val_size of the Fashion-MNIST test split
   int64_t routing_every = 0;       // write <out>/routing/ every N steps (0: only at the end; MoE models)
   int64_t stop_after = -1;         // stop (with a checkpoint) after this many steps of this run
   bool resume = false;             // continue from <out>/checkpoint.safetensors
