@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "apps/commands.h"
+#include "apps/option_range.h"
 #include "io/png.h"
 #include "io/safetensors.h"
 #include "tensor/precision.h"
@@ -20,13 +21,16 @@ void add_sample_command(CLI::App& app) {
   auto device = std::make_shared<std::string>("cpu");
   cmd->add_option("--checkpoint", *ckpt, "Checkpoint written by `promoe train`")->required();
   cmd->add_option("--out", *out, "Output PNG (or .safetensors for raw samples/latents)")->capture_default_str();
-  cmd->add_option("--per-class", o->per_class, "Samples per class")->capture_default_str();
-  cmd->add_option("--steps", o->steps, "Sampler steps")->capture_default_str();
-  cmd->add_option("--cfg", o->cfg_scale, "Classifier-free guidance scale (1: off)")->capture_default_str();
+  ranged<int64_t>(cmd->add_option("--per-class", o->per_class, "Samples per class"), 1, kMaxPerClass)
+      ->capture_default_str();
+  ranged<int64_t>(cmd->add_option("--steps", o->steps, "Sampler steps"), 1, kMaxSamplerSteps)->capture_default_str();
+  ranged(cmd->add_option("--cfg", o->cfg_scale, "Classifier-free guidance scale (1: off)"), 0.0, kMaxCfg)
+      ->capture_default_str();
   cmd->add_option("--sampler", o->sampler, "euler (RF), ddpm or ddim (DDPM)")->capture_default_str();
-  cmd->add_option("--seed", o->seed, "Noise seed")->capture_default_str();
-  cmd->add_option("--batch", o->batch, "Samples per model call")->capture_default_str();
-  cmd->add_option("--threads", *threads, "CPU threads")->capture_default_str();
+  ranged(cmd->add_option("--seed", o->seed, "Noise seed"), uint64_t(0), std::numeric_limits<uint64_t>::max())
+      ->capture_default_str();
+  ranged<int64_t>(cmd->add_option("--batch", o->batch, "Samples per model call"), 1, kMaxBatch)->capture_default_str();
+  add_threads_option(cmd, *threads);
   cmd->add_option("--device", *device, "cpu or cuda")->capture_default_str();
   cmd->add_option("--precision", o->precision, "Matrix products: fp32 or bf16 (mixed precision)")
       ->capture_default_str();
@@ -34,7 +38,7 @@ void add_sample_command(CLI::App& app) {
     set_threads(*threads);
     parse_gemm_precision(o->precision);  // a bad value fails before the checkpoint is read
     training::CheckpointState state = training::read_checkpoint_state(*ckpt);
-    training::ModelSpec spec = training::ModelSpec::from_json(state.model_config);
+    training::ModelSpec spec = training::ModelSpec::from_file(state.model_config, *ckpt);
     auto model = spec.build(0);
     training::load_ema_weights(*ckpt, *model);
     model->to(parse_device(*device));

@@ -127,7 +127,7 @@ CaseResult check_case(const std::string& path, Device device) {
   if (file.has_metadata("tolerance"))
     for (auto& [k, v] : json::parse(file.metadata("tolerance")).items()) checker.tolerance[k] = v.get<double>();
 
-  training::ModelSpec spec = training::ModelSpec::from_json(file.metadata("config"));
+  training::ModelSpec spec = training::ModelSpec::from_file(file.metadata("config"), path);
   spec.dit.class_dropout_prob = 0;  // a check applies no label dropout
   std::shared_ptr<nn::DiT> model = spec.build(0);
   model->train(true);
