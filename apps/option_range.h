@@ -37,11 +37,11 @@ CLI::Option* ranged(CLI::Option* opt, T lo, T hi, std::optional<T> special = std
   const std::string accepted = detail::range_text(lo, hi, sp);
   opt->check(CLI::Validator(
       [lo, hi, sp, accepted](std::string& text) -> std::string {
-        const std::optional<long double> v = std::is_integral_v<T>
-                                                 ? detail::parse_integer(text, std::is_signed_v<T>)
-                                                 : detail::parse_finite(text);
-        if (!v) return "'" + text + "' is not " + (std::is_integral_v<T> ? "an integer" : "a finite number") +
-                       " in the accepted range " + accepted;
+        const std::optional<long double> v =
+            std::is_integral_v<T> ? detail::parse_integer(text, std::is_signed_v<T>) : detail::parse_finite(text);
+        if (!v)
+          return "'" + text + "' is not " + (std::is_integral_v<T> ? "an integer" : "a finite number") +
+                 " in the accepted range " + accepted;
         if ((sp && *v == *sp) || (*v >= (long double)lo && *v <= (long double)hi)) return {};
         return text + " is outside the accepted range " + accepted;
       },

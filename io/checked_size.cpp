@@ -18,8 +18,7 @@ template <typename Int>
 uint64_t numel_of_dims(std::span<const Int> dims, const std::string& what) {
   uint64_t n = 1, strides = 1;
   for (Int d : dims) {
-    PROMOE_CHECK(uint64_t(d) <= kMaxFileSize, what, ": shape ", dims_str(dims),
-                 " has a size outside [0, 2^62]");
+    PROMOE_CHECK(uint64_t(d) <= kMaxFileSize, what, ": shape ", dims_str(dims), " has a size outside [0, 2^62]");
     // The product of the non-zero dims must fit too (a zero does not excuse it): the runtime's
     // stride arithmetic multiplies them in int64 whatever the element count.
     const uint64_t s = d == 0 ? 1 : uint64_t(d);

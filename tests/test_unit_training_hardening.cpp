@@ -103,8 +103,7 @@ TEST_CASE("a checkpoint holding NaN weights is refused on load, for resuming and
   io::NamedTensors tensors;
   for (const std::string& name : file.order) {
     Tensor t = file.tensors.at(name);
-    if (name == "ema.final_layer.linear.weight" || name == "model.final_layer.linear.weight")
-      t.data<float>()[3] = NAN;
+    if (name == "ema.final_layer.linear.weight" || name == "model.final_layer.linear.weight") t.data<float>()[3] = NAN;
     tensors.emplace_back(name, t);
   }
   io::write_safetensors(ckpt, tensors, file.meta);

@@ -16,8 +16,7 @@ void truncate_log_to_step(const std::string& path, int64_t step) {
   std::string kept, line;
   while (std::getline(in, line)) {
     const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_object() && j.contains("step") && j.at("step").is_number_integer() &&
-        j.at("step").get<int64_t>() <= step)
+    if (j.is_object() && j.contains("step") && j.at("step").is_number_integer() && j.at("step").get<int64_t>() <= step)
       kept += line + "\n";
   }
   io::write_file_atomic(path, kept);
