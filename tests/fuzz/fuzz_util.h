@@ -29,12 +29,12 @@ class InputFile {
 };
 
 // Aborts with a message when a loader's contract does not hold.
-#define FUZZ_REQUIRE(cond)                                                     \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
+#define FUZZ_REQUIRE(cond)                                                                \
+  do {                                                                                    \
+    if (!(cond)) {                                                                        \
       std::fprintf(stderr, "contract violated: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-      std::abort();                                                            \
-    }                                                                          \
+      std::abort();                                                                       \
+    }                                                                                     \
   } while (0)
 
 // A CPU tensor from a loader: its storage covers its shape, and every byte of it can be read
