@@ -132,7 +132,7 @@ SafeTensors read_safetensors(const std::string& path) {
   nlohmann::json h;
   try {
     h = nlohmann::json::parse(header);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // a syntax error, or a number beyond 64 bits
     fail(path, "malformed JSON header: ", e.what());
   }
   if (!h.is_object()) fail(path, "header is not a JSON object");

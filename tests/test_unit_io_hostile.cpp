@@ -155,3 +155,10 @@ TEST_CASE("checked size arithmetic: results up to 2^62 pass, anything beyond thr
   const std::vector<int64_t> negative = {4, -1};
   expect_error([&] { io::checked_numel(negative, "file f"); }, {"file f", "outside"});
 }
+
+TEST_CASE("safetensors: a header number beyond 64 bits is a promoe::Error naming the file (found by fuzz_latents)") {
+  TempDir dir("hostile_json_number");
+  const std::string h = R"({"x":{"dtype":"F32","shape":[46116E60184273879041],"data_offsets":[0,0]}})";
+  write_bytes(dir.file("n.safetensors"), le64(h.size()) + h);
+  expect_error([&] { io::read_safetensors(dir.file("n.safetensors")); }, {"n.safetensors", "malformed JSON header"});
+}

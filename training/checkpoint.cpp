@@ -43,6 +43,7 @@ CheckpointState state_of(const io::SafeTensors& file) {
   } catch (const std::logic_error&) {
     PROMOE_FAIL("checkpoint ", file.path, ": malformed step or generator state in the metadata");
   }
+  PROMOE_CHECK(s.step >= 0, "checkpoint ", file.path, ": negative step ", s.step, " in the metadata");
   return s;
 }
 }  // namespace

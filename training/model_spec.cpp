@@ -6,6 +6,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "io/checked_size.h"
+
 namespace promoe::training {
 
 namespace {
@@ -49,7 +51,8 @@ ModelSpec ModelSpec::from_file(const std::string& text, const std::string& path)
   const uint64_t params = uint64_t(count.total - spec.dit.tokens() * spec.dit.hidden_size);
   std::error_code ec;
   const uint64_t bytes = std::filesystem::file_size(path, ec);
-  PROMOE_CHECK(!ec && bytes / 2 >= params, "file ", path, ": its model configuration has ", params,
+  const uint64_t need = io::checked_bytes(params, 2, "file " + path + ": model configuration");
+  PROMOE_CHECK(!ec && bytes >= need, "file ", path, ": its model configuration has ", params,
                " parameters, more than its ", ec ? 0 : bytes, " bytes can hold");
   return spec;
 }
