@@ -7,6 +7,7 @@
 #include "apps/bench_moe.h"
 #include "apps/bench_runtime.h"
 #include "apps/commands.h"
+#include "apps/option_range.h"
 #include "autograd/ops.h"
 #include "diffusion/rectified_flow.h"
 #include "nn/optim.h"
@@ -116,15 +117,16 @@ void add_bench_command(CLI::App& app) {
   auto precision = std::make_shared<std::string>("fp32");
   auto peak = std::make_shared<double>(0.0);
   cmd->add_option("--device", *device, "cpu or cuda (step)")->capture_default_str();
-  cmd->add_option("--peak-tflops", *peak,
-                  "The device's peak TFLOP/s for the chosen precision; adds an MFU column (step)")
+  ranged(cmd->add_option("--peak-tflops", *peak,
+                         "The device's peak TFLOP/s for the chosen precision; adds an MFU column (step; 0: none)"),
+         0.0, 1e9)
       ->capture_default_str();
   cmd->add_option("--precision", *precision, "Matrix products: fp32 or bf16 (step)")->capture_default_str();
   cmd->add_option("--what", *what, "runtime, step or moe")->capture_default_str();
   cmd->add_option("--preset", *presets, "Presets to time (step); their timed steps alternate");
-  cmd->add_option("--batch", *batch, "Batch size (step)")->capture_default_str();
-  cmd->add_option("--repeats", *repeats, "Timed repeats")->capture_default_str();
-  cmd->add_option("--threads", *threads, "CPU threads")->capture_default_str();
+  ranged<int64_t>(cmd->add_option("--batch", *batch, "Batch size (step)"), 1, kMaxBatch)->capture_default_str();
+  ranged(cmd->add_option("--repeats", *repeats, "Timed repeats"), 1, 10000)->capture_default_str();
+  add_threads_option(cmd, *threads);
   cmd->callback([what, presets, batch, repeats, threads, device, precision, peak] {
     set_threads(*threads);
     const GemmPrecision gemms = parse_gemm_precision(*precision);

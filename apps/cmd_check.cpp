@@ -14,7 +14,7 @@ void add_check_command(CLI::App& app) {
   auto threads = std::make_shared<int>(2);
   cmd->add_option("cases", *files, "Case files (.safetensors)")->required();
   cmd->add_option("--device", *device, "cpu or cuda")->capture_default_str();
-  cmd->add_option("--threads", *threads, "CPU threads")->capture_default_str();
+  add_threads_option(cmd, *threads);
   cmd->callback([files, device, threads] {
     set_threads(*threads);
     int failed = 0;

@@ -3,9 +3,11 @@
 #include <filesystem>
 
 #include "apps/commands.h"
+#include "apps/option_range.h"
 #include "io/fashion_mnist.h"
 #include "io/latents.h"
 #include "training/checkpoint.h"
+#include "training/data_check.h"
 #include "training/routing_report.h"
 
 namespace promoe::apps {
@@ -23,13 +25,14 @@ void add_routing_command(CLI::App& app) {
                   "fashion-mnist (test split), a Fashion-MNIST directory, or latents (.safetensors, .npy, dir)")
       ->capture_default_str();
   cmd->add_option("--out", *out, "Output directory")->capture_default_str();
-  cmd->add_option("--per-class", opt->per_class, "Examples of each class")->capture_default_str();
-  cmd->add_option("--sigma", opt->sigma, "Noise level of the inputs")->capture_default_str();
-  cmd->add_option("--threads", *threads, "CPU threads")->capture_default_str();
+  ranged<int64_t>(cmd->add_option("--per-class", opt->per_class, "Examples of each class"), 1, kMaxExamples)
+      ->capture_default_str();
+  ranged(cmd->add_option("--sigma", opt->sigma, "Noise level of the inputs"), 0.0, 1.0)->capture_default_str();
+  add_threads_option(cmd, *threads);
   cmd->callback([ckpt, data, out, opt, threads] {
     set_threads(*threads);
     training::CheckpointState state = training::read_checkpoint_state(*ckpt);
-    training::ModelSpec spec = training::ModelSpec::from_json(state.model_config);
+    training::ModelSpec spec = training::ModelSpec::from_file(state.model_config, *ckpt);
     auto model = spec.build(0);
     training::load_ema_weights(*ckpt, *model);
     Tensor images, labels;
@@ -42,10 +45,10 @@ void add_routing_command(CLI::App& app) {
       for (const char* n : io::fashion_mnist_class_names()) names.push_back(n);
     } else {
       io::LatentDataset l = io::load_latents(*data);
-      io::check_latent_dataset(l, *data, spec.dit.num_classes);
       images = l.latents;
       labels = l.labels;
     }
+    training::check_data_fits_model(images, labels, spec.dit, *data);
     training::write_routing_report(training::analyse_routing(*model, spec, images, labels, *opt), *out, names);
     std::printf("wrote routing analytics of %s (step %lld) to %s/\n", ckpt->c_str(), (long long)state.step,
                 out->c_str());

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
+#include "apps/option_range.h"
 #include "io/npz.h"
 #include "io/png.h"
 #include "io/safetensors.h"
@@ -57,21 +58,23 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("--checkpoint", *ckpt, "Checkpoint written by `promoe train`")->required();
   cmd->add_option("--out", *out, "Output: .png grid, .npz evaluation set, or .safetensors raw samples")
       ->capture_default_str();
-  cmd->add_option("--per-class", o->per_class, "Samples per class (without --num)")
-      ->check(CLI::Range(int64_t(1), int64_t(1) << 20))
+  ranged<int64_t>(cmd->add_option("--per-class", o->per_class, "Samples per class (without --num)"), 1, kMaxPerClass)
       ->capture_default_str();
-  cmd->add_option("--num", *num, "Number of samples, labelled by --labels (0: --per-class of each class)")
-      ->check(CLI::Range(int64_t(0), int64_t(1) << 24))
+  ranged<int64_t>(
+      cmd->add_option("--num", *num, "Number of samples, labelled by --labels (0: --per-class of each class)"), 0,
+      kMaxSamples)
       ->capture_default_str();
   cmd->add_option("--labels", *labels, "With --num: balanced, uniform, or a file of labels (.npy or text)")
       ->capture_default_str();
-  cmd->add_option("--steps", o->steps, "Sampler steps")->capture_default_str();
-  cmd->add_option("--cfg", o->cfg_scale, "Classifier-free guidance scale (1: off)")->capture_default_str();
+  ranged<int64_t>(cmd->add_option("--steps", o->steps, "Sampler steps"), 1, kMaxSamplerSteps)->capture_default_str();
+  ranged(cmd->add_option("--cfg", o->cfg_scale, "Classifier-free guidance scale (1: off)"), 0.0, kMaxCfg)
+      ->capture_default_str();
   cmd->add_option("--sampler", o->sampler, "auto (the objective's), euler (RF), ddpm or ddim (DDPM)")
       ->capture_default_str();
-  cmd->add_option("--seed", o->seed, "Noise seed")->capture_default_str();
-  cmd->add_option("--batch", o->batch, "Samples per model call")->capture_default_str();
-  cmd->add_option("--threads", *threads, "CPU threads")->capture_default_str();
+  ranged(cmd->add_option("--seed", o->seed, "Noise seed"), uint64_t(0), std::numeric_limits<uint64_t>::max())
+      ->capture_default_str();
+  ranged<int64_t>(cmd->add_option("--batch", o->batch, "Samples per model call"), 1, kMaxBatch)->capture_default_str();
+  add_threads_option(cmd, *threads);
   cmd->add_option("--device", *device, "cpu or cuda")->capture_default_str();
   cmd->add_option("--precision", o->precision, "Matrix products: fp32 or bf16 (mixed precision)")
       ->capture_default_str();
@@ -82,7 +85,7 @@ void add_sample_command(CLI::App& app) {
                to_png = ends_with(*out, ".png");
     PROMOE_CHECK(to_npz || to_raw || to_png, "sample: --out ", *out, " must end in .png, .npz or .safetensors");
     training::CheckpointState state = training::read_checkpoint_state(*ckpt);
-    training::ModelSpec spec = training::ModelSpec::from_json(state.model_config);
+    training::ModelSpec spec = training::ModelSpec::from_file(state.model_config, *ckpt);
     const std::string objective = objective_of(state);
     if (o->sampler == "auto") o->sampler = objective == "ddpm" ? "ddpm" : "euler";
     training::check_sampler_fits(o->sampler, objective);

@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "apps/commands.h"
+#include "apps/option_range.h"
 #include "io/png.h"
 #include "training/checkpoint.h"
 #include "training/sampling.h"
@@ -18,38 +19,53 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--data", o->data, "fashion-mnist, a Fashion-MNIST directory, or latents (.safetensors, .npy, dir)")
       ->capture_default_str();
   cmd->add_option("--objective", o->objective, "rf (rectified flow) or ddpm")->capture_default_str();
-  cmd->add_option("--steps", o->steps, "Total optimizer steps")->capture_default_str();
-  cmd->add_option("--batch", o->batch, "Batch size")->capture_default_str();
-  cmd->add_option("--lr", o->lr, "AdamW learning rate")->capture_default_str();
-  cmd->add_option("--warmup", o->warmup, "Linear warm-up steps")->capture_default_str();
-  cmd->add_option("--clip", o->clip, "Global gradient-norm clip (<= 0: off)")->capture_default_str();
-  cmd->add_option("--weight-decay", o->weight_decay, "AdamW weight decay")->capture_default_str();
-  cmd->add_option("--ema-decay", o->ema_decay, "EMA decay")->capture_default_str();
-  cmd->add_option("--seed", o->seed, "Seed for initialisation, data order, noise and dropout")->capture_default_str();
-  cmd->add_option("--limit", o->limit, "Use only the first N training examples (-1: all)")->capture_default_str();
+  ranged<int64_t>(cmd->add_option("--steps", o->steps, "Total optimizer steps"), 1, kMaxSteps)->capture_default_str();
+  ranged<int64_t>(cmd->add_option("--batch", o->batch, "Batch size"), 1, kMaxBatch)->capture_default_str();
+  ranged(cmd->add_option("--lr", o->lr, "AdamW learning rate (any finite positive value)"),
+         std::numeric_limits<double>::denorm_min(), std::numeric_limits<double>::max())
+      ->capture_default_str();
+  ranged<int64_t>(cmd->add_option("--warmup", o->warmup, "Linear warm-up steps"), 0, kMaxSteps)->capture_default_str();
+  ranged(cmd->add_option("--clip", o->clip, "Global gradient-norm clip (0: off)"), 0.0, 1e30)->capture_default_str();
+  ranged(cmd->add_option("--weight-decay", o->weight_decay, "AdamW weight decay"), 0.0, 1e30)->capture_default_str();
+  ranged(cmd->add_option("--ema-decay", o->ema_decay, "EMA decay"), 0.0, 1.0)->capture_default_str();
+  ranged(cmd->add_option("--seed", o->seed, "Seed for initialisation, data order, noise and dropout"), uint64_t(0),
+         std::numeric_limits<uint64_t>::max())
+      ->capture_default_str();
+  ranged<int64_t>(cmd->add_option("--limit", o->limit, "Use only the first N training examples (-1: all)"), 1,
+                  kMaxExamples, -1)
+      ->capture_default_str();
   cmd->add_option("--out", o->out, "Output directory")->capture_default_str();
-  cmd->add_option("--checkpoint-every", o->checkpoint_every, "Steps between checkpoints")->capture_default_str();
-  cmd->add_option("--log-every", o->log_every, "Steps between log lines")->capture_default_str();
-  cmd->add_option("--val-every", o->val_every, "Log val_loss on the held-out test images every N steps (0: never)")
-      ->check(CLI::Range(int64_t(0), int64_t(1) << 40))
+  ranged<int64_t>(cmd->add_option("--checkpoint-every", o->checkpoint_every, "Steps between checkpoints"), 1, kMaxSteps)
       ->capture_default_str();
-  cmd->add_option("--val-size", o->val_size, "Held-out images for val_loss (first N of the test split)")
-      ->check(CLI::Range(int64_t(1), int64_t(10000)))
+  ranged<int64_t>(cmd->add_option("--log-every", o->log_every, "Steps between log lines"), 1, kMaxSteps)
       ->capture_default_str();
-  cmd->add_option("--routing-every", o->routing_every,
-                  "Write routing analytics to <out>/routing every N steps (0: at the end only)")
+  ranged<int64_t>(
+      cmd->add_option("--val-every", o->val_every, "Log val_loss on the held-out test images every N steps (0: never)"),
+      0, kMaxSteps)
       ->capture_default_str();
-  cmd->add_option("--stop-after", o->stop_after, "Stop this run after N steps (resume later with --resume)");
+  ranged<int64_t>(
+      cmd->add_option("--val-size", o->val_size, "Held-out images for val_loss (first N of the test split)"), 1, 10000)
+      ->capture_default_str();
+  ranged<int64_t>(cmd->add_option("--routing-every", o->routing_every,
+                                  "Write routing analytics to <out>/routing every N steps (0: at the end only)"),
+                  0, kMaxSteps)
+      ->capture_default_str();
+  ranged<int64_t>(
+      cmd->add_option("--stop-after", o->stop_after, "Stop this run after N steps (resume later with --resume)"), 1,
+      kMaxSteps);
   cmd->add_flag("--resume", o->resume, "Continue from <out>/checkpoint.safetensors");
-  cmd->add_option("--threads", *threads, "CPU threads")->capture_default_str();
+  add_threads_option(cmd, *threads);
   cmd->add_option("--device", o->device, "cpu or cuda")->capture_default_str();
   cmd->add_option("--precision", o->precision,
                   "Matrix products: fp32, or bf16 (mixed precision, fp32 master weights; also for the final grid)")
       ->capture_default_str();
-  cmd->add_option("--grid-per-class", grid->per_class, "Samples per class in the final grid (0: none)")
+  ranged<int64_t>(cmd->add_option("--grid-per-class", grid->per_class, "Samples per class in the final grid (0: none)"),
+                  0, kMaxPerClass)
       ->capture_default_str();
-  cmd->add_option("--grid-steps", grid->steps, "Sampler steps for the final grid")->capture_default_str();
-  cmd->add_option("--grid-cfg", grid->cfg_scale, "Guidance scale for the final grid")->capture_default_str();
+  ranged<int64_t>(cmd->add_option("--grid-steps", grid->steps, "Sampler steps for the final grid"), 1, kMaxSamplerSteps)
+      ->capture_default_str();
+  ranged(cmd->add_option("--grid-cfg", grid->cfg_scale, "Guidance scale for the final grid"), 0.0, kMaxCfg)
+      ->capture_default_str();
   auto quiet = std::make_shared<bool>(false);
   cmd->add_flag("--quiet", *quiet, "No progress bar");
   cmd->callback([o, grid, threads, quiet] {

@@ -14,6 +14,11 @@ void add_eval_command(CLI::App& app);
 
 // Sets the OpenMP and Eigen thread counts (0 = leave the defaults).
 void set_threads(int threads);
+// The largest --threads accepted: 4 threads per CPU (more only oversubscribes, and libgomp crashes
+// on some very large counts).
+int max_threads();
+// Registers --threads on `cmd`, ranged to [0, max_threads()].
+void add_threads_option(CLI::App* cmd, int& threads);
 // Re-executes the program with a short OpenMP spin-wait unless the user chose one (apps/threads.cpp).
 void tune_openmp_wait(char** argv);
 

@@ -4,11 +4,21 @@
 #include <unistd.h>
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <cstdlib>
+#include <thread>
 
 #include "apps/commands.h"
+#include "apps/option_range.h"
 
 namespace promoe::apps {
+
+int max_threads() { return 4 * std::max(1u, std::thread::hardware_concurrency()); }
+
+void add_threads_option(CLI::App* cmd, int& threads) {
+  ranged(cmd->add_option("--threads", threads, "CPU threads (0: OpenMP's default)"), 0, max_threads())
+      ->capture_default_str();
+}
 
 void set_threads(int threads) {
   if (threads <= 0) return;

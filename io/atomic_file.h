@@ -22,4 +22,8 @@ void write_file_atomic(const std::string& path, std::string_view bytes);
 // The temp file name used for `path` by this process: "<path>.tmp.<pid>".
 std::string atomic_temp_path(const std::string& path);
 
+// Removes the temp files of `path` ("<path>.tmp.<pid>") that a killed writer left behind: those
+// whose process no longer runs. Returns how many were removed.
+int remove_stale_temp_files(const std::string& path);
+
 }  // namespace promoe::io

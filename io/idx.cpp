@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "io/checked_size.h"
 #include "tensor/error.h"
 
 namespace promoe::io {
@@ -76,23 +77,31 @@ IdxArray read_idx(const std::string& path, int64_t max_items) {
   PROMOE_CHECK(ndims >= 1 && ndims <= 4, kind, path, ": ", ndims, " dimensions (expected 1 to 4)");
 
   IdxArray out;
-  uint64_t total = 1;
+  std::vector<uint64_t> dims;
   for (int d = 0; d < ndims; ++d) {
     unsigned char b[4];
     PROMOE_CHECK(in.read(b, 4) == 4, kind, path, ": truncated in the header (size of dimension ", d, ")");
-    uint64_t v = (uint64_t(b[0]) << 24) | (uint64_t(b[1]) << 16) | (uint64_t(b[2]) << 8) | b[3];
-    out.dims.push_back(int64_t(v));
-    total *= v;
-    PROMOE_CHECK(total <= (uint64_t(1) << 36), kind, path, ": implausible dimensions (over 64 GiB of data)");
+    dims.push_back((uint64_t(b[0]) << 24) | (uint64_t(b[1]) << 16) | (uint64_t(b[2]) << 8) | b[3]);
   }
+  const uint64_t total = checked_numel(dims, kind + path);
+  out.dims.assign(dims.begin(), dims.end());
 
   uint64_t want = total;
   if (max_items >= 0 && max_items < out.dims[0]) {
     want = out.dims[0] ? total / uint64_t(out.dims[0]) * uint64_t(max_items) : 0;
     out.dims[0] = max_items;
   }
-  out.data.resize(want);
-  size_t got = in.read(out.data.data(), want);
+  // The header's claim is not trusted with memory: the buffer grows with the bytes that really
+  // arrive (after decompression), so a short file costs what it holds, not what it claims.
+  size_t got = 0;
+  while (got < want) {
+    const size_t chunk = size_t(std::min<uint64_t>(want - got, std::max<uint64_t>(got, 1 << 20)));
+    out.data.resize(got + chunk);
+    const size_t n = in.read(out.data.data() + got, chunk);
+    got += n;
+    if (n < chunk) break;
+  }
+  out.data.resize(got);
   // 1-D IDX files hold labels, the others images: name what is missing the way users think of it.
   const char* what = ndims == 1 ? "label data" : "image data";
   PROMOE_CHECK(got == want, kind, path, ": truncated: expected ", want, " bytes of ", what, ", got ", got);

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "io/atomic_file.h"
+#include "io/checked_size.h"
 #include "tensor/ops.h"
 
 namespace promoe::io {
@@ -116,7 +117,8 @@ Tensor read_npy(const std::string& path) {
   else
     fail(path, "unsupported dtype '", descr, "' (supported: <f4, <f8, <i8, <i4, |u1, little-endian)");
 
-  const uint64_t n = uint64_t(numel_of(shape)), want = n * item, have = fsize - data_start;
+  const std::string what = ".npy file " + path;
+  const uint64_t n = checked_numel(shape, what), want = checked_bytes(n, item, what), have = fsize - data_start;
   if (have < want)
     fail(path, "truncated: expected ", want, " bytes of data for shape ", shape_str(shape), ", got ", have);
   if (have > want) fail(path, "has ", have - want, " trailing bytes after the data for shape ", shape_str(shape));

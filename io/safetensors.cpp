@@ -13,6 +13,7 @@
 #include <set>
 
 #include "io/atomic_file.h"
+#include "io/checked_size.h"
 #include "tensor/ops.h"
 
 namespace promoe::io {
@@ -62,15 +63,14 @@ Entry parse_entry(const std::string& path, const std::string& name, const nlohma
     fail(path, "tensor '", name, "' has unknown dtype '", dt->get<std::string>(), "' (supported: F32, F64, I64, BF16)");
   auto sh = j.find("shape");
   if (sh == j.end() || !sh->is_array()) fail(path, "tensor '", name, "' has no shape array");
-  uint64_t numel = 1;
+  std::vector<uint64_t> dims;
   for (const auto& d : *sh) {
     if (!is_uint(d)) fail(path, "tensor '", name, "' has a shape entry that is not a non-negative integer: ", d.dump());
-    uint64_t v = d.get<uint64_t>();
-    if (v != 0 && numel > (uint64_t(1) << 62) / v)
-      fail(path, "tensor '", name, "' has an implausibly large shape ", sh->dump());
-    numel *= v;
-    e.shape.push_back(int64_t(v));
+    dims.push_back(d.get<uint64_t>());
   }
+  const std::string what = "safetensors file " + path + ": tensor '" + name + "'";
+  const uint64_t need = checked_bytes(checked_numel(dims, what), dtype_size(e.dtype), what);
+  e.shape.assign(dims.begin(), dims.end());
   auto off = j.find("data_offsets");
   if (off == j.end() || !off->is_array() || off->size() != 2 || !is_uint((*off)[0]) || !is_uint((*off)[1]))
     fail(path, "tensor '", name, "' needs data_offsets as two non-negative integers");
@@ -78,7 +78,6 @@ Entry parse_entry(const std::string& path, const std::string& name, const nlohma
   e.end = (*off)[1].get<uint64_t>();
   if (e.end < e.begin)
     fail(path, "tensor '", name, "' has data_offsets [", e.begin, ", ", e.end, "] out of range (end before begin)");
-  uint64_t need = numel * dtype_size(e.dtype);
   if (e.end - e.begin != need)
     fail(path, "tensor '", name, "' has data_offsets [", e.begin, ", ", e.end, "] spanning ", e.end - e.begin,
          " bytes, but shape ", shape_str(e.shape), " of ", dt->get<std::string>(), " needs ", need);
@@ -133,7 +132,7 @@ SafeTensors read_safetensors(const std::string& path) {
   nlohmann::json h;
   try {
     h = nlohmann::json::parse(header);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // a syntax error, or a number beyond 64 bits
     fail(path, "malformed JSON header: ", e.what());
   }
   if (!h.is_object()) fail(path, "header is not a JSON object");

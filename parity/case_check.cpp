@@ -86,6 +86,20 @@ struct Checker {
   }
 };
 
+// The case's metadata `key` read by `read` from its JSON (or number) text; malformed text or a
+// value of the wrong type is a promoe::Error naming the case and the key.
+template <typename F>
+auto read_metadata(const io::SafeTensors& file, const std::string& key, F read) {
+  const std::string& text = file.metadata(key);
+  try {
+    return read(text);
+  } catch (const json::exception& e) {
+    PROMOE_FAIL("check: ", file.path, ": metadata '", key, "' is malformed: ", e.what());
+  } catch (const std::logic_error&) {  // std::stod
+    PROMOE_FAIL("check: ", file.path, ": metadata '", key, "' is not a number: ", text);
+  }
+}
+
 struct Pass {
   Tensor out, mse, vlb, total, x_t;
   nn::ForwardContext ctx;
@@ -125,9 +139,12 @@ CaseResult check_case(const std::string& path, Device device) {
   Checker checker{file, default_tolerances(), {}};
   checker.result.path = path;
   if (file.has_metadata("tolerance"))
-    for (auto& [k, v] : json::parse(file.metadata("tolerance")).items()) checker.tolerance[k] = v.get<double>();
+    read_metadata(file, "tolerance", [&](const std::string& text) {
+      for (auto& [k, v] : json::parse(text).items()) checker.tolerance[k] = v.get<double>();
+      return 0;
+    });
 
-  training::ModelSpec spec = training::ModelSpec::from_json(file.metadata("config"));
+  training::ModelSpec spec = training::ModelSpec::from_file(file.metadata("config"), path);
   spec.dit.class_dropout_prob = 0;  // a check applies no label dropout
   std::shared_ptr<nn::DiT> model = spec.build(0);
   model->train(true);
@@ -213,14 +230,18 @@ CaseResult check_case(const std::string& path, Device device) {
 
   // Optional training steps: clip, AdamW, compare; every step reuses the same inputs.
   if (file.has("train.step0.loss_total")) {
-    json adam = json::parse(file.metadata("adamw"));
-    nn::AdamWOptions opt;
-    opt.lr = adam.at("lr");
-    opt.beta1 = adam.at("betas")[0];
-    opt.beta2 = adam.at("betas")[1];
-    opt.eps = adam.at("eps");
-    opt.weight_decay = adam.at("weight_decay");
-    const double max_norm = std::stod(file.metadata("clip_grad_norm"));
+    const nn::AdamWOptions opt = read_metadata(file, "adamw", [](const std::string& text) {
+      const json adam = json::parse(text);
+      nn::AdamWOptions o;
+      o.lr = adam.at("lr").get<double>();
+      o.beta1 = adam.at("betas").at(0).get<double>();
+      o.beta2 = adam.at("betas").at(1).get<double>();
+      o.eps = adam.at("eps").get<double>();
+      o.weight_decay = adam.at("weight_decay").get<double>();
+      return o;
+    });
+    const double max_norm =
+        read_metadata(file, "clip_grad_norm", [](const std::string& text) { return std::stod(text); });
     nn::AdamW adamw(params, opt);
     for (int s = 0; file.has("train.step" + std::to_string(s) + ".loss_total"); ++s) {
       const std::string key = "train.step" + std::to_string(s);

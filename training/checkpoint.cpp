@@ -3,18 +3,31 @@
 
 #include "io/safetensors.h"
 #include "tensor/ops.h"
+#include "training/finite_check.h"
 
 namespace promoe::training {
 
 namespace {
 constexpr const char* kFormat = "promoe-checkpoint-1";
 
-void load_into(const io::SafeTensors& file, const std::string& key, const Tensor& dst) {
+// The file's tensor `key`, checked against the shape of `dst`.
+const Tensor& source_for(const io::SafeTensors& file, const std::string& key, const Tensor& dst) {
   PROMOE_CHECK(file.has(key), "checkpoint ", file.path, ": missing tensor '", key, "'");
   const Tensor& src = file.get(key);
   PROMOE_CHECK(src.shape() == dst.shape(), "checkpoint ", file.path, ": tensor '", key, "' is ", shape_str(src.shape()),
                ", the model expects ", shape_str(dst.shape()));
-  raw::copy_(dst, src);
+  return src;
+}
+
+// Copies file tensors into their destinations after checking every shape and that every value is
+// finite, so a refused file leaves the destinations as they were.
+void load_all(const io::SafeTensors& file, const std::vector<std::pair<std::string, Tensor>>& key_dst) {
+  NamedTensors sources;
+  for (const auto& [key, dst] : key_dst) sources.emplace_back(key, source_for(file, key, dst));
+  const std::string bad = first_non_finite(sources);
+  PROMOE_CHECK(bad.empty(), "checkpoint ", file.path, ": tensor '", bad,
+               "' holds NaN or infinite values (a diverged run); refusing to load it");
+  for (size_t i = 0; i < key_dst.size(); ++i) raw::copy_(key_dst[i].second, sources[i].second);
 }
 
 CheckpointState state_of(const io::SafeTensors& file) {
@@ -30,6 +43,7 @@ CheckpointState state_of(const io::SafeTensors& file) {
   } catch (const std::logic_error&) {
     PROMOE_FAIL("checkpoint ", file.path, ": malformed step or generator state in the metadata");
   }
+  PROMOE_CHECK(s.step >= 0, "checkpoint ", file.path, ": negative step ", s.step, " in the metadata");
   return s;
 }
 }  // namespace
@@ -50,6 +64,10 @@ void save_checkpoint(const std::string& path, const nn::DiT& model, const nn::Em
                     {"adam_step", std::to_string(opt.step_count)},
                     {"rng_seed", std::to_string(state.rng_seed)},
                     {"rng_offset", std::to_string(state.rng_offset)}};
+  const std::string bad = first_non_finite(tensors);
+  if (!bad.empty())
+    throw NonFiniteState(
+        detail::concat("checkpoint ", path, " not written: tensor '", bad, "' holds NaN or infinite values"), bad);
   io::write_safetensors(path, tensors, meta);
 }
 
@@ -61,23 +79,34 @@ CheckpointState load_checkpoint(const std::string& path, nn::DiT& model, nn::Ema
   CheckpointState s = state_of(file);
   PROMOE_CHECK(s.model_config == expected_model_config, "checkpoint ", path, " was written for the model ",
                s.model_config, ", not for ", expected_model_config);
-  for (auto& [name, t] : model.state_dict()) load_into(file, "model." + name, t);
+  NamedTensors targets;
+  for (auto& [name, t] : model.state_dict()) targets.emplace_back("model." + name, t);
   if (ema)
-    for (auto& [name, t] : ema->shadow) load_into(file, "ema." + name, t);
+    for (auto& [name, t] : ema->shadow) targets.emplace_back("ema." + name, t);
+  int64_t adam_step = 0;
   if (opt) {
     for (size_t i = 0; i < opt->params.size(); ++i) {
-      load_into(file, "opt.exp_avg." + opt->params[i].first, opt->exp_avg[i]);
-      load_into(file, "opt.exp_avg_sq." + opt->params[i].first, opt->exp_avg_sq[i]);
+      targets.emplace_back("opt.exp_avg." + opt->params[i].first, opt->exp_avg[i]);
+      targets.emplace_back("opt.exp_avg_sq." + opt->params[i].first, opt->exp_avg_sq[i]);
     }
-    opt->step_count = std::stoll(file.metadata("adam_step"));
+    try {
+      adam_step = std::stoll(file.metadata("adam_step"));
+    } catch (const std::logic_error&) {
+      PROMOE_FAIL("checkpoint ", path, ": malformed adam_step in the metadata");
+    }
+    PROMOE_CHECK(adam_step >= 0, "checkpoint ", path, ": negative adam_step ", adam_step, " in the metadata");
   }
+  load_all(file, targets);
+  if (opt) opt->step_count = adam_step;
   return s;
 }
 
 void load_ema_weights(const std::string& path, nn::DiT& model) {
   io::SafeTensors file = io::read_safetensors(path);
   state_of(file);
-  for (auto& [name, t] : model.named_parameters()) load_into(file, "ema." + name, t);
+  NamedTensors targets;
+  for (auto& [name, t] : model.named_parameters()) targets.emplace_back("ema." + name, t);
+  load_all(file, targets);
 }
 
 }  // namespace promoe::training

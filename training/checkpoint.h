@@ -20,18 +20,28 @@ struct CheckpointState {
   uint64_t rng_seed = 0, rng_offset = 0;
 };
 
+// Thrown by save_checkpoint when the state holds a NaN or an infinity: nothing was written, the
+// checkpoint already at the path (if any) is untouched.
+class NonFiniteState : public Error {
+ public:
+  NonFiniteState(const std::string& what, std::string tensor) : Error(what), tensor(std::move(tensor)) {}
+  std::string tensor;  // the first non-finite one, e.g. "model.blocks.0.attn.qkv.weight"
+};
+
+// Writes atomically; refuses (NonFiniteState) a state with non-finite weights, EMA or moments.
 void save_checkpoint(const std::string& path, const nn::DiT& model, const nn::Ema& ema, const nn::AdamW& opt,
                      const CheckpointState& state);
 
 // Loads into an existing model / EMA / optimizer of the same configuration; throws promoe::Error
-// naming the file and the problem (unreadable, truncated, another configuration, missing tensor).
+// naming the file and the problem (unreadable, truncated, another configuration, missing tensor,
+// NaN or infinite values).
 CheckpointState load_checkpoint(const std::string& path, nn::DiT& model, nn::Ema* ema, nn::AdamW* opt,
                                 const std::string& expected_model_config);
 
 // Reads only the metadata (to rebuild a model of the right configuration before loading).
 CheckpointState read_checkpoint_state(const std::string& path);
 
-// Copies the EMA weights of a checkpoint into `model` (for sampling).
+// Copies the EMA weights of a checkpoint into `model` (for sampling); refuses non-finite ones.
 void load_ema_weights(const std::string& path, nn::DiT& model);
 
 }  // namespace promoe::training

@@ -6,17 +6,21 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "autograd/ops.h"
 #include "diffusion/gaussian_diffusion.h"
 #include "diffusion/rectified_flow.h"
+#include "io/atomic_file.h"
 #include "io/fashion_mnist.h"
 #include "io/latents.h"
 #include "tensor/precision.h"
 #include "training/checkpoint.h"
+#include "training/data_check.h"
 #include "training/progress.h"
 #include "training/routing_report.h"
+#include "training/run_log.h"
 #include "training/validation.h"
 
 namespace promoe::training {
@@ -44,13 +48,7 @@ Dataset load_data(const TrainOptions& o, const nn::DiTConfig& cfg) {
       d.labels = raw::narrow(d.labels, 0, 0, o.limit);
     }
   }
-  PROMOE_CHECK(
-      d.images.size(1) == cfg.in_channels && d.images.size(2) == cfg.input_size && d.images.size(3) == cfg.input_size,
-      "train: data ", d.name, " has samples of shape ", shape_str(raw::select(d.images, 0, 0).shape()),
-      " but the model expects (", cfg.in_channels, ", ", cfg.input_size, ", ", cfg.input_size, ")");
-  int64_t max_label = raw::reduce(ReduceOp::Max, d.labels, {}, false).item();
-  PROMOE_CHECK(max_label < cfg.num_classes, "train: data ", d.name, " has label ", max_label, " but the model has ",
-               cfg.num_classes, " classes");
+  check_data_fits_model(d.images, d.labels, cfg, d.name);
   return d;
 }
 
@@ -70,6 +68,7 @@ void validate(const TrainOptions& o) {
                "' (expected rf or ddpm)");
   PROMOE_CHECK(o.steps > 0, "train: --steps must be positive, got ", o.steps);
   PROMOE_CHECK(o.batch > 0, "train: --batch must be positive, got ", o.batch);
+  PROMOE_CHECK(o.limit == -1 || o.limit > 0, "train: --limit must be positive or -1 (all), got ", o.limit);
   PROMOE_CHECK(o.lr > 0 && std::isfinite(o.lr), "train: --lr must be positive, got ", o.lr);
   PROMOE_CHECK(o.ema_decay >= 0 && o.ema_decay <= 1, "train: --ema-decay must be in [0, 1], got ", o.ema_decay);
   PROMOE_CHECK(o.checkpoint_every > 0 && o.log_every > 0, "train: --checkpoint-every and --log-every must be positive");
@@ -113,19 +112,35 @@ TrainSummary train(const TrainOptions& o) {
   Generator gen(o.seed + 1);
 
   std::filesystem::create_directories(o.out);
-  const std::string ckpt = o.out + "/checkpoint.safetensors";
+  const std::string ckpt = o.out + "/checkpoint.safetensors", log_path = o.out + "/log.jsonl";
+  io::remove_stale_temp_files(ckpt);
   int64_t step = 0;
+  // What a failure message points the user to: a checkpoint that really holds this run's finite
+  // state (save_checkpoint refuses non-finite ones), or the fact that none was written yet.
+  std::string last_good = "No checkpoint was written yet.";
   if (o.resume) {
     PROMOE_CHECK(std::filesystem::exists(ckpt), "train: --resume given but ", ckpt, " does not exist");
     CheckpointState s = load_checkpoint(ckpt, *model, &ema, &opt, model_config);
     step = s.step;
     gen.set_state(s.rng_seed, s.rng_offset);
+    truncate_log_to_step(log_path, step);
+    last_good = "The last good checkpoint is " + ckpt + " (step " + std::to_string(step) + ").";
   }
-  auto save = [&](int64_t at) {
-    save_checkpoint(ckpt, *model, ema, opt, {model_config, o.to_json(), at, gen.seed(), gen.offset()});
+  auto diverged = [&](const std::string& what, int64_t at) {
+    PROMOE_FAIL("train: ", what, " at step ", at, "; stopping. ", last_good);
+  };
+  auto save = [&](int64_t at, double grad_norm) {
+    try {
+      save_checkpoint(ckpt, *model, ema, opt, {model_config, o.to_json(), at, gen.seed(), gen.offset()});
+    } catch (const NonFiniteState& e) {
+      diverged(
+          "the update left non-finite values in " + e.tensor + " (gradient norm " + std::to_string(grad_norm) + ")",
+          at);
+    }
+    last_good = "The last good checkpoint is " + ckpt + " (step " + std::to_string(at) + ").";
   };
 
-  std::ofstream log(o.out + "/log.jsonl", o.resume ? std::ios::app : std::ios::trunc);
+  std::ofstream log(log_path, o.resume ? std::ios::app : std::ios::trunc);
   PROMOE_CHECK(log, "train: cannot write ", o.out, "/log.jsonl");
   const diffusion::GaussianDiffusion ddpm = diffusion::GaussianDiffusion::create("");
   Progress progress(o.steps, step, o.progress);
@@ -156,12 +171,15 @@ TrainSummary train(const TrainOptions& o) {
         aux_value += aux.item();
       }
       loss_value = loss.item();
-      PROMOE_CHECK(std::isfinite(loss_value) && std::isfinite(aux_value), "train: the loss became ", loss_value,
-                   " at step ", step + 1, "; stopping. The last good checkpoint is ", ckpt);
+      if (!std::isfinite(loss_value) || !std::isfinite(aux_value))
+        diverged("the loss became " + std::to_string(loss_value + aux_value), step + 1);
       total.backward();
     }
-    const nn::GradClip clip = o.clip > 0 ? nn::grad_clip(params, o.clip) : nn::GradClip{0.0, 1.0};
+    // The norm is computed with or without clipping: a non-finite gradient must not reach the
+    // optimizer moments.
+    const nn::GradClip clip = nn::grad_clip(params, o.clip > 0 ? o.clip : std::numeric_limits<double>::infinity());
     const double grad_norm = clip.norm;
+    if (!std::isfinite(grad_norm)) diverged("the gradient norm became " + std::to_string(grad_norm), step + 1);
     opt.lr_scale = o.warmup > 0 ? std::min(1.0, double(step + 1) / double(o.warmup)) : 1.0;
     opt.step(clip.scale);
     opt.zero_grad();
@@ -184,7 +202,7 @@ TrainSummary train(const TrainOptions& o) {
       loss_sum = 0;
       loss_count = 0;
     }
-    if (step % o.checkpoint_every == 0 || step == end) save(step);
+    if (step % o.checkpoint_every == 0 || step == end) save(step, grad_norm);
     const bool routing_due = o.routing_every > 0 ? step % o.routing_every == 0 : step == o.steps;
     if (spec.moe && routing_due) write_routing(*model, spec, data, o.out + "/routing");
     summary.final_loss = loss_value;
