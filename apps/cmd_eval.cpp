@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "apps/commands.h"
+#include "apps/option_range.h"
 #include "eval/evaluate.h"
 #include "eval/image_set.h"
 #include "eval/train_features.h"
@@ -98,16 +99,14 @@ void add_eval_command(CLI::App& app) {
                   "Samples to score: .npz (arr_0 uint8 NxHxWxC, arr_1 labels), .safetensors, PNG grid");
   cmd->add_option("--features", a->features, "Feature network weights")->capture_default_str();
   cmd->add_option("--json", a->json, "Also write the results as JSON");
-  cmd->add_option("--kid-subsets", a->eval.kid_subsets, "KID subsets")
-      ->check(CLI::Range(int64_t(1), int64_t(10000)))
+  ranged<int64_t>(cmd->add_option("--kid-subsets", a->eval.kid_subsets, "KID subsets"), 1, 10000)
       ->capture_default_str();
-  cmd->add_option("--kid-subset-size", a->eval.kid_subset_size, "KID subset size")
-      ->check(CLI::Range(int64_t(2), int64_t(100000)))
+  ranged<int64_t>(cmd->add_option("--kid-subset-size", a->eval.kid_subset_size, "KID subset size"), 2, 100000)
       ->capture_default_str();
-  cmd->add_option("--pr-k", a->eval.pr_k, "Neighbours of the precision/recall manifolds")
-      ->check(CLI::Range(int64_t(1), int64_t(100)))
+  ranged<int64_t>(cmd->add_option("--pr-k", a->eval.pr_k, "Neighbours of the precision/recall manifolds"), 1, 100)
       ->capture_default_str();
-  cmd->add_option("--eval-seed", a->eval.seed, "Seed of the floor subset, KID subsets and real manifold")
+  ranged(cmd->add_option("--eval-seed", a->eval.seed, "Seed of the floor subset, KID subsets and real manifold"),
+         uint64_t(0), std::numeric_limits<uint64_t>::max())
       ->capture_default_str();
   cmd->add_flag("--train-features", a->train_features, "Train the feature network instead of scoring");
   cmd->add_option("--data", a->data,
@@ -116,36 +115,29 @@ void add_eval_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--test", a->test, "Held-out labelled .npz (when --data is a .npz)");
   cmd->add_option("--out", a->out, "Where --train-features writes the weights")->capture_default_str();
-  cmd->add_option("--limit", a->limit, "Use only the first N training images (-1: all)")
-      ->check(CLI::Range(int64_t(-1), int64_t(1) << 40))
+  ranged<int64_t>(cmd->add_option("--limit", a->limit, "Use only the first N training images (-1: all)"), 1,
+                  kMaxExamples, -1)
       ->capture_default_str();
-  cmd->add_option("--epochs", a->train.epochs, "Training epochs")
-      ->check(CLI::Range(int64_t(1), int64_t(1000)))
+  ranged<int64_t>(cmd->add_option("--epochs", a->train.epochs, "Training epochs"), 1, 1000)->capture_default_str();
+  ranged<int64_t>(cmd->add_option("--batch", a->train.batch, "Training batch size"), 1, 65536)->capture_default_str();
+  ranged<double>(cmd->add_option("--lr", a->train.lr, "Peak AdamW learning rate (cosine decay to 0)"), 1e-7, 1.0)
       ->capture_default_str();
-  cmd->add_option("--batch", a->train.batch, "Training batch size")
-      ->check(CLI::Range(int64_t(1), int64_t(65536)))
-      ->capture_default_str();
-  cmd->add_option("--lr", a->train.lr, "Peak AdamW learning rate (cosine decay to 0)")
-      ->check(CLI::Range(1e-7, 1.0))
-      ->capture_default_str();
-  cmd->add_option("--weight-decay", a->train.weight_decay, "AdamW weight decay")
-      ->check(CLI::Range(0.0, 1.0))
+  ranged<double>(cmd->add_option("--weight-decay", a->train.weight_decay, "AdamW weight decay"), 0.0, 1.0)
       ->capture_default_str();
   cmd->add_flag("--flip", a->train.flip, "Mirror training images left-right at random");
-  cmd->add_option("--dropout", a->net.dropout, "Dropout on the features while training")
-      ->check(CLI::Range(0.0, 0.95))
+  ranged<double>(cmd->add_option("--dropout", a->net.dropout, "Dropout on the features while training"), 0.0, 0.95)
       ->capture_default_str();
-  cmd->add_option("--seed", a->train.seed, "Seed for initialisation, order, dropout and flips")->capture_default_str();
-  cmd->add_option("--channels", a->net.in_channels, "Image channels")
-      ->check(CLI::Range(int64_t(1), int64_t(4)))
+  ranged(cmd->add_option("--seed", a->train.seed, "Seed for initialisation, order, dropout and flips"), uint64_t(0),
+         std::numeric_limits<uint64_t>::max())
       ->capture_default_str();
-  cmd->add_option("--image-size", a->net.image_size, "Image side the network sees (smaller images are padded)")
-      ->check(CLI::Range(int64_t(8), int64_t(256)))
+  ranged<int64_t>(cmd->add_option("--channels", a->net.in_channels, "Image channels"), 1, 4)->capture_default_str();
+  ranged<int64_t>(
+      cmd->add_option("--image-size", a->net.image_size, "Image side the network sees (smaller images are padded)"), 8,
+      256)
       ->capture_default_str();
-  cmd->add_option("--classes", a->net.num_classes, "Number of classes")
-      ->check(CLI::Range(int64_t(2), int64_t(1000)))
+  ranged<int64_t>(cmd->add_option("--classes", a->net.num_classes, "Number of classes"), 2, 1000)
       ->capture_default_str();
-  cmd->add_option("--threads", a->threads, "CPU threads")->check(CLI::Range(0, 1024))->capture_default_str();
+  add_threads_option(cmd, a->threads);
   cmd->add_flag("--quiet", a->quiet, "No progress output");
   cmd->callback([a] {
     set_threads(a->threads);

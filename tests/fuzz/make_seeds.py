@@ -4,6 +4,7 @@ import gzip
 import json
 import os
 import struct
+import zlib
 
 here = os.path.dirname(os.path.abspath(__file__))
 
@@ -77,3 +78,23 @@ def npy(descr, shape, raw):
 put("npy", "f4", npy("<f4", [2, 2], f32(1, 2, 3, 4)))
 put("npy", "i4", npy("<i4", [3], struct.pack("<3i", 1, 2, 3)))
 put("npy", "i8_v2", b"\x93NUMPY\x02\x00" + struct.pack("<I", 118) + npy("<i8", [1], i64(7))[10:])
+
+
+# fuzz_npz starts from the archives numpy wrote for the reader's tests (tests/data/make_npz.py).
+for name in ("npz_stored.npz", "npz_deflated.npz"):
+    with open(os.path.join(here, "..", "data", name), "rb") as f:
+        put("npz", name, f.read())
+
+
+def png(width, height, colour_type, bit_depth, rows):
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    raw = b"".join(b"\x00" + r for r in rows)  # filter type 0 on every row
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+put("png", "grey_4x2", png(4, 2, 0, 8, [bytes([0, 64, 128, 255]), bytes([255, 128, 64, 0])]))
+put("png", "rgb_2x2", png(2, 2, 2, 8, [bytes(range(6)), bytes(range(6, 12))]))
+put("png", "grey_1bit_16x1", png(16, 1, 0, 1, [b"\xa5\x0f"]))
