@@ -11,7 +11,7 @@
 
 #include "autograd/ops.h"
 #include "moe/model.h"
-#include "training/model_spec.h"
+#include "training/config_edits.h"
 
 namespace promoe {
 
@@ -53,7 +53,7 @@ double median(std::vector<double> v) {
 }  // namespace
 
 void run_moe_bench(const MoeBenchOptions& o) {
-  const training::ModelSpec spec = training::ModelSpec::preset(o.preset);
+  const training::ModelSpec spec = training::edited_spec(o.preset, o.edits);
   PROMOE_CHECK(spec.moe.has_value(), "bench: preset ", o.preset, " has no MoE layer");
   const nn::DiTConfig& c = spec.dit;
   const int64_t D = c.hidden_size, N = c.tokens();

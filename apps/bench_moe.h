@@ -6,11 +6,13 @@
 
 #include "tensor/precision.h"
 #include "tensor/tensor.h"
+#include "training/config_edits.h"
 
 namespace promoe {
 
 struct MoeBenchOptions {
   std::string preset = "ProMoE-Tiny";
+  training::ConfigEdits edits;  // --config / --set on top of the preset
   int64_t batch = 32;
   int repeats = 5;  // timed rounds, each one step of the MoE layer and one of the dense MLP
   Device device = Device::cpu();

@@ -7,12 +7,12 @@
 #include "apps/bench_moe.h"
 #include "apps/bench_runtime.h"
 #include "apps/commands.h"
+#include "apps/model_options.h"
 #include "apps/option_range.h"
 #include "autograd/ops.h"
 #include "diffusion/rectified_flow.h"
 #include "nn/optim.h"
 #include "tensor/precision.h"
-#include "training/model_spec.h"
 
 namespace promoe::apps {
 
@@ -22,9 +22,10 @@ namespace {
 // backward, clip, AdamW) with its products in `precision`.
 class StepRunner {
  public:
-  StepRunner(const std::string& preset, int64_t batch, Device device, GemmPrecision precision)
+  StepRunner(const std::string& preset, const training::ConfigEdits& edits, int64_t batch, Device device,
+             GemmPrecision precision)
       : name(preset),
-        spec(training::ModelSpec::preset(preset)),
+        spec(training::edited_spec(preset, edits)),
         flops(moe::training_step_flops(spec, batch)),
         device_(device),
         precision_(precision),
@@ -75,11 +76,11 @@ class StepRunner {
 // Every preset takes one warm-up step, then the timed steps alternate between the presets, so
 // that all of them see the same machine conditions. Peak memory is the backend's high-water mark
 // over each preset's own timed steps.
-void bench_steps(const std::vector<std::string>& presets, int64_t batch, int repeats, Device device,
-                 GemmPrecision precision, double peak_tflops) {
+void bench_steps(const std::vector<std::string>& presets, const training::ConfigEdits& edits, int64_t batch,
+                 int repeats, Device device, GemmPrecision precision, double peak_tflops) {
   std::vector<std::unique_ptr<StepRunner>> runners;
   for (const std::string& p : presets) {
-    runners.push_back(std::make_unique<StepRunner>(p, batch, device, precision));
+    runners.push_back(std::make_unique<StepRunner>(p, edits, batch, device, precision));
     runners.back()->step();  // warm-up: first-touch allocations
   }
   Backend& be = backend_for(device);
@@ -116,6 +117,7 @@ void add_bench_command(CLI::App& app) {
   auto device = std::make_shared<std::string>("cpu");
   auto precision = std::make_shared<std::string>("fp32");
   auto peak = std::make_shared<double>(0.0);
+  auto edits = std::make_shared<training::ConfigEdits>();
   cmd->add_option("--device", *device, "cpu or cuda (step)")->capture_default_str();
   ranged(cmd->add_option("--peak-tflops", *peak,
                          "The device's peak TFLOP/s for the chosen precision; adds an MFU column (step; 0: none)"),
@@ -124,10 +126,11 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--precision", *precision, "Matrix products: fp32 or bf16 (step)")->capture_default_str();
   cmd->add_option("--what", *what, "runtime, step or moe")->capture_default_str();
   cmd->add_option("--preset", *presets, "Presets to time (step); their timed steps alternate");
+  add_config_edit_options(cmd, *edits);  // applied to every preset (step, moe)
   ranged<int64_t>(cmd->add_option("--batch", *batch, "Batch size (step)"), 1, kMaxBatch)->capture_default_str();
   ranged(cmd->add_option("--repeats", *repeats, "Timed repeats"), 1, 10000)->capture_default_str();
   add_threads_option(cmd, *threads);
-  cmd->callback([what, presets, batch, repeats, threads, device, precision, peak] {
+  cmd->callback([what, presets, edits, batch, repeats, threads, device, precision, peak] {
     set_threads(*threads);
     const GemmPrecision gemms = parse_gemm_precision(*precision);
     if (*what == "runtime") {
@@ -139,12 +142,12 @@ void add_bench_command(CLI::App& app) {
     }
     if (*what == "moe") {
       PROMOE_CHECK(*repeats > 0 && *batch > 0, "bench: --repeats and --batch must be positive");
-      for (const std::string& p : *presets) run_moe_bench({p, *batch, *repeats, parse_device(*device), gemms});
+      for (const std::string& p : *presets) run_moe_bench({p, *edits, *batch, *repeats, parse_device(*device), gemms});
       return;
     }
     PROMOE_CHECK(*what == "step", "bench: unknown --what '", *what, "' (expected runtime, step or moe)");
     PROMOE_CHECK(*repeats > 0 && *batch > 0, "bench: --repeats and --batch must be positive");
-    bench_steps(*presets, *batch, *repeats, parse_device(*device), gemms, *peak);
+    bench_steps(*presets, *edits, *batch, *repeats, parse_device(*device), gemms, *peak);
   });
 }
 

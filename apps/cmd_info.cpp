@@ -1,26 +1,29 @@
-// `promoe info`: a preset's configuration and its total and activated parameter counts.
+// `promoe info`: a model's effective configuration and its total and activated parameter counts.
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
+#include "apps/model_options.h"
 #include "moe/model.h"
-#include "training/model_spec.h"
 
 namespace promoe::apps {
 
 void add_info_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("info", "Print a preset's configuration and parameter counts");
+  auto* cmd = app.add_subcommand("info", "Print a model's configuration and parameter counts");
   auto preset = std::make_shared<std::string>("ProMoE-Tiny");
+  auto edits = std::make_shared<training::ConfigEdits>();
   auto list = std::make_shared<bool>(false);
   cmd->add_option("--preset", *preset, "Model preset")->capture_default_str();
+  add_config_edit_options(cmd, *edits);
   cmd->add_flag("--list", *list, "List the presets");
-  cmd->callback([preset, list] {
+  cmd->callback([preset, edits, list] {
     if (*list) {
       for (const std::string& n : moe::preset_names()) std::printf("%s\n", n.c_str());
       return;
     }
-    training::ModelSpec spec = training::ModelSpec::preset(*preset);
+    training::ModelSpec spec = training::edited_spec(*preset, *edits);
     auto model = spec.build(0);
-    std::printf("preset %s\nconfig %s\n", preset->c_str(), spec.to_json().c_str());
+    std::printf("preset %s%s\nconfig %s\n", preset->c_str(), edits->empty() ? "" : " (edited)", spec.to_json().c_str());
     // The total counts pos_embed, as the official code's count does.
     const int64_t total = model->num_parameters() + model->pos_embed.numel();
     std::printf("parameters: total %.2fM, activated %.2fM (%lld, %lld)\n", double(total) / 1e6,

@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "apps/commands.h"
+#include "apps/model_options.h"
 #include "apps/option_range.h"
 #include "io/png.h"
 #include "training/checkpoint.h"
@@ -16,6 +17,7 @@ void add_train_command(CLI::App& app) {
   auto grid = std::make_shared<training::SampleOptions>();
   auto threads = std::make_shared<int>(2);
   cmd->add_option("--preset", o->preset, "Model preset (see `promoe info --list`)")->capture_default_str();
+  add_config_edit_options(cmd, o->model_edits);
   cmd->add_option("--data", o->data, "fashion-mnist, a Fashion-MNIST directory, or latents (.safetensors, .npy, dir)")
       ->capture_default_str();
   cmd->add_option("--objective", o->objective, "rf (rectified flow) or ddpm")->capture_default_str();
@@ -75,7 +77,7 @@ void add_train_command(CLI::App& app) {
     std::printf("trained steps %lld..%lld, last loss %.5f, checkpoint %s\n", (long long)s.first_step,
                 (long long)s.last_step, s.final_loss, s.checkpoint.c_str());
     if (grid->per_class <= 0 || s.last_step < o->steps) return;
-    training::ModelSpec spec = training::ModelSpec::preset(o->preset);
+    training::ModelSpec spec = training::edited_spec(o->preset, o->model_edits);
     auto model = spec.build(0);
     training::load_ema_weights(s.checkpoint, *model);
     model->to(parse_device(o->device));

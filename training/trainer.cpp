@@ -83,13 +83,14 @@ std::string TrainOptions::to_json() const {
                    {"warmup", warmup},       {"clip", clip},   {"weight_decay", weight_decay},
                    {"ema_decay", ema_decay}, {"seed", seed},   {"limit", limit},
                    {"precision", precision}};
+  if (!model_edits.empty()) j["model_edits"] = nlohmann::json::parse(describe(model_edits));
   return j.dump();
 }
 
 TrainSummary train(const TrainOptions& o) {
   validate(o);
   const GemmPrecision precision = parse_gemm_precision(o.precision);
-  ModelSpec spec = ModelSpec::preset(o.preset);
+  ModelSpec spec = edited_spec(o.preset, o.model_edits);
   const std::string model_config = spec.to_json();
   Dataset data = load_data(o, spec.dit);
   Dataset held_out;  // the validation split

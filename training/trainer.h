@@ -4,12 +4,13 @@
 #pragma once
 #include <string>
 
-#include "training/model_spec.h"
+#include "training/config_edits.h"
 
 namespace promoe::training {
 
 struct TrainOptions {
   std::string preset = "ProMoE-Tiny";
+  ConfigEdits model_edits;             // --config / --set on top of the preset
   std::string data = "fashion-mnist";  // "fashion-mnist", a Fashion-MNIST directory, or latents (.safetensors/.npy/dir)
   std::string objective = "rf";        // rf | ddpm
   int64_t steps = 2000;
