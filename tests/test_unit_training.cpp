@@ -141,3 +141,37 @@ TEST_CASE("bf16 mixed-precision training tracks fp32 within bf16 noise and repea
     CHECK(std::abs(bf16[i] - fp32[i]) <= 2e-2 * std::abs(fp32[i]));
   }
 }
+
+TEST_CASE("the routing analysis logs each MoE block's specialisation next to the loss and in routing.json") {
+  if (!io::fashion_mnist_available(io::kFashionMnistDir, io::Split::Train)) {
+    MESSAGE("SKIPPED: Debian's dataset-fashion-mnist is not installed");
+    return;
+  }
+  const std::string dir = temp_dir("specialisation");
+  training::TrainOptions o = tiny_run(dir);
+  o.steps = 4;
+  o.routing_every = 2;
+  o.log_every = 3;  // the routing steps are logged even off the logging grid
+  training::train(o);
+  std::ifstream log(dir + "/log.jsonl");
+  std::vector<int64_t> steps_with_routing;
+  for (std::string line; std::getline(log, line);) {
+    nlohmann::json j = nlohmann::json::parse(line);
+    if (!j.contains("specialisation")) continue;
+    steps_with_routing.push_back(j.at("step").get<int64_t>());
+    const nlohmann::json& blocks = j.at("specialisation");
+    REQUIRE(blocks.size() == 3);  // ProMoE-Tiny: MoE in blocks 1, 3, 5
+    for (const nlohmann::json& b : blocks) {
+      CHECK(b.at("block").get<int64_t>() % 2 == 1);
+      const double mi = b.at("normalised_mi").get<double>();
+      CHECK((mi >= 0.0 && mi <= 1.0));
+      // Conditional routing: every null-label token goes to the unconditional expert.
+      CHECK(b.at("null_to_uncond").get<double>() == 1.0);
+    }
+  }
+  CHECK(steps_with_routing == std::vector<int64_t>{2, 4});
+  std::ifstream report(dir + "/routing/routing.json");
+  const nlohmann::json r = nlohmann::json::parse(report);
+  CHECK(r.at("5").at("specialisation").at("null_to_uncond").get<double>() == 1.0);
+  fs::remove_all(dir);
+}

@@ -10,6 +10,7 @@
 #include "io/atomic_file.h"
 #include "io/csv.h"
 #include "io/png.h"
+#include "moe/specialisation.h"
 
 namespace promoe::training {
 
@@ -58,6 +59,16 @@ moe::RoutingStats analyse_routing(nn::DiT& model, const ModelSpec& spec, const T
   return stats;
 }
 
+nlohmann::json specialisation_json(const moe::RoutingStats& stats) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const moe::BlockSpecialisation& s : moe::block_specialisation(stats))
+    out.push_back({{"block", s.block},
+                   {"mutual_information", s.classes.mutual_information},
+                   {"normalised_mi", s.classes.normalised},
+                   {"null_to_uncond", s.null_to_uncond ? nlohmann::json(*s.null_to_uncond) : nlohmann::json(nullptr)}});
+  return out;
+}
+
 void write_routing_report(const moe::RoutingStats& stats, const std::string& dir,
                           const std::vector<std::string>& class_names) {
   const moe::MoeConfig& cfg = stats.config();
@@ -100,6 +111,8 @@ void write_routing_report(const moe::RoutingStats& stats, const std::string& dir
     }
     summary[std::to_string(block)] = entry;
   }
+  for (const nlohmann::json& s : specialisation_json(stats))
+    summary[std::to_string(s.at("block").get<int64_t>())]["specialisation"] = s;
   io::write_file_atomic(dir + "/routing.json", summary.dump(2) + "\n");
 }
 

@@ -3,6 +3,7 @@
 // moe::RoutingStats. Used by `promoe train` (every --routing-every steps and at the end) and
 // `promoe routing`.
 #pragma once
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -22,7 +23,11 @@ struct RoutingAnalysis {
 moe::RoutingStats analyse_routing(nn::DiT& model, const ModelSpec& spec, const Tensor& images, const Tensor& labels,
                                   const RoutingAnalysis& options = {});
 
-// Writes into `dir`: routing.json (load, weight statistics per block), and per block
+// Per MoE block: {"block", "mutual_information", "normalised_mi", "null_to_uncond" (null without an
+// unconditional expert)}, as moe/specialisation.h computes them.
+nlohmann::json specialisation_json(const moe::RoutingStats& stats);
+
+// Writes into `dir`: routing.json (load, weight statistics, specialisation per block), and per block
 // class_expert_block{i}.csv/.png (rows: classes then the null class; columns: experts, the last
 // one unconditional for ProMoE) and prototypes_block{i}.csv/.png.
 void write_routing_report(const moe::RoutingStats& stats, const std::string& dir,

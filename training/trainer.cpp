@@ -59,8 +59,11 @@ std::vector<std::string> class_names(const Dataset& d, int64_t classes) {
   return names;
 }
 
-void write_routing(nn::DiT& model, const ModelSpec& spec, const Dataset& d, const std::string& dir) {
-  write_routing_report(analyse_routing(model, spec, d.images, d.labels), dir, class_names(d, spec.dit.num_classes));
+// Writes the routing report and returns the blocks' specialisation for the log.
+nlohmann::json write_routing(nn::DiT& model, const ModelSpec& spec, const Dataset& d, const std::string& dir) {
+  const moe::RoutingStats stats = analyse_routing(model, spec, d.images, d.labels);
+  write_routing_report(stats, dir, class_names(d, spec.dit.num_classes));
+  return specialisation_json(stats);
 }
 
 void validate(const TrainOptions& o) {
@@ -191,7 +194,10 @@ TrainSummary train(const TrainOptions& o) {
     ++loss_count;
     progress.update(step, loss_value);
     const bool val_due = o.val_every > 0 && step % o.val_every == 0;  // on fixed steps, so resumed logs match
-    if (step % o.log_every == 0 || step == end || val_due) {
+    const bool routing_due = spec.moe && (o.routing_every > 0 ? step % o.routing_every == 0 : step == o.steps);
+    const nlohmann::json specialisation =
+        routing_due ? write_routing(*model, spec, data, o.out + "/routing") : nlohmann::json();
+    if (step % o.log_every == 0 || step == end || val_due || routing_due) {
       nlohmann::json line{{"step", step},
                           {"loss", loss_sum / double(loss_count)},
                           {"aux", aux_value},
@@ -199,13 +205,12 @@ TrainSummary train(const TrainOptions& o) {
                           {"lr", o.lr * opt.lr_scale},
                           {"elapsed_s", progress.elapsed_seconds()}};
       if (val_due) line["val_loss"] = validation_loss(*model, o.objective, held_out.images, held_out.labels);
+      if (routing_due) line["specialisation"] = specialisation;
       log << line.dump() << "\n" << std::flush;
       loss_sum = 0;
       loss_count = 0;
     }
     if (step % o.checkpoint_every == 0 || step == end) save(step, grad_norm);
-    const bool routing_due = o.routing_every > 0 ? step % o.routing_every == 0 : step == o.steps;
-    if (spec.moe && routing_due) write_routing(*model, spec, data, o.out + "/routing");
     summary.final_loss = loss_value;
   }
   progress.finish();

@@ -1,11 +1,11 @@
 // Mutual information of a class x expert count matrix.
-#include "eval/specialisation.h"
+#include "moe/specialisation.h"
 
 #include <cmath>
 
 #include "tensor/error.h"
 
-namespace promoe::eval {
+namespace promoe::moe {
 
 Specialisation class_expert_specialisation(const std::vector<std::vector<double>>& counts) {
   PROMOE_CHECK(!counts.empty() && !counts[0].empty(), "specialisation: empty count matrix");
@@ -37,4 +37,22 @@ Specialisation class_expert_specialisation(const std::vector<std::vector<double>
   return s;
 }
 
-}  // namespace promoe::eval
+std::vector<BlockSpecialisation> block_specialisation(const RoutingStats& stats) {
+  const MoeConfig& cfg = stats.config();
+  const size_t classes = size_t(stats.num_classes());
+  std::vector<BlockSpecialisation> out;
+  for (const auto& [block, b] : stats.blocks()) {
+    if (b.class_expert.size() <= classes) continue;  // no assignments recorded (a dense block)
+    BlockSpecialisation s;
+    s.block = block;
+    s.classes = class_expert_specialisation({b.class_expert.begin(), b.class_expert.begin() + long(classes)});
+    const std::vector<double>& null_row = b.class_expert[classes];
+    double null_total = 0;
+    for (double v : null_row) null_total += v;
+    if (cfg.has_uncond_expert() && null_total > 0) s.null_to_uncond = null_row[size_t(cfg.num_experts)] / null_total;
+    out.push_back(s);
+  }
+  return out;
+}
+
+}  // namespace promoe::moe

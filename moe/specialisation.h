@@ -3,9 +3,12 @@
 // routing report writes per MoE block). 0 when routing ignores the class; log(min(classes,
 // experts)) at most, reached when each class owns its own experts.
 #pragma once
+#include <optional>
 #include <vector>
 
-namespace promoe::eval {
+#include "moe/routing_stats.h"
+
+namespace promoe::moe {
 
 struct Specialisation {
   double mutual_information = 0;  // I(class; expert) in nats
@@ -16,4 +19,15 @@ struct Specialisation {
 // matrix gives zeros.
 Specialisation class_expert_specialisation(const std::vector<std::vector<double>>& counts);
 
-}  // namespace promoe::eval
+// One MoE block's specialisation from its routing statistics: the mutual information over the
+// tokens of the real classes (the null-label row left out: it is the unconditional expert's), and
+// the share of null-label tokens the unconditional expert takes (none without one, or without
+// null-label tokens in the analysis).
+struct BlockSpecialisation {
+  int64_t block = 0;
+  Specialisation classes;
+  std::optional<double> null_to_uncond;
+};
+std::vector<BlockSpecialisation> block_specialisation(const RoutingStats& stats);
+
+}  // namespace promoe::moe
