@@ -31,9 +31,10 @@ void check_finite(const ImageSet& s) {
 }
 
 struct Reference {
-  FeatureMatrix test_features, real_manifold;
-  Gaussian test_gaussian;
-  Tensor test_mean_image;
+  const FeatureMatrix& test_features;
+  FeatureMatrix real_manifold;  // the test images the precision/recall manifold is built from
+  const Gaussian& test_gaussian;
+  const Tensor& test_mean_image;
 };
 
 SetScores score(const FeatureNet& net, const ImageSet& set, const Reference& ref, const EvalOptions& o) {
@@ -122,37 +123,69 @@ PixelStats pixel_stats(const Tensor& images, const Tensor& reference_mean_image)
   return p;
 }
 
-EvalReport evaluate(const FeatureNet& net, const ImageSet& samples, const ImageSet& train, const ImageSet& test,
-                    const EvalOptions& o) {
+struct Evaluator::State {
+  const FeatureNet& net;
+  const ImageSet &train, &test;
+  EvalOptions options;
+  FeatureMatrix test_features;
+  Gaussian test_gaussian;
+  Tensor test_mean_image;
+  PixelStats test_pixels;
+  std::map<int64_t, std::pair<FeatureMatrix, SetScores>> by_n;  // per sample count: real manifold, floor scores
+};
+
+Evaluator::Evaluator(const FeatureNet& net, const ImageSet& train, const ImageSet& test, const EvalOptions& o)
+    : state_(new State{net, train, test, o, {}, {}, {}, {}, {}}) {
+  state_->test_features = to_matrix(embed(net, test.images).features);
+  state_->test_gaussian = fit_gaussian(state_->test_features);
+  state_->test_mean_image = mean_image(test.images);
+  state_->test_pixels = pixel_stats(test.images, state_->test_mean_image);
+}
+
+Evaluator::~Evaluator() = default;
+
+EvalReport Evaluator::evaluate(const ImageSet& samples) {
   const auto start = std::chrono::steady_clock::now();
+  State& st = *state_;
+  const EvalOptions& o = st.options;
   PROMOE_CHECK(samples.size() >= 2, "eval: ", samples.source, " holds ", samples.size(),
                " image(s); at least 2 are needed");
-  PROMOE_CHECK(samples.size() <= train.size(), "eval: ", samples.size(), " samples but only ", train.size(),
+  PROMOE_CHECK(samples.size() <= st.train.size(), "eval: ", samples.size(), " samples but only ", st.train.size(),
                " training images for the real-data floor at that size");
-  const int64_t classes = net.config.num_classes;
+  const int64_t classes = st.net.config.num_classes;
   check_labels(samples, classes);
   check_finite(samples);
   EvalReport r;
   r.n = samples.size();
-  r.test_n = test.size();
+  r.test_n = st.test.size();
   r.num_classes = classes;
   r.samples_source = samples.source;
-  r.test_source = test.source;
+  r.test_source = st.test.source;
+  r.floor_source = st.train.source + ", " + std::to_string(r.n) + " random images";
+  r.test_pixels = st.test_pixels;
 
-  Reference ref;
-  ref.test_features = to_matrix(embed(net, test.images).features);
-  ref.test_gaussian = fit_gaussian(ref.test_features);
-  ref.test_mean_image = mean_image(test.images);
-  const int64_t manifold = std::min(o.pr_real > 0 ? o.pr_real : r.n, test.size());
-  std::vector<int64_t> manifold_rows = sample_indices(test.size(), manifold, o.seed + 3);
-  ref.real_manifold.resize(manifold, ref.test_features.cols());
-  for (int64_t i = 0; i < manifold; ++i) ref.real_manifold.row(i) = ref.test_features.row(manifold_rows[i]);
+  Reference ref{st.test_features, {}, st.test_gaussian, st.test_mean_image};
+  auto cached = st.by_n.find(r.n);
+  if (cached == st.by_n.end()) {
+    const int64_t manifold = std::min(o.pr_real > 0 ? o.pr_real : r.n, st.test.size());
+    const std::vector<int64_t> rows = sample_indices(st.test.size(), manifold, o.seed + 3);
+    ref.real_manifold.resize(manifold, st.test_features.cols());
+    for (int64_t i = 0; i < manifold; ++i) ref.real_manifold.row(i) = st.test_features.row(rows[i]);
+    const ImageSet floor = subset(st.train, sample_indices(st.train.size(), r.n, o.seed + 5));
+    const SetScores floor_scores = score(st.net, floor, ref, o);
+    cached = st.by_n.emplace(r.n, std::make_pair(ref.real_manifold, floor_scores)).first;
+  }
+  ref.real_manifold = cached->second.first;
+  r.floor = cached->second.second;
+  r.samples = score(st.net, samples, ref, o);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return r;
+}
 
-  r.samples = score(net, samples, ref, o);
-  ImageSet floor = subset(train, sample_indices(train.size(), r.n, o.seed + 5));
-  r.floor_source = train.source + ", " + std::to_string(r.n) + " random images";
-  r.floor = score(net, floor, ref, o);
-  r.test_pixels = pixel_stats(test.images, ref.test_mean_image);
+EvalReport evaluate(const FeatureNet& net, const ImageSet& samples, const ImageSet& train, const ImageSet& test,
+                    const EvalOptions& o) {
+  const auto start = std::chrono::steady_clock::now();
+  EvalReport r = Evaluator(net, train, test, o).evaluate(samples);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return r;
 }

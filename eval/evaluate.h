@@ -3,6 +3,8 @@
 // real-data floor at the same N: a random N-image subset of the training set scored the same way,
 // which is what a perfect generator would get (FD is biased upwards at small N).
 #pragma once
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -52,7 +54,23 @@ struct EvalReport {
   nlohmann::json to_json() const;
 };
 
-// Validates the samples (>= 2 images, labels in range) and scores them and the floor.
+// Scores many sample sets against one test set: the test features, their Gaussian and the floor
+// at each sample count are computed once and reused (an ablation scores dozens of sets).
+class Evaluator {
+ public:
+  // Keeps references to net, train and test, which must outlive it.
+  Evaluator(const FeatureNet& net, const ImageSet& train, const ImageSet& test, const EvalOptions& options);
+  ~Evaluator();
+  // Validates the samples (>= 2 images, at most as many as training images, labels in range,
+  // pixels finite in [-1, 1]) and scores them and the floor.
+  EvalReport evaluate(const ImageSet& samples);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// One set: Evaluator(net, train, test, options).evaluate(samples).
 EvalReport evaluate(const FeatureNet& net, const ImageSet& samples, const ImageSet& train, const ImageSet& test,
                     const EvalOptions& options);
 

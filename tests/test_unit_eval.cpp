@@ -140,3 +140,21 @@ TEST_CASE("evaluate: a set scored against itself sits at the floor's level; bad 
   wrong.labels.data<int64_t>()[2] = 3;
   expect_error([&] { eval::evaluate(net, wrong, train, test, o); }, {"label 3"});
 }
+
+TEST_CASE("an Evaluator scoring many sets gives what one-off evaluations give, the floor cached per size") {
+  const eval::ImageSet train = toy_set(64, 5), test = toy_set(40, 6);
+  eval::FeatureNet net(toy_config(), 1);
+  net.train(false);
+  eval::EvalOptions o;
+  o.kid_subsets = 5;
+  eval::Evaluator evaluator(net, train, test, o);
+  const eval::ImageSet a = toy_set(20, 11), b = toy_set(20, 12), c = toy_set(12, 13);
+  for (const eval::ImageSet* s : {&a, &b, &c, &a}) {
+    nlohmann::json many = evaluator.evaluate(*s).to_json(), once = eval::evaluate(net, *s, train, test, o).to_json();
+    many.erase("seconds");
+    once.erase("seconds");
+    CHECK(many == once);
+  }
+  CHECK(evaluator.evaluate(a).samples.fd != evaluator.evaluate(b).samples.fd);
+  expect_error([&] { evaluator.evaluate(toy_set(65, 14)); }, {"only 64 training images"});
+}
