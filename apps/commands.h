@@ -11,6 +11,8 @@ void add_check_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_routing_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+// argv is recorded in the ablation's report as the command that reproduces it.
+void add_ablate_command(CLI::App& app, int argc, char** argv);
 
 // Sets the OpenMP and Eigen thread counts (0 = leave the defaults).
 void set_threads(int threads);
