@@ -110,7 +110,8 @@ void write_heatmap_png(const std::string& path, const Tensor& matrix, const Heat
   if (!spec.y_label.empty())
     canvas.text(spec.y_label, left, grid_y + grid_h / 2, kLabelFont, kInk, HAlign::Center, VAlign::Top, true);
   if (!spec.x_label.empty())
-    canvas.text(spec.x_label, grid_x + grid_w / 2, grid_y + grid_h + col_h, kLabelFont, kInk, HAlign::Center, VAlign::Top);
+    canvas.text(spec.x_label, grid_x + grid_w / 2, grid_y + grid_h + col_h, kLabelFont, kInk, HAlign::Center,
+                VAlign::Top);
 
   // Cells, and their values where asked and where they fit.
   double max_abs = 0;
@@ -157,8 +158,8 @@ void write_heatmap_png(const std::string& path, const Tensor& matrix, const Heat
     canvas.text(bar_labels[i], bar_x + bar_w + 7, y, kTickFont, kInk, HAlign::Left, VAlign::Middle);
   }
   if (!spec.colour_label.empty())
-    canvas.text(spec.colour_label, left + content_w, bar_y + bar_h / 2, kLabelFont, kInk, HAlign::Center, VAlign::Bottom,
-                true);
+    canvas.text(spec.colour_label, left + content_w, bar_y + bar_h / 2, kLabelFont, kInk, HAlign::Center,
+                VAlign::Bottom, true);
   write_file_atomic(path, canvas.png());
 }
 

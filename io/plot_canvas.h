@@ -38,7 +38,7 @@ class Canvas {
   cairo_t* cr() const { return cr_; }
 
   double text_width(const std::string& s, const Font& f) const;
-  double text_height(const Font& f) const;  // ascent + descent
+  double text_height(const Font& f) const;                                    // ascent + descent
   double widest(const std::vector<std::string>& texts, const Font& f) const;  // 0 for none
   // Draws `s` so that its box's (h, v) point lies at (x, y). `vertical` turns it a quarter
   // counter-clockwise (read bottom to top); h and v then refer to the turned text's own axes.

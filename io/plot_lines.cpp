@@ -90,13 +90,15 @@ struct Box {
 // over the fewest drawn points.
 Box legend_box(double w, double h, const Box& plot, const std::vector<std::pair<double, double>>& points) {
   const double inset = 8;
-  const double xs[2] = {plot.x + plot.w - inset - w, plot.x + inset}, ys[2] = {plot.y + inset, plot.y + plot.h - inset - h};
+  const double xs[2] = {plot.x + plot.w - inset - w, plot.x + inset},
+               ys[2] = {plot.y + inset, plot.y + plot.h - inset - h};
   Box best{xs[0], ys[0], w, h};
   size_t fewest = SIZE_MAX;
   for (double y : ys)
     for (double x : xs) {
       const Box b{x, y, w, h};
-      const size_t n = size_t(std::count_if(points.begin(), points.end(), [&](auto& p) { return b.holds(p.first, p.second); }));
+      const size_t n =
+          size_t(std::count_if(points.begin(), points.end(), [&](auto& p) { return b.holds(p.first, p.second); }));
       if (n < fewest) fewest = n, best = b;
     }
   return best;
@@ -195,8 +197,8 @@ void write_line_plot_png(const std::string& path, const std::vector<Series>& ser
     if (!series[k].name.empty()) named.push_back(k), names.push_back(series[k].name);
   if (!named.empty()) {
     const double row_h = tick_h + 4, sample_w = 22;
-    const Box b = legend_box(10 + sample_w + 6 + canvas.widest(names, kTickFont) + 10,
-                             8 + row_h * double(named.size()), area, drawn);
+    const Box b = legend_box(10 + sample_w + 6 + canvas.widest(names, kTickFont) + 10, 8 + row_h * double(named.size()),
+                             area, drawn);
     cairo_rectangle(cr, b.x, b.y, b.w, b.h);
     canvas.set_colour({1, 1, 1}, 0.88);
     cairo_fill(cr);
@@ -214,7 +216,8 @@ void write_line_plot_png(const std::string& path, const std::vector<Series>& ser
     }
   }
 
-  if (!spec.title.empty()) canvas.text(spec.title, kWidth / 2.0, kMargin, title_font, kInk, HAlign::Center, VAlign::Top);
+  if (!spec.title.empty())
+    canvas.text(spec.title, kWidth / 2.0, kMargin, title_font, kInk, HAlign::Center, VAlign::Top);
   if (!spec.x_label.empty())
     canvas.text(spec.x_label, area.x + area.w / 2, kHeight - kMargin, kLabelFont, kInk, HAlign::Center, VAlign::Bottom);
   if (!spec.y_label.empty())

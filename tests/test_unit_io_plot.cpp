@@ -183,8 +183,7 @@ TEST_CASE("a heatmap takes its colour range from the spec, numbers its rows, and
   CHECK(p.count(0, 0, p.img.width, 5, [](Rgb c) { return !is_background(c); }) == 0);
   CHECK(p.count(equals({255, 255, 255})) > 0);
 
-  write_heatmap_png(dir.file("plain.png"), raw::from_vector<double>({0, 1, -1, 0}, {2, 2}),
-                    range_spec(-1, 1));
+  write_heatmap_png(dir.file("plain.png"), raw::from_vector<double>({0, 1, -1, 0}, {2, 2}), range_spec(-1, 1));
   CHECK(load(dir.file("plain.png")).count(equals(viridis_rgb(0.5))) > mid);
 
   // A flat matrix, and bf16 values, still draw.
@@ -255,6 +254,8 @@ TEST_CASE("a line plot has lines and markers in the series colours, a band, tick
   // A log axis, a single point, and unnamed series draw too.
   write_line_plot_png(path, {{"", {1, 2, 3}, {0.01, 1, 100}, {}, {}}, {"one", {2}, {5}, {}, {}}}, log_spec(true));
   CHECK(load(path).count(equals({31, 119, 180})) > 100);
+  write_line_plot_png(path, {{"solo", {3}, {7}, {6}, {8}}}, {});
+  CHECK(load(path).count(equals({31, 119, 180})) > 20);
 }
 
 TEST_CASE("line plot errors are one line naming the file and the series") {
@@ -265,7 +266,8 @@ TEST_CASE("line plot errors are one line naming the file and the series") {
   };
   expect_one_line_error(plot({}), {path, "no series"});
   expect_one_line_error(plot({{"loss", {}, {}, {}, {}}}), {"series 0 'loss' has no points"});
-  expect_one_line_error(plot({{"a", {1}, {1}, {}, {}}, {"b", {1, 2}, {1}, {}, {}}}), {"series 1 'b' has 2 x values but 1 y"});
+  expect_one_line_error(plot({{"a", {1}, {1}, {}, {}}, {"b", {1, 2}, {1}, {}, {}}}),
+                        {"series 1 'b' has 2 x values but 1 y"});
   expect_one_line_error(plot({{"", {1, 2}, {1, 2}, {0}, {2, 3}}}), {"series 0 has an error band of 1 y_lo and 2 y_hi"});
   expect_one_line_error(plot({{"a", {1, 2}, {1, NAN}, {}, {}}}), {"y[1] = nan", "cannot be drawn"});
   expect_one_line_error(plot({{"a", {1, INFINITY}, {1, 2}, {}, {}}}), {"x[1] = inf"});
