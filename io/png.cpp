@@ -1,8 +1,7 @@
-// Image grids, heatmaps and PNG encoding through stb_image_write (its implementation lives here).
+// Image grids and PNG encoding through stb_image_write (its implementation lives here).
 #include "io/png.h"
 
 #include <algorithm>
-#include <cmath>
 
 #include "io/atomic_file.h"
 #include "tensor/ops.h"
@@ -57,40 +56,6 @@ Image image_grid(const Tensor& images, int64_t ncols, int64_t pad) {
   return img;
 }
 
-std::array<uint8_t, 3> viridis(double t) {
-  static const double anchors[5][3] = {{68, 1, 84}, {59, 82, 139}, {33, 145, 140}, {94, 201, 98}, {253, 231, 37}};
-  t = std::clamp(std::isfinite(t) ? t : 0.0, 0.0, 1.0) * 4.0;
-  const int k = std::min(int(t), 3);
-  const double f = t - k;
-  std::array<uint8_t, 3> rgb;
-  for (int c = 0; c < 3; ++c) rgb[c] = uint8_t(std::lround(anchors[k][c] + f * (anchors[k + 1][c] - anchors[k][c])));
-  return rgb;
-}
-
-Image heatmap_image(const Tensor& matrix, int64_t cell) {
-  PROMOE_CHECK(matrix.defined() && matrix.dim() == 2 && matrix.numel() > 0,
-               "heatmap_image: expected a non-empty 2-D matrix, got ", describe(matrix));
-  PROMOE_CHECK(cell > 0, "heatmap_image: cell size must be positive, got ", cell);
-  const int64_t R = matrix.size(0), C = matrix.size(1);
-  Image img{C * cell, R * cell, 3, {}};
-  check_size(img.width, img.height, "heatmap_image");
-  img.pixels.resize(size_t(img.width * img.height * 3));
-  std::vector<double> v = matrix.to_vector<double>();
-  double lo = INFINITY, hi = -INFINITY;
-  for (double x : v)
-    if (std::isfinite(x)) lo = std::min(lo, x), hi = std::max(hi, x);
-  for (int64_t r = 0; r < R; ++r)
-    for (int64_t c = 0; c < C; ++c) {
-      double x = v[size_t(r * C + c)];
-      std::array<uint8_t, 3> rgb = {128, 128, 128};
-      if (std::isfinite(x)) rgb = viridis(hi > lo ? (x - lo) / (hi - lo) : 0.0);
-      for (int64_t y = r * cell; y < (r + 1) * cell; ++y)
-        for (int64_t xx = c * cell; xx < (c + 1) * cell; ++xx)
-          std::copy(rgb.begin(), rgb.end(), img.pixels.begin() + (y * img.width + xx) * 3);
-    }
-  return img;
-}
-
 std::string encode_png(const Image& img) {
   PROMOE_CHECK(
       img.channels >= 1 && img.channels <= 4 && img.pixels.size() == size_t(img.width * img.height * img.channels),
@@ -110,10 +75,6 @@ void write_png(const std::string& path, const Image& img) { write_file_atomic(pa
 
 void write_image_grid_png(const std::string& path, const Tensor& images, int64_t ncols, int64_t pad) {
   write_png(path, image_grid(images, ncols, pad));
-}
-
-void write_heatmap_png(const std::string& path, const Tensor& matrix, int64_t cell) {
-  write_png(path, heatmap_image(matrix, cell));
 }
 
 }  // namespace promoe::io

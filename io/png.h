@@ -1,8 +1,7 @@
-// PNG output: sample grids from image tensors and heatmaps from small matrices (e.g. class x
-// expert routing counts). Encoded by stb_image_write in memory, written with write_file_atomic.
-// Decoding (stb_image) serves grids fed back to `promoe eval`.
+// PNG output of sample grids from image tensors, encoded by stb_image_write in memory and written
+// with write_file_atomic; decoding (stb_image) serves grids fed back to `promoe eval`. Charts
+// (heatmaps, line plots) are io/plot.h's.
 #pragma once
-#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -22,14 +21,6 @@ struct Image {
 // to bytes as the official sampling code does: clamp(127.5 * x + 128, 0, 255), truncated.
 Image image_grid(const Tensor& images, int64_t ncols = 8, int64_t pad = 2);
 
-// A (rows, cols) matrix as an RGB image: each cell a `cell` x `cell` block coloured by a
-// viridis-like map from the matrix minimum (dark purple) to its maximum (yellow). Non-finite
-// values are grey.
-Image heatmap_image(const Tensor& matrix, int64_t cell = 16);
-
-// The viridis-like colour for t in [0, 1] (clamped), interpolated between five anchor colours.
-std::array<uint8_t, 3> viridis(double t);
-
 // PNG bytes of `img`.
 std::string encode_png(const Image& img);
 
@@ -37,6 +28,5 @@ void write_png(const std::string& path, const Image& img);
 // Decodes a PNG file into `channels` (1: grey, 3: RGB) channels, converting as needed (io/png_read.cpp).
 Image read_png(const std::string& path, int64_t channels);
 void write_image_grid_png(const std::string& path, const Tensor& images, int64_t ncols = 8, int64_t pad = 2);
-void write_heatmap_png(const std::string& path, const Tensor& matrix, int64_t cell = 16);
 
 }  // namespace promoe::io

@@ -12,6 +12,8 @@ packages=(
   libcli11-dev       # command line
   nlohmann-json3-dev # safetensors headers, configs
   libstb-dev         # PNG writing
+  libcairo2-dev      # charts: heatmaps, line plots (brings FreeType's headers)
+  fonts-dejavu-core  # the charts' font
   zlib1g-dev         # reading the gzipped IDX files
   clang-format       # the tree's style, checked by the tests (scripts/format.sh)
   dataset-fashion-mnist  # the default training data

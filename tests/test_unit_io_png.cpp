@@ -1,4 +1,4 @@
-// io/png and io/csv: grids and heatmaps decode back (stb_image) to the expected sizes and pixels.
+// io/png and io/csv: grids decode back (stb_image) to the expected sizes and pixels.
 #include <doctest/doctest.h>
 
 #include "io/csv.h"
@@ -74,23 +74,6 @@ TEST_CASE("an RGB grid keeps channels apart") {
   CHECK(d.at(1, 1, 0) == 255);
   CHECK(d.at(1, 1, 1) == 128);
   CHECK(d.at(1, 1, 2) == 0);
-}
-
-TEST_CASE("a heatmap decodes to blocks coloured from the minimum to the maximum") {
-  TempDir dir("png_heat");
-  write_heatmap_png(dir.file("heat.png"), raw::from_vector<float>({0, 5, 10, 2, 2, 2}, {2, 3}), 4);
-  Decoded d = decode(dir.file("heat.png"));
-  CHECK(d.w == 12);
-  CHECK(d.h == 8);
-  CHECK(d.c == 3);
-  auto rgb = [&](int x, int y) { return std::array<int, 3>{d.at(x, y, 0), d.at(x, y, 1), d.at(x, y, 2)}; };
-  CHECK(rgb(0, 0) == std::array<int, 3>{68, 1, 84});      // minimum: dark purple
-  CHECK(rgb(11, 3) == std::array<int, 3>{253, 231, 37});  // maximum: yellow
-  CHECK(rgb(4, 0) == rgb(7, 3));                          // a cell is a uniform block
-  auto mid = viridis(0.5);
-  CHECK(rgb(5, 1) == std::array<int, 3>{mid[0], mid[1], mid[2]});
-  CHECK_THROWS_AS(heatmap_image(raw::zeros({3}), 4), Error);
-  CHECK_THROWS_AS(image_grid(raw::zeros({1, 2, 4, 4})), Error);  // 2 channels
 }
 
 TEST_CASE("CSV output quotes labels and prints integers exactly") {

@@ -9,7 +9,7 @@
 #include "diffusion/rectified_flow.h"
 #include "io/atomic_file.h"
 #include "io/csv.h"
-#include "io/png.h"
+#include "io/plot.h"
 #include "moe/specialisation.h"
 
 namespace promoe::training {
@@ -93,7 +93,15 @@ void write_routing_report(const moe::RoutingStats& stats, const std::string& dir
       // The picture shows each class's share of its tokens per expert, so rows of different sizes
       // (the null row) compare; the CSV keeps the counts.
       Tensor share = raw::div(m, raw::binary(BinaryOp::Maximum, raw::sum(m, {1}, true), raw::scalar(1.0, DType::F64)));
-      io::write_heatmap_png(dir + "/class_expert_" + tag + ".png", raw::to(share, DType::F32), 24);
+      io::write_heatmap_png(dir + "/class_expert_" + tag + ".png", share,
+                            {.title = "Block " + std::to_string(block) + ": share of each class's tokens per expert",
+                             .x_label = "expert",
+                             .y_label = "class",
+                             .colour_label = "share of the class's tokens",
+                             .row_names = rows,
+                             .col_names = cols,
+                             .vmin = 0.0,
+                             .annotate = cols.size() <= 16});
       entry["load"] = b.load;
       if (b.weight_count > 0) {
         double mean = b.weight_sum / double(b.weight_count);
@@ -107,7 +115,16 @@ void write_routing_report(const moe::RoutingStats& stats, const std::string& dir
     if (b.prototype_cosine.defined()) {
       std::vector<std::string> names(cols.begin(), cols.begin() + cfg.num_experts);
       io::write_csv(dir + "/prototypes_" + tag + ".csv", b.prototype_cosine, names, names, "cosine");
-      io::write_heatmap_png(dir + "/prototypes_" + tag + ".png", b.prototype_cosine, 24);
+      io::write_heatmap_png(dir + "/prototypes_" + tag + ".png", b.prototype_cosine,
+                            {.title = "Block " + std::to_string(block) + ": cosine similarity of the expert prototypes",
+                             .x_label = "expert",
+                             .y_label = "expert",
+                             .colour_label = "cosine similarity",
+                             .row_names = names,
+                             .col_names = names,
+                             .vmin = -1.0,
+                             .vmax = 1.0,
+                             .annotate = names.size() <= 16});
     }
     summary[std::to_string(block)] = entry;
   }
