@@ -41,9 +41,10 @@ AblationPlan plan_of(const AblateArgs& a) {
   return p;
 }
 
+// The command as typed, with the program as `promoe` wherever it was run from.
 std::string command_line(int argc, char** argv) {
-  std::string c;
-  for (int i = 0; i < argc; ++i) c += (i ? " " : "") + std::string(argv[i]);
+  std::string c = "promoe";
+  for (int i = 1; i < argc; ++i) c += " " + std::string(argv[i]);
   return c;
 }
 

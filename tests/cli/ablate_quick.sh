@@ -6,6 +6,7 @@ set -euo pipefail
 promoe=$1
 dir=$2/ablate_quick
 rm -rf "$dir"
+mkdir -p "$2"
 fail() {
   echo "FAIL: $*"
   exit 1
