@@ -19,6 +19,12 @@ void normal(Tensor& w, Generator& gen, double std) {
   raw::copy_(w, gen.normal(w.shape(), 0.0, std, w.dtype(), w.device()));
 }
 
+void fan_in_uniform(Tensor& w, Generator& gen, int64_t fan_in) {
+  PROMOE_CHECK(fan_in > 0, "fan_in_uniform: fan_in ", fan_in, " of ", describe(w), " must be positive");
+  const double b = 1.0 / std::sqrt(double(fan_in));
+  raw::copy_(w, gen.uniform(w.shape(), -b, b, w.dtype(), w.device()));
+}
+
 void zeros(Tensor& w) { raw::fill_(w, 0.0); }
 
 }  // namespace promoe::nn::init

@@ -7,6 +7,8 @@
 #include "nn/fused_adaln.h"
 #include "nn/fused_attention.h"
 #include "nn/fused_bias_gelu.h"
+#include "nn/fused_conv.h"
+#include "nn/fused_group_norm.h"
 #include "nn/fused_optim.h"
 
 namespace promoe::test {

@@ -497,6 +497,69 @@ void add_fused_rows(std::vector<Row>& rows) {
          return Outputs{out, lse, gq, gk, gv};
        },
        {"nn.attention", "nn.attention_backward"}});
+  rows.push_back({"nn.conv2d(_backward)",
+                  true,
+                  kFloat,
+                  [](Generator& gen, std::mt19937& rng, DType dt) {
+                    std::vector<Case> cs;
+                    for (int rep = 0; rep < 4; ++rep) {
+                      // B, C, H, W, O, then a 1x1 or 3x3 (or 2x3) kernel, stride 1 or 2, padding 0 or 1
+                      const Shape s = random_shape(rng, 5, 1, 6);
+                      const int64_t kh = rep == 3  ? 2
+                                         : rep % 2 ? 3
+                                                   : 1,
+                                    kw = rep == 3 ? 3 : kh, stride = int64_t(rng() % 2 + 1),
+                                    pad = kh > 1 ? int64_t(rng() % 2) : 0;
+                      const int64_t H = s[2] + kh, W = s[3] + kw;
+                      const int64_t Ho = (H + 2 * pad - kh) / stride + 1, Wo = (W + 2 * pad - kw) / stride + 1;
+                      Case c{"",
+                             {dense(gen, {s[0], s[1], H, W}, dt), dense(gen, {s[4], s[1], kh, kw}, dt),
+                              dense(gen, {s[4]}, dt), dense(gen, {s[0], s[4], Ho, Wo}, dt)}};
+                      c.what = shape_str({s[0], s[1], H, W}) + " k" + std::to_string(kh) + "x" + std::to_string(kw) +
+                               " s" + std::to_string(stride) + " p" + std::to_string(pad);
+                      c.k = stride;
+                      c.p0 = double(pad);
+                      c.p1 = rep == 2 ? 0.0 : 1.0;  // with a bias
+                      cs.push_back(c);
+                    }
+                    return cs;
+                  },
+                  [](const Impl& impl, const Case& c, const std::vector<Tensor>& in) {
+                    const Tensor &x = in[0], &w = in[1], &g = in[3];
+                    const Tensor bias = c.p1 > 0 ? in[2] : Tensor();
+                    const int64_t stride = c.k, pad = int64_t(c.p0);
+                    Tensor out = empty_like(g), gx = empty_like(x), gw = empty_like(w), gb = empty_like(in[2]);
+                    call(conv2d_op, impl, out, x, w, bias, stride, pad);
+                    call(conv2d_backward_op, impl, gx, gw, gb, g, x, w, stride, pad);
+                    Tensor gw_only = empty_like(w);  // the weight gradient alone
+                    call(conv2d_backward_op, impl, Tensor(), gw_only, Tensor(), g, x, w, stride, pad);
+                    return Outputs{out, gx, gw, gb, gw_only};
+                  },
+                  {"nn.conv2d", "nn.conv2d_backward"}});
+  rows.push_back({"nn.group_norm(_backward)",
+                  true,
+                  kFloat,
+                  [](Generator& gen, std::mt19937& rng, DType dt) {
+                    return sized(rng, 3, 4, 1, 5, [&](const Shape& s) {  // B, groups, channels per group, pixels / 4
+                      const int64_t C = s[1] * s[2], S = 4 * s[3] + int64_t(rng() % 4);
+                      Case c{"",
+                             {dense(gen, {s[0], C, S}, dt, 2.0), dense(gen, {C}, dt), dense(gen, {C}, dt),
+                              dense(gen, {s[0], C, S}, dt)}};
+                      c.k = s[1];
+                      return c;
+                    });
+                  },
+                  [](const Impl& impl, const Case& c, const std::vector<Tensor>& in) {
+                    const Tensor &x = in[0], &w = in[1], &b = in[2], &g = in[3];
+                    const Shape stats{x.size(0), c.k};
+                    Tensor out = empty_like(x), mean = empty_on(stats, x.dtype(), impl.device),
+                           rstd = empty_on(stats, x.dtype(), impl.device);
+                    call(group_norm_op, impl, out, mean, rstd, x, w, b, c.k, 1e-6);
+                    Tensor gx = empty_like(x), gw = empty_like(w), gb = empty_like(b);
+                    call(group_norm_backward_op, impl, gx, gw, gb, g, x, mean, rstd, w, c.k);
+                    return Outputs{out, mean, rstd, gx, gw, gb};
+                  },
+                  {"nn.group_norm", "nn.group_norm_backward"}});
   rows.push_back(
       {"moe.cosine_scores(_backward)",
        true,
@@ -649,7 +712,7 @@ TEST_CASE("boundary: every registered fast kernel belongs to a declared fused op
       CHECK_MESSAGE(has(declared, name), name, " has a fast kernel but no FusedOp declares it (a misspelt name?)");
   for (const std::string& name : declared)
     CHECK_MESSAGE(has(covered, name), name, " is declared but no row of the boundary table runs it");
-  CHECK(declared.size() == 17);  // the ops of nn/fused_*.h and moe/fused_*.h
+  CHECK(declared.size() == 21);  // the ops of nn/fused_*.h and moe/fused_*.h
 }
 
 }  // namespace promoe::test
