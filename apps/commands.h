@@ -11,6 +11,7 @@ void add_check_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_routing_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+void add_decode_command(CLI::App& app);
 
 // Sets the OpenMP and Eigen thread counts (0 = leave the defaults).
 void set_threads(int threads);
