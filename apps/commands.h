@@ -13,6 +13,7 @@ void add_routing_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 // argv is recorded in the ablation's report as the command that reproduces it.
 void add_ablate_command(CLI::App& app, int argc, char** argv);
+void add_decode_command(CLI::App& app);
 
 // Sets the OpenMP and Eigen thread counts (0 = leave the defaults).
 void set_threads(int threads);

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   promoe::apps::add_routing_command(app);
   promoe::apps::add_eval_command(app);
   promoe::apps::add_ablate_command(app, argc, argv);
+  promoe::apps::add_decode_command(app);
   const std::string unknown = promoe::apps::unknown_subcommand(app, argc, argv);
   if (!unknown.empty()) {
     std::fprintf(stderr, "promoe: error: %s\n", unknown.c_str());

@@ -65,6 +65,18 @@ TEST_CASE("AutoencoderKL folders written by diffusers encode and decode as diffu
   }
 }
 
+TEST_CASE("latents in the diffusion model's space are divided by scaling_factor before decoding, in batches") {
+  for (const char* name : {"two_blocks", "old_names"}) {
+    CAPTURE(name);
+    auto model = vae::load_vae((kVaeData / name).string());
+    const io::SafeTensors latents =
+        io::read_safetensors((kVaeData / (std::string(name) + "_latents.safetensors")).string());
+    const io::SafeTensors golden = io::read_safetensors((kVaeData / name / "golden.safetensors").string());
+    const Tensor images = vae::decode_model_latents(*model, latents.get("samples"), 1);
+    CHECK(relative_error(images, golden.get("decoded")) < 2e-5);
+  }
+}
+
 TEST_CASE("the golden folders' configs are read as diffusers wrote them") {
   const vae::VaeConfig a = vae::read_vae_config((kVaeData / "two_blocks" / "config.json").string());
   CHECK(a.block_out_channels == std::vector<int64_t>{16, 32});

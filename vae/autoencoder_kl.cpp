@@ -1,6 +1,7 @@
 // Encoder, decoder and the AutoencoderKL around them.
 #include "vae/autoencoder_kl.h"
 
+#include <algorithm>
 #include <string>
 
 #include "autograd/ops.h"
@@ -85,6 +86,24 @@ Tensor AutoencoderKL::decode(const Tensor& z) const {
   PROMOE_CHECK(z.dim() == 4 && z.size(1) == config_.latent_channels, "vae decode: latents ", describe(z),
                " are not (B, ", config_.latent_channels, ", h, w)");
   return decoder->forward(post_quant_conv ? post_quant_conv->forward(z) : z);
+}
+
+Tensor decode_model_latents(const AutoencoderKL& vae, const Tensor& latents, int64_t batch) {
+  const VaeConfig& c = vae.config();
+  PROMOE_CHECK(latents.dim() == 4 && latents.size(1) == c.latent_channels, "vae decode: latents ", describe(latents),
+               " are not (N, ", c.latent_channels, ", h, w)");
+  PROMOE_CHECK(batch >= 1, "vae decode: batch ", batch, " must be positive");
+  NoGradGuard no_grad;
+  const Tensor& w = vae.decoder->conv_in->weight;  // the model's device and dtype
+  const int64_t n = latents.size(0), f = c.downsample_factor();
+  Tensor images = Tensor::empty({n, c.out_channels, latents.size(2) * f, latents.size(3) * f}, w.dtype());
+  for (int64_t i = 0; i < n; i += batch) {
+    const int64_t b = std::min(batch, n - i);
+    Tensor z = raw::to(raw::narrow(latents, 0, i, b), w.dtype(), w.device());
+    z = raw::add_scalar(raw::mul_scalar(z, 1.0 / c.scaling_factor), c.shift_factor);
+    raw::copy_(raw::narrow(images, 0, i, b), vae.decode(z));
+  }
+  return images;
 }
 
 }  // namespace promoe::vae

@@ -62,4 +62,10 @@ class AutoencoderKL : public Module {
   VaeConfig config_;
 };
 
+// Latents in the diffusion model's space ((z - shift_factor) * scaling_factor, as the official
+// sampling and training code use them), (N, latent, h, w) on any device, to images (N, out, H, W)
+// on the CPU: divided by scaling_factor (plus shift_factor) first, decoded `batch` at a time on
+// the model's device, without gradients.
+Tensor decode_model_latents(const AutoencoderKL& vae, const Tensor& latents, int64_t batch);
+
 }  // namespace promoe::vae

@@ -1,6 +1,7 @@
 // load_vae: config, model, weights by name.
 #include "vae/load.h"
 
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -24,9 +25,22 @@ std::string current_vae_name(const std::string& name) {
   return out;
 }
 
+namespace {
+bool all_finite(const Tensor& t) {  // a CPU f32 parameter
+  const float* p = t.data<float>();
+  for (int64_t i = 0, n = t.numel(); i < n; ++i)
+    if (!std::isfinite(p[i])) return false;
+  return true;
+}
+}  // namespace
+
 void load_vae_weights(AutoencoderKL& model, const io::SafeTensors& file) {
   std::map<std::string, Tensor> wanted;
-  for (auto& [name, t] : model.state_dict()) wanted.emplace(name, t);
+  for (auto& [name, t] : model.state_dict()) {
+    PROMOE_CHECK(t.device().is_cpu() && t.dtype() == DType::F32, "load_vae_weights: parameter ", name, " is ",
+                 describe(t), "; weights load into a CPU f32 model");
+    wanted.emplace(name, t);
+  }
   std::set<std::string> loaded;
   for (const auto& [stored, t] : file.tensors) {
     const std::string name = current_vae_name(stored);
@@ -45,6 +59,7 @@ void load_vae_weights(AutoencoderKL& model, const io::SafeTensors& file) {
     PROMOE_CHECK(src.dtype() != DType::I64, file.path, ": tensor ", stored, " holds integers (", describe(t),
                  "), not weights");
     raw::copy_(dst.detach(), src);
+    PROMOE_CHECK(all_finite(dst), file.path, ": tensor ", stored, " holds a non-finite value");
   }
   for (const auto& [name, t] : wanted)
     PROMOE_CHECK(loaded.count(name), file.path, ": tensor ", name, " ", shape_str(t.shape()),

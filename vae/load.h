@@ -3,7 +3,7 @@
 // under the older names query / key / value / proj_attn, with (C, C) or (C, C, 1, 1) weights).
 // Every tensor of the model must be in the file with its exact shape, and the file may hold no
 // other; a mismatch is an error naming the file, the tensor and both shapes. Weights stored as
-// f64 or bf16 are converted to f32.
+// f64 or bf16 are converted to f32, and must be finite.
 #pragma once
 #include <memory>
 #include <string>
@@ -19,7 +19,7 @@ inline constexpr const char* kWeightsFile = "diffusion_pytorch_model.safetensors
 
 std::shared_ptr<AutoencoderKL> load_vae(const std::string& dir);
 
-// Copies the tensors of `file` into `model` by name (the checks above); `what` names the file.
+// Copies the tensors of `file` into `model` (on the CPU, f32) by name, with the checks above.
 void load_vae_weights(AutoencoderKL& model, const io::SafeTensors& file);
 
 // The name diffusers uses today for a file tensor named `name` (the old attention names mapped).

@@ -14,13 +14,19 @@ the model folder as diffusers writes it (config.json, diffusion_pytorch_model.sa
     z       (B, latent, h, w)   random latents
     decoded (B, out, H, W)      decode(z)
 
+and beside the folder <name>_latents.safetensors: `samples` = z * scaling_factor (latents in the
+diffusion model's space, as `promoe sample` writes them) and `labels`, for `promoe decode`.
+
 `headroom` in the metadata is the largest |float32 - float64| over those outputs, from the same
 float32 parameters and inputs, relative to the output's largest magnitude: the C++ test's
 tolerance must stay well above it. The model `old_names` stores its mid-block attention under the
 names older diffusers wrote (query, key, value, proj_attn).
 
 It also writes sd_vae_ft_ema_shapes.json: every parameter name and shape of the full SD VAE
-configuration (sd_vae_ft_ema_config.json) at random initialisation, and the parameter count.
+configuration (sd_vae_ft_ema_config.json) at random initialisation, and the parameter count; and
+the seeds of the VAE fuzz targets (tests/fuzz/seeds/vae_config, vae_weights: the weights of
+tests/fuzz/fuzz_vae_weights.cpp's fixed configuration FUZZ_CONFIG, under the new and the old
+attention names).
 """
 from __future__ import annotations
 
@@ -47,7 +53,20 @@ CONFIGS = {
                       down_block_types=["DownEncoderBlock2D"] * 3, up_block_types=["UpDecoderBlock2D"] * 3,
                       scaling_factor=0.5, image=32, batch=1),
 }
+FUZZ_CONFIG = dict(block_out_channels=[4, 8], norm_num_groups=2, latent_channels=2, in_channels=1, out_channels=1,
+                   layers_per_block=1, down_block_types=["DownEncoderBlock2D"] * 2,
+                   up_block_types=["UpDecoderBlock2D"] * 2)
+SEEDS = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fuzz", "seeds"))
 OLD_NAMES = {"to_q": "query", "to_k": "key", "to_v": "value", "to_out.0": "proj_attn"}
+
+
+def old_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    renamed = {}
+    for k, v in state.items():
+        for new, old in OLD_NAMES.items():
+            k = k.replace(f".attentions.0.{new}.", f".attentions.0.{old}.")
+        renamed[k] = v
+    return renamed
 
 
 def perturb(model: torch.nn.Module, gen: torch.Generator) -> None:
@@ -83,16 +102,14 @@ def write_case(name: str, spec: dict) -> None:
     model.save_pretrained(folder, safe_serialization=True)
     weights = os.path.join(folder, "diffusion_pytorch_model.safetensors")
     if name == "old_names":
-        state = load_file(weights)
-        renamed = {}
-        for k, v in state.items():
-            for new, old in OLD_NAMES.items():
-                k = k.replace(f".attentions.0.{new}.", f".attentions.0.{old}.")
-            renamed[k] = v
-        save_file(renamed, weights, metadata={"format": "pt"})
+        save_file(old_names(load_file(weights)), weights, metadata={"format": "pt"})
     tensors = {"x": x, "z": z, **out}
     save_file({k: v.contiguous() for k, v in sorted(tensors.items())}, os.path.join(folder, "golden.safetensors"),
               metadata={"headroom": f"{headroom:.3e}"})
+    # Latents in the diffusion model's space, as `promoe sample --out x.safetensors` writes them,
+    # for the command-line decode test: z * scaling_factor with labels.
+    save_file({"labels": torch.arange(batch, dtype=torch.int64) + 3, "samples": z * spec["scaling_factor"]},
+              os.path.join(OUT, f"{name}_latents.safetensors"))
     # The folder reloads in diffusers and gives the same outputs.
     again = run(AutoencoderKL.from_pretrained(folder).eval(), x, z)
     for k in out:
@@ -112,12 +129,25 @@ def write_shapes() -> None:
     print(f"sd-vae-ft-ema: {count} parameters, {len(shapes)} tensors")
 
 
+def write_fuzz_seeds() -> None:
+    os.makedirs(os.path.join(SEEDS, "vae_config"), exist_ok=True)
+    os.makedirs(os.path.join(SEEDS, "vae_weights"), exist_ok=True)
+    for name in CONFIGS:
+        shutil.copy(os.path.join(OUT, name, "config.json"), os.path.join(SEEDS, "vae_config", name))
+    shutil.copy(os.path.join(OUT, "sd_vae_ft_ema_config.json"), os.path.join(SEEDS, "vae_config", "sd_vae_ft_ema"))
+    torch.manual_seed(7)
+    state = {k: v.contiguous() for k, v in AutoencoderKL(**FUZZ_CONFIG).state_dict().items()}
+    save_file(state, os.path.join(SEEDS, "vae_weights", "tiny"))
+    save_file(old_names(state), os.path.join(SEEDS, "vae_weights", "tiny_old_names"))
+
+
 def main() -> None:
     torch.use_deterministic_algorithms(True)
     os.makedirs(OUT, exist_ok=True)
     for name, spec in CONFIGS.items():
         write_case(name, spec)
     write_shapes()
+    write_fuzz_seeds()
 
 
 if __name__ == "__main__":
