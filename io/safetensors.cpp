@@ -24,7 +24,7 @@ namespace {
 
 constexpr uint64_t kMaxHeaderBytes = 100ull << 20;  // the reference implementation's limit
 
-struct Entry {
+struct HeaderEntry {
   std::string name;
   DType dtype;
   Shape shape;
@@ -54,8 +54,8 @@ bool is_uint(const nlohmann::json& j) {
   return j.is_number_unsigned() || (j.is_number_integer() && j.get<int64_t>() >= 0);
 }
 
-Entry parse_entry(const std::string& path, const std::string& name, const nlohmann::json& j) {
-  Entry e{name, DType::F32, {}, 0, 0};
+HeaderEntry parse_entry(const std::string& path, const std::string& name, const nlohmann::json& j) {
+  HeaderEntry e{name, DType::F32, {}, 0, 0};
   if (!j.is_object()) fail(path, "header entry for tensor '", name, "' is not a JSON object");
   auto dt = j.find("dtype");
   if (dt == j.end() || !dt->is_string()) fail(path, "tensor '", name, "' has no dtype string");
@@ -111,67 +111,93 @@ const char* safetensors_dtype_name(DType dtype) {
   return "?";
 }
 
-SafeTensors read_safetensors(const std::string& path) {
+SafeTensorsReader::SafeTensorsReader(const std::string& path) : path_(path) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::exists(path, ec)) fail(path, "no such file");
   if (fs::is_directory(path, ec)) fail(path, "is a directory, not a file");
   uint64_t fsize = fs::file_size(path, ec);
   if (ec) fail(path, "cannot read its size: ", ec.message());
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) fail(path, "cannot open: ", std::strerror(errno));
-  if (fsize < 8) fail(path, "file is ", fsize, " bytes, shorter than the 8-byte header length");
-
-  uint64_t hlen = 0;
-  if (std::fread(&hlen, 1, 8, f.get()) != 8) fail(path, "cannot read the header length");
-  if (hlen > fsize - 8) fail(path, "header length ", hlen, " goes beyond the end of the file (", fsize, " bytes)");
-  if (hlen > kMaxHeaderBytes) fail(path, "header length ", hlen, " exceeds the ", kMaxHeaderBytes, "-byte limit");
-  std::string header(hlen, '\0');
-  if (std::fread(header.data(), 1, hlen, f.get()) != hlen) fail(path, "cannot read the ", hlen, "-byte header");
-
-  nlohmann::json h;
+  file_ = std::fopen(path.c_str(), "rb");
+  if (!file_) fail(path, "cannot open: ", std::strerror(errno));
   try {
-    h = nlohmann::json::parse(header);
-  } catch (const nlohmann::json::exception& e) {  // a syntax error, or a number beyond 64 bits
-    fail(path, "malformed JSON header: ", e.what());
-  }
-  if (!h.is_object()) fail(path, "header is not a JSON object");
+    if (fsize < 8) fail(path, "file is ", fsize, " bytes, shorter than the 8-byte header length");
+    uint64_t hlen = 0;
+    if (std::fread(&hlen, 1, 8, file_) != 8) fail(path, "cannot read the header length");
+    if (hlen > fsize - 8) fail(path, "header length ", hlen, " goes beyond the end of the file (", fsize, " bytes)");
+    if (hlen > kMaxHeaderBytes) fail(path, "header length ", hlen, " exceeds the ", kMaxHeaderBytes, "-byte limit");
+    std::string header(hlen, '\0');
+    if (std::fread(header.data(), 1, hlen, file_) != hlen) fail(path, "cannot read the ", hlen, "-byte header");
 
+    nlohmann::json h;
+    try {
+      h = nlohmann::json::parse(header);
+    } catch (const nlohmann::json::exception& e) {  // a syntax error, or a number beyond 64 bits
+      fail(path, "malformed JSON header: ", e.what());
+    }
+    if (!h.is_object()) fail(path, "header is not a JSON object");
+
+    std::vector<HeaderEntry> entries;
+    for (const auto& [key, val] : h.items()) {
+      if (key == "__metadata__")
+        meta_ = parse_metadata(path, val);
+      else
+        entries.push_back(parse_entry(path, key, val));
+    }
+
+    // Tensors must not share bytes, and all of them must lie inside the data section.
+    std::sort(entries.begin(), entries.end(), [](const HeaderEntry& a, const HeaderEntry& b) {
+      return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+    });
+    for (size_t i = 1; i < entries.size(); ++i) {
+      const HeaderEntry &a = entries[i - 1], &b = entries[i];
+      if (b.begin < a.end)
+        fail(path, "tensors '", a.name, "' and '", b.name, "' overlap in the data section ([", a.begin, ", ", a.end,
+             ") and [", b.begin, ", ", b.end, "))");
+    }
+    const uint64_t data_bytes = fsize - 8 - hlen;
+    for (const HeaderEntry& e : entries)
+      if (e.end > data_bytes)
+        fail(path, "truncated data: tensor '", e.name, "' ends at byte ", e.end,
+             " of the data section, which holds only ", data_bytes, " bytes");
+    data_start_ = 8 + hlen;
+    for (const HeaderEntry& e : entries) {
+      order_.push_back(e.name);
+      entries_.emplace(e.name, Entry{e.dtype, e.shape, e.begin, e.end});
+    }
+  } catch (...) {
+    std::fclose(file_);
+    throw;
+  }
+}
+
+SafeTensorsReader::~SafeTensorsReader() { std::fclose(file_); }
+
+const SafeTensorsReader::Entry& SafeTensorsReader::entry(const std::string& name) const {
+  auto it = entries_.find(name);
+  PROMOE_CHECK(it != entries_.end(), "safetensors file ", path_, " has no tensor named ", name);
+  return it->second;
+}
+
+DType SafeTensorsReader::dtype(const std::string& name) const { return entry(name).dtype; }
+const Shape& SafeTensorsReader::shape(const std::string& name) const { return entry(name).shape; }
+
+Tensor SafeTensorsReader::load(const std::string& name) const {
+  const Entry& e = entry(name);
+  Tensor t = Tensor::empty(e.shape, e.dtype, Device::cpu());
+  const size_t n = size_t(e.end - e.begin);
+  if (n && (fseeko(file_, off_t(data_start_ + e.begin), SEEK_SET) != 0 || std::fread(t.raw_data(), 1, n, file_) != n))
+    fail(path_, "truncated data: cannot read the ", n, " bytes of tensor '", name, "'");
+  return t;
+}
+
+SafeTensors read_safetensors(const std::string& path) {
+  SafeTensorsReader reader(path);
   SafeTensors out;
   out.path = path;
-  std::vector<Entry> entries;
-  for (const auto& [key, val] : h.items()) {
-    if (key == "__metadata__")
-      out.meta = parse_metadata(path, val);
-    else
-      entries.push_back(parse_entry(path, key, val));
-  }
-
-  // Tensors must not share bytes, and all of them must lie inside the data section.
-  std::sort(entries.begin(), entries.end(),
-            [](const Entry& a, const Entry& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; });
-  for (size_t i = 1; i < entries.size(); ++i) {
-    const Entry &a = entries[i - 1], &b = entries[i];
-    if (b.begin < a.end)
-      fail(path, "tensors '", a.name, "' and '", b.name, "' overlap in the data section ([", a.begin, ", ", a.end,
-           ") and [", b.begin, ", ", b.end, "))");
-  }
-  const uint64_t data_bytes = fsize - 8 - hlen;
-  for (const Entry& e : entries)
-    if (e.end > data_bytes)
-      fail(path, "truncated data: tensor '", e.name, "' ends at byte ", e.end,
-           " of the data section, which holds only ", data_bytes, " bytes");
-
-  for (const Entry& e : entries) {
-    Tensor t = Tensor::empty(e.shape, e.dtype, Device::cpu());
-    size_t n = size_t(e.end - e.begin);
-    if (n) {
-      if (fseeko(f.get(), off_t(8 + hlen + e.begin), SEEK_SET) != 0 || std::fread(t.raw_data(), 1, n, f.get()) != n)
-        fail(path, "truncated data: cannot read the ", n, " bytes of tensor '", e.name, "'");
-    }
-    out.tensors.emplace(e.name, std::move(t));
-    out.order.push_back(e.name);
-  }
+  out.meta = reader.metadata();
+  out.order = reader.names();
+  for (const std::string& name : out.order) out.tensors.emplace(name, reader.load(name));
   return out;
 }
 
@@ -204,23 +230,20 @@ Tensor to_index_tensor(const Tensor& t, const std::string& what) {
   return raw::from_vector<int64_t>(idx, t.shape(), t.device());
 }
 
-void write_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata) {
+void write_safetensors_streamed(const std::string& path, const std::vector<TensorSpec>& specs, const Metadata& metadata,
+                                const std::function<Tensor(size_t)>& produce) {
   nlohmann::ordered_json h = nlohmann::ordered_json::object();
   if (!metadata.empty()) h["__metadata__"] = metadata;
-  std::vector<Tensor> host;
   std::set<std::string> seen;
   uint64_t offset = 0;
-  for (const auto& [name, t] : tensors) {
-    PROMOE_CHECK(!name.empty(), "write_safetensors ", path, ": empty tensor name");
-    PROMOE_CHECK(name != "__metadata__", "write_safetensors ", path, ": '__metadata__' is not a valid tensor name");
-    PROMOE_CHECK(seen.insert(name).second, "write_safetensors ", path, ": duplicate tensor name ", name);
-    PROMOE_CHECK(t.defined(), "write_safetensors ", path, ": tensor ", name, " is undefined");
-    Tensor c = raw::contiguous(raw::to(t, Device::cpu()));
-    uint64_t n = uint64_t(c.numel()) * dtype_size(c.dtype());
-    h[name] = {
-        {"dtype", safetensors_dtype_name(c.dtype())}, {"shape", c.shape()}, {"data_offsets", {offset, offset + n}}};
+  for (const TensorSpec& s : specs) {
+    PROMOE_CHECK(!s.name.empty(), "write_safetensors ", path, ": empty tensor name");
+    PROMOE_CHECK(s.name != "__metadata__", "write_safetensors ", path, ": '__metadata__' is not a valid tensor name");
+    PROMOE_CHECK(seen.insert(s.name).second, "write_safetensors ", path, ": duplicate tensor name ", s.name);
+    const uint64_t n = uint64_t(numel_of(s.shape)) * dtype_size(s.dtype);
+    h[s.name] = {
+        {"dtype", safetensors_dtype_name(s.dtype)}, {"shape", s.shape}, {"data_offsets", {offset, offset + n}}};
     offset += n;
-    host.push_back(std::move(c));
   }
   std::string header = h.dump();
   header.append((8 - header.size() % 8) % 8, ' ');  // keeps the data section 8-byte aligned
@@ -228,8 +251,25 @@ void write_safetensors(const std::string& path, const NamedTensors& tensors, con
     uint64_t hlen = header.size();
     sink(&hlen, 8);
     sink(header.data(), header.size());
-    for (const Tensor& c : host) sink(c.raw_data(), size_t(c.numel()) * dtype_size(c.dtype()));
+    for (size_t i = 0; i < specs.size(); ++i) {
+      const Tensor t = produce(i);
+      PROMOE_CHECK(t.defined(), "write_safetensors ", path, ": tensor ", specs[i].name, " is undefined");
+      PROMOE_CHECK(t.dtype() == specs[i].dtype && t.shape() == specs[i].shape, "write_safetensors ", path, ": tensor ",
+                   specs[i].name, " is ", describe(t), ", not the ", dtype_name(specs[i].dtype),
+                   shape_str(specs[i].shape), " announced");
+      const Tensor c = raw::contiguous(raw::to(t, Device::cpu()));
+      sink(c.raw_data(), size_t(c.numel()) * dtype_size(c.dtype()));
+    }
   });
+}
+
+void write_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata) {
+  std::vector<TensorSpec> specs;
+  for (const auto& [name, t] : tensors) {
+    PROMOE_CHECK(t.defined(), "write_safetensors ", path, ": tensor ", name, " is undefined");
+    specs.push_back({name, t.dtype(), t.shape()});
+  }
+  write_safetensors_streamed(path, specs, metadata, [&](size_t i) { return tensors[i].second; });
 }
 
 void write_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every crafted file of tests/cli/hostile against every command that reads files: train --data,
-# routing --data, sample --checkpoint, routing --checkpoint, check. Each run must be refused with
+# routing --data, sample --checkpoint, routing --checkpoint, check, import, export, sample --noise. Each run must be refused with
 # a one-line "promoe: error: ..." on stderr and a non-zero exit, no signal, no hang (60 s), under an
 # address-space limit (ulimit -v) far below what the headers claim, so memory follows the bytes the
 # files hold. Usage: hostile_corpus.sh PROMOE HOSTILE_DIR CHECKPOINT WORKDIR [VMEM_KB]
@@ -34,6 +34,9 @@ for f in "$corpus"/*; do
   check "$n" sample --checkpoint "$f" --out "$work/s.png" --threads 1
   check "$n" routing --checkpoint "$f" --out "$work/routing" --threads 1
   check "$n" check "$f" --threads 1
+  check "$n" import "$f" --preset ProMoE-Tiny --out "$work/imported.safetensors"
+  check "$n" export "$f" --out "$work/exported.safetensors"
+  check "$n" sample --checkpoint "$ckpt" --noise "$f" --out "$work/s.safetensors" --threads 1
 done
 echo "$runs runs on $(ls "$corpus" | wc -l) crafted files, $failed not refused cleanly"
 [ $failed -eq 0 ]

@@ -6,10 +6,12 @@ each with a one-line error, a non-zero exit and memory bounded by the bytes real
 Usage: python3 tests/cli/make_hostile.py [OUT_DIR]
 """
 import gzip
+import io
 import json
 import os
 import struct
 import sys
+import zipfile
 
 out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "hostile")
 
@@ -40,6 +42,35 @@ def npy(descr, shape, data=b""):
     h = "{'descr': '%s', 'fortran_order': False, 'shape': (%s), }" % (descr, ", ".join(map(str, shape)) + ("," if len(shape) == 1 else ""))
     h += " " * (63 - (10 + len(h)) % 64) + "\n"
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h.encode() + data
+
+
+def pickle_tensor(key, numel, offset, shape, strides):
+    """torch._utils._rebuild_tensor_v2 over ('storage', torch.FloatStorage, key, 'cpu', numel), as torch.save pickles it."""
+    def i(v):
+        return b"\x8a\x08" + struct.pack("<q", v)
+
+    def s(v):
+        return b"X" + struct.pack("<I", len(v)) + v.encode()
+
+    def tup(vs):
+        return b"(" + b"".join(i(v) for v in vs) + b"t"
+    return (b"ctorch._utils\n_rebuild_tensor_v2\n((" + s("storage") + b"ctorch\nFloatStorage\n" + s(key) + s("cpu")
+            + i(numel) + b"tQ" + i(offset) + tup(shape) + tup(strides) + b"\x89ccollections\nOrderedDict\n)Rt" + b"R")
+
+
+def pth(pickle_body, storages=(), proto=True):
+    """A torch.save-style archive (stored members) around a pickled dict body."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        z.writestr("archive/data.pkl", (b"\x80\x02" if proto else b"") + pickle_body + b".")
+        z.writestr("archive/byteorder", b"little")
+        for key, data in storages:
+            z.writestr("archive/data/" + key, data)
+    return buf.getvalue()
+
+
+def state_dict(entries):
+    return b"}(" + b"".join(b"X" + struct.pack("<I", len(k)) + k.encode() + v for k, v in entries) + b"u"
 
 
 files = {
@@ -74,6 +105,17 @@ files = {
                               "depth": 1 << 10, "num_heads": 16, "num_classes": 10})}}),
     # .npy shapes whose product overflows int64 / whose data is missing.
     "npy_claims_more_than_file.npy": npy("<f4", [4, 1, 32, 32], b"\0" * 16),
+    # .pth archives: a storage claiming 2^60 floats held in 16 bytes; a view reaching past its storage;
+    # sizes whose product wraps; a global that would run code; a cut archive; a data.pkl claiming a
+    # 2 GiB string; a list nested 20000 deep.
+    "pth_storage_claims_2e60.pth": pth(state_dict([("w", pickle_tensor("0", 2**60, 0, [4], [1]))]), [("0", b"\0" * 16)]),
+    "pth_view_beyond_storage.pth": pth(state_dict([("w", pickle_tensor("0", 4, 3, [2, 2], [2, 1]))]), [("0", b"\0" * 16)]),
+    "pth_shape_wraps.pth": pth(state_dict([("w", pickle_tensor("0", 4, 0, [2**32, 2**32, 2**2], [0, 0, 1]))]),
+                               [("0", b"\0" * 16)]),
+    "pth_global_os_system.pth": pth(b"cos\nsystem\nX\x04\x00\x00\x00true\x85R"),
+    "pth_cut_in_half.pth": pth(state_dict([("w", pickle_tensor("0", 4, 0, [4], [1]))]), [("0", b"\0" * 16)])[:200],
+    "pth_string_claims_2gb.pth": pth(b"X\xff\xff\xff\x7fabc"),
+    "pth_nested_lists.pth": pth(b"]" * 20000 + b"a" * 19999),
 }
 # IDX directories (a Fashion-MNIST layout: the train and t10k splits).
 idx_dirs = {

@@ -11,7 +11,7 @@ shift 3
 targets=() deps=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do targets+=("$1"); shift; done
 [ "${1:-}" = "--" ] && shift && deps=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_safetensors fuzz_idx fuzz_idx_gzip fuzz_npy fuzz_npz fuzz_png fuzz_latents fuzz_checkpoint fuzz_case fuzz_model_config fuzz_vae_config fuzz_vae_weights)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_safetensors fuzz_idx fuzz_idx_gzip fuzz_npy fuzz_npz fuzz_png fuzz_latents fuzz_checkpoint fuzz_case fuzz_model_config fuzz_vae_config fuzz_vae_weights fuzz_pth)
 
 probe=$(mktemp -d)
 trap 'rm -rf "$probe"' EXIT
@@ -33,7 +33,9 @@ for t in "${targets[@]}"; do
   [ "$t" = fuzz_idx_gzip ] && dict="$here/dicts/idx.dict"
   work="$build/corpus/$t"
   mkdir -p "$work" "$build/artifacts"
-  args=(-max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=512 -max_len=65536 -timeout=20
+  max_len=65536
+  [ "$t" = fuzz_pth ] && max_len=131072  # its official-layout seed is a 100 KB torch.save archive
+  args=(-max_total_time="$seconds" -rss_limit_mb=2048 -malloc_limit_mb=512 -max_len="$max_len" -timeout=20
         -artifact_prefix="$build/artifacts/$t-" -print_final_stats=1)
   [ -f "$dict" ] && args+=(-dict="$dict")
   log="$build/$t.log"
