@@ -1,6 +1,8 @@
 // `promoe sample`: class-conditional samples from a checkpoint's EMA weights: a PNG grid (one row
-// per class), raw tensors (.safetensors), or an evaluation set (.npz: arr_0 uint8 N x H x W x C,
-// arr_1 int64 labels, the ADM evaluator convention that `promoe eval` reads).
+// per class), raw tensors (.safetensors: "samples" and "labels"), or an evaluation set (.npz:
+// arr_0 uint8 N x H x W x C, arr_1 int64 labels, the ADM evaluator convention that `promoe eval`
+// reads). With --noise the initial noise is given, so the same noise and labels give the samples
+// the official sample.py gives (docs/CHECKPOINTS.md).
 #include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -55,6 +57,7 @@ void add_sample_command(CLI::App& app) {
   auto device = std::make_shared<std::string>("cpu");
   auto num = std::make_shared<int64_t>(0);
   auto labels = std::make_shared<std::string>("balanced");
+  auto noise = std::make_shared<std::string>();
   cmd->add_option("--checkpoint", *ckpt, "Checkpoint written by `promoe train`")->required();
   cmd->add_option("--out", *out, "Output: .png grid, .npz evaluation set, or .safetensors raw samples")
       ->capture_default_str();
@@ -64,8 +67,13 @@ void add_sample_command(CLI::App& app) {
       cmd->add_option("--num", *num, "Number of samples, labelled by --labels (0: --per-class of each class)"), 0,
       kMaxSamples)
       ->capture_default_str();
-  cmd->add_option("--labels", *labels, "With --num: balanced, uniform, or a file of labels (.npy or text)")
-      ->capture_default_str();
+  auto* labels_opt = cmd->add_option("--labels", *labels,
+                                     "With --num or --noise: balanced, uniform, or a file of labels (.safetensors "
+                                     "tensor 'labels', .npy or text)")
+                         ->capture_default_str();
+  cmd->add_option("--noise", *noise,
+                  "Initial noise (N, C, H, W) or (N, C, 1, H, W): .safetensors (tensor 'noise', and 'labels' unless "
+                  "--labels is given) or .npy");
   ranged<int64_t>(cmd->add_option("--steps", o->steps, "Sampler steps"), 1, kMaxSamplerSteps)->capture_default_str();
   ranged(cmd->add_option("--cfg", o->cfg_scale, "Classifier-free guidance scale (1: off)"), 0.0, kMaxCfg)
       ->capture_default_str();
@@ -78,7 +86,7 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("--device", *device, "cpu or cuda")->capture_default_str();
   cmd->add_option("--precision", o->precision, "Matrix products: fp32 or bf16 (mixed precision)")
       ->capture_default_str();
-  cmd->callback([o, ckpt, out, threads, device, num, labels] {
+  cmd->callback([o, ckpt, out, threads, device, num, labels, labels_opt, noise] {
     set_threads(*threads);
     parse_gemm_precision(o->precision);  // a bad value fails before the checkpoint is read
     const bool to_npz = ends_with(*out, ".npz"), to_raw = ends_with(*out, ".safetensors"),
@@ -89,6 +97,14 @@ void add_sample_command(CLI::App& app) {
     const std::string objective = objective_of(state);
     if (o->sampler == "auto") o->sampler = objective == "ddpm" ? "ddpm" : "euler";
     training::check_sampler_fits(o->sampler, objective);
+    if (!noise->empty()) {
+      o->noise = training::read_noise(*noise, spec.dit);
+      const int64_t n = o->noise.size(0);
+      PROMOE_CHECK(*num == 0 || *num == n, "sample: --num ", *num, " but --noise ", *noise, " holds ", n, " samples");
+      *num = n;
+      // The labels come with the noise unless --labels names others.
+      if (labels_opt->count() == 0 && ends_with(*noise, ".safetensors")) *labels = *noise;
+    }
     if (*num > 0) o->labels = training::sample_labels(*labels, *num, spec.dit.num_classes, o->seed);
     PROMOE_CHECK(!to_png || spec.dit.in_channels == 1 || spec.dit.in_channels == 3, "sample: ", spec.dit.in_channels,
                  "-channel samples (latents) cannot be written as PNG; use --out samples.safetensors");

@@ -14,6 +14,11 @@ void add_eval_command(CLI::App& app);
 // argv is recorded in the ablation's report as the command that reproduces it.
 void add_ablate_command(CLI::App& app, int argc, char** argv);
 void add_decode_command(CLI::App& app);
+void add_import_command(CLI::App& app);
+void add_export_command(CLI::App& app);
+
+// Creates the directory a file is to be written to, if it has one that does not exist yet.
+void make_parent_directory(const std::string& path);
 
 // Sets the OpenMP and Eigen thread counts (0 = leave the defaults).
 void set_threads(int threads);

@@ -30,29 +30,37 @@ void load_all(const io::SafeTensors& file, const std::vector<std::pair<std::stri
   for (size_t i = 0; i < key_dst.size(); ++i) raw::copy_(key_dst[i].second, sources[i].second);
 }
 
-CheckpointState state_of(const io::SafeTensors& file) {
-  PROMOE_CHECK(file.has_metadata("format") && file.metadata("format") == kFormat, "checkpoint ", file.path,
+CheckpointState state_of(const io::SafeTensors& file) { return checkpoint_state(file.path, file.meta); }
+}  // namespace
+
+CheckpointState checkpoint_state(const std::string& path, const io::Metadata& meta) {
+  auto get = [&](const char* key) -> const std::string& {
+    auto it = meta.find(key);
+    PROMOE_CHECK(it != meta.end(), "file ", path, " has no metadata key ", key);
+    return it->second;
+  };
+  PROMOE_CHECK(meta.count("format") && get("format") == kFormat, "checkpoint ", path,
                ": not a promoe checkpoint (metadata 'format' is missing or not ", kFormat, ")");
   CheckpointState s;
-  s.model_config = file.metadata("model_config");
-  s.train_config = file.has_metadata("train_config") ? file.metadata("train_config") : "";
+  s.model_config = get("model_config");
+  s.train_config = meta.count("train_config") ? get("train_config") : "";
   try {
-    s.step = std::stoll(file.metadata("step"));
-    s.rng_seed = std::stoull(file.metadata("rng_seed"));
-    s.rng_offset = std::stoull(file.metadata("rng_offset"));
+    s.step = std::stoll(get("step"));
+    s.rng_seed = std::stoull(get("rng_seed"));
+    s.rng_offset = std::stoull(get("rng_offset"));
   } catch (const std::logic_error&) {
-    PROMOE_FAIL("checkpoint ", file.path, ": malformed step or generator state in the metadata");
+    PROMOE_FAIL("checkpoint ", path, ": malformed step or generator state in the metadata");
   }
-  PROMOE_CHECK(s.step >= 0, "checkpoint ", file.path, ": negative step ", s.step, " in the metadata");
+  PROMOE_CHECK(s.step >= 0, "checkpoint ", path, ": negative step ", s.step, " in the metadata");
   return s;
 }
-}  // namespace
 
 void save_checkpoint(const std::string& path, const nn::DiT& model, const nn::Ema& ema, const nn::AdamW& opt,
                      const CheckpointState& state) {
   io::NamedTensors tensors;
   for (auto& [name, t] : model.state_dict()) tensors.emplace_back("model." + name, t);
   for (auto& [name, t] : ema.shadow) tensors.emplace_back("ema." + name, t);
+  tensors.emplace_back("ema.pos_embed", model.pos_embed);  // so the "ema." set is a whole official state_dict
   for (size_t i = 0; i < opt.params.size(); ++i) {
     tensors.emplace_back("opt.exp_avg." + opt.params[i].first, opt.exp_avg[i]);
     tensors.emplace_back("opt.exp_avg_sq." + opt.params[i].first, opt.exp_avg_sq[i]);
@@ -71,7 +79,10 @@ void save_checkpoint(const std::string& path, const nn::DiT& model, const nn::Em
   io::write_safetensors(path, tensors, meta);
 }
 
-CheckpointState read_checkpoint_state(const std::string& path) { return state_of(io::read_safetensors(path)); }
+CheckpointState read_checkpoint_state(const std::string& path) {
+  const io::SafeTensorsReader file(path);  // the header only
+  return checkpoint_state(path, file.metadata());
+}
 
 CheckpointState load_checkpoint(const std::string& path, nn::DiT& model, nn::Ema* ema, nn::AdamW* opt,
                                 const std::string& expected_model_config) {
@@ -106,6 +117,7 @@ void load_ema_weights(const std::string& path, nn::DiT& model) {
   state_of(file);
   NamedTensors targets;
   for (auto& [name, t] : model.named_parameters()) targets.emplace_back("ema." + name, t);
+  if (file.has("ema.pos_embed")) targets.emplace_back("ema.pos_embed", model.pos_embed);  // older files lack it
   load_all(file, targets);
 }
 

@@ -1,12 +1,13 @@
 // Training checkpoints: one safetensors file holding the model ("model.<name>"), its EMA
-// ("ema.<name>"), the AdamW moments ("opt.exp_avg.<name>", "opt.exp_avg_sq.<name>") and, in the
-// metadata, the model configuration, the step counters and the random generator state. Written
-// atomically, so a kill mid-write leaves the previous checkpoint intact. The "ema." and "model."
-// tensors carry the official parameter names, so either loads into the PyTorch model after
-// stripping the prefix.
+// ("ema.<name>", with "ema.pos_embed", the model's fixed buffer), the AdamW moments ("opt.exp_avg.<name>",
+// "opt.exp_avg_sq.<name>") and, in the metadata, the model configuration, the step counters and the random generator
+// state. Written atomically, so a kill mid-write leaves the previous checkpoint intact. The "ema." and "model." tensors
+// carry the official parameter names, so either set loads into the PyTorch model after stripping the prefix (`promoe
+// export` writes the "ema." set that way).
 #pragma once
 #include <string>
 
+#include "io/safetensors.h"
 #include "nn/dit.h"
 #include "nn/optim.h"
 #include "tensor/random.h"
@@ -38,10 +39,14 @@ void save_checkpoint(const std::string& path, const nn::DiT& model, const nn::Em
 CheckpointState load_checkpoint(const std::string& path, nn::DiT& model, nn::Ema* ema, nn::AdamW* opt,
                                 const std::string& expected_model_config);
 
-// Reads only the metadata (to rebuild a model of the right configuration before loading).
+// Reads only the header and its metadata (to rebuild a model of the right configuration before
+// loading).
 CheckpointState read_checkpoint_state(const std::string& path);
+// The state recorded in a checkpoint's metadata; throws unless it is a promoe checkpoint's.
+CheckpointState checkpoint_state(const std::string& path, const io::Metadata& meta);
 
-// Copies the EMA weights of a checkpoint into `model` (for sampling); refuses non-finite ones.
+// Copies the EMA weights of a checkpoint into `model` (for sampling), and its pos_embed where the
+// file has "ema.pos_embed"; refuses non-finite ones.
 void load_ema_weights(const std::string& path, nn::DiT& model);
 
 }  // namespace promoe::training

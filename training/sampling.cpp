@@ -7,9 +7,16 @@
 #include "autograd/ops.h"
 #include "diffusion/samplers.h"
 #include "io/npy.h"
+#include "io/safetensors.h"
 #include "tensor/precision.h"
 
 namespace promoe::training {
+
+namespace {
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+}  // namespace
 
 Tensor generate(const nn::DiT& model, const SampleOptions& o) {
   PROMOE_CHECK(o.per_class > 0 && o.steps > 0 && o.batch > 0,
@@ -26,6 +33,11 @@ Tensor generate(const nn::DiT& model, const SampleOptions& o) {
     PROMOE_CHECK(y >= 0 && y < cfg.num_classes, "sample: label ", y, " is not a class of the model (", cfg.num_classes,
                  " classes)");
   const int64_t total = int64_t(labels.size());
+  if (o.noise.defined())
+    PROMOE_CHECK(o.noise.dim() == 4 && o.noise.size(0) == total && o.noise.size(1) == cfg.in_channels &&
+                     o.noise.size(2) == cfg.input_size && o.noise.size(3) == cfg.input_size,
+                 "sample: the noise is ", describe(o.noise), ", the model samples (", total, ", ", cfg.in_channels,
+                 ", ", cfg.input_size, ", ", cfg.input_size, ")");
   const GemmPrecisionGuard gemms(parse_gemm_precision(o.precision));
   NoGradGuard ng;
   Generator gen(o.seed);
@@ -38,6 +50,8 @@ Tensor generate(const nn::DiT& model, const SampleOptions& o) {
     Tensor y = raw::from_vector<int64_t>(std::vector<int64_t>(labels.begin() + at, labels.begin() + at + b), {b},
                                          model.pos_embed.device());
     Shape shape{b, cfg.in_channels, cfg.input_size, cfg.input_size};
+    Tensor noise;  // given, or drawn from `gen` by the samplers
+    if (o.noise.defined()) noise = raw::to(raw::contiguous(raw::narrow(o.noise, 0, at, b)), model.pos_embed.device());
     auto progress = [&](int64_t step, int64_t steps) {
       if (o.progress && (step + 1 == steps || step % 10 == 0))
         std::fprintf(stderr, "\rsampling %lld/%lld  step %lld/%lld ", (long long)(at + b), (long long)total,
@@ -49,15 +63,17 @@ Tensor generate(const nn::DiT& model, const SampleOptions& o) {
       so.cfg_scale = o.cfg_scale;
       so.num_classes = cfg.num_classes;
       so.progress = progress;
-      parts.push_back(diffusion::rf_euler_sample(fn, shape, y, gen, so));
+      parts.push_back(noise.defined() ? diffusion::rf_euler_sample(fn, noise, y, so)
+                                      : diffusion::rf_euler_sample(fn, shape, y, gen, so));
     } else {
       diffusion::DDPMSampleOptions so;
       so.steps = o.steps;
       so.cfg_scale = o.cfg_scale;
       so.num_classes = cfg.num_classes;
       so.progress = progress;
-      parts.push_back(o.sampler == "ddpm" ? diffusion::ddpm_sample(fn, shape, y, gen, so)
-                                          : diffusion::ddim_sample(fn, shape, y, gen, so));
+      if (!noise.defined()) noise = gen.randn(shape, DType::F32, y.device());  // as the shape overloads draw it
+      parts.push_back(o.sampler == "ddpm" ? diffusion::ddpm_sample(fn, noise, y, gen, so)
+                                          : diffusion::ddim_sample(fn, noise, y, gen, so));
     }
   }
   if (o.progress) std::fprintf(stderr, "\n");
@@ -76,7 +92,9 @@ std::vector<int64_t> sample_labels(const std::string& mode, int64_t num, int64_t
   } else {
     std::ifstream in(mode);
     PROMOE_CHECK(in, "sample: --labels ", mode, " is neither balanced, uniform nor a readable file");
-    if (mode.size() > 4 && mode.substr(mode.size() - 4) == ".npy") {
+    if (ends_with(mode, ".safetensors")) {
+      labels = io::read_safetensors(mode).get_index("labels").to_vector<int64_t>();
+    } else if (ends_with(mode, ".npy")) {
       Tensor t = io::read_npy(mode);
       PROMOE_CHECK(t.dtype() == DType::I64 && t.dim() == 1, "sample: --labels ", mode,
                    " must hold a 1-D integer array, got ", describe(t));
@@ -100,6 +118,22 @@ std::vector<int64_t> sample_labels(const std::string& mode, int64_t num, int64_t
   for (int64_t y : labels)
     PROMOE_CHECK(y >= 0 && y < classes, "sample: label ", y, " from --labels ", mode, " is not in [0, ", classes, ")");
   return labels;
+}
+
+Tensor read_noise(const std::string& path, const nn::DiTConfig& cfg) {
+  Tensor t;
+  if (ends_with(path, ".safetensors"))
+    t = io::read_safetensors(path).get("noise");
+  else if (ends_with(path, ".npy"))
+    t = io::read_npy(path);
+  else
+    PROMOE_FAIL("sample: --noise ", path, " must be a .safetensors file (tensor 'noise') or a .npy array");
+  if (t.dim() == 5 && t.size(2) == 1) t = raw::squeeze(t, 2);  // sample.py's (N, C, 1, H, W) latents
+  PROMOE_CHECK(is_floating(t.dtype()) && t.dim() == 4 && t.size(1) == cfg.in_channels && t.size(2) == cfg.input_size &&
+                   t.size(3) == cfg.input_size,
+               "sample: --noise ", path, " holds ", describe(t), "; the model needs (N, ", cfg.in_channels, ", ",
+               cfg.input_size, ", ", cfg.input_size, ") noise");
+  return raw::contiguous(raw::to(t, DType::F32));
 }
 
 void check_sampler_fits(const std::string& sampler, const std::string& objective) {
