@@ -7,10 +7,10 @@
 #include "apps/commands.h"
 #include "apps/image_output.h"
 #include "apps/option_range.h"
+#include "apps/vae_decode.h"
 #include "io/npy.h"
 #include "io/safetensors.h"
 #include "tensor/ops.h"
-#include "vae/load.h"
 
 namespace promoe::apps {
 
@@ -65,8 +65,7 @@ void add_decode_command(CLI::App& app) {
     PROMOE_CHECK(is_image_output(a->out), "decode: --out ", a->out, " must end in .png, .npz or .safetensors");
     const Device device = parse_device(a->device);
     const Latents in = read_latents(a->latents);
-    auto vae = vae::load_vae(a->vae);
-    vae->to(device);
+    const auto vae = load_decoder(a->vae, device);
     const auto start = std::chrono::steady_clock::now();
     const Tensor images = vae::decode_model_latents(*vae, in.latents, a->batch);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

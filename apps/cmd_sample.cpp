@@ -9,6 +9,7 @@
 
 #include "apps/commands.h"
 #include "apps/option_range.h"
+#include "apps/vae_decode.h"
 #include "io/npz.h"
 #include "io/png.h"
 #include "io/safetensors.h"
@@ -58,6 +59,7 @@ void add_sample_command(CLI::App& app) {
   auto num = std::make_shared<int64_t>(0);
   auto labels = std::make_shared<std::string>("balanced");
   auto noise = std::make_shared<std::string>();
+  auto vae = std::make_shared<std::string>();
   cmd->add_option("--checkpoint", *ckpt, "Checkpoint written by `promoe train`")->required();
   cmd->add_option("--out", *out, "Output: .png grid, .npz evaluation set, or .safetensors raw samples")
       ->capture_default_str();
@@ -84,9 +86,11 @@ void add_sample_command(CLI::App& app) {
   ranged<int64_t>(cmd->add_option("--batch", o->batch, "Samples per model call"), 1, kMaxBatch)->capture_default_str();
   add_threads_option(cmd, *threads);
   cmd->add_option("--device", *device, "cpu or cuda")->capture_default_str();
+  cmd->add_option("--vae", *vae,
+                  "Decode the latents with this diffusers AutoencoderKL folder before writing (docs/VAE.md)");
   cmd->add_option("--precision", o->precision, "Matrix products: fp32 or bf16 (mixed precision)")
       ->capture_default_str();
-  cmd->callback([o, ckpt, out, threads, device, num, labels, labels_opt, noise] {
+  cmd->callback([o, ckpt, out, threads, device, num, labels, labels_opt, noise, vae] {
     set_threads(*threads);
     parse_gemm_precision(o->precision);  // a bad value fails before the checkpoint is read
     const bool to_npz = ends_with(*out, ".npz"), to_raw = ends_with(*out, ".safetensors"),
@@ -106,13 +110,16 @@ void add_sample_command(CLI::App& app) {
       if (labels_opt->count() == 0 && ends_with(*noise, ".safetensors")) *labels = *noise;
     }
     if (*num > 0) o->labels = training::sample_labels(*labels, *num, spec.dit.num_classes, o->seed);
-    PROMOE_CHECK(!to_png || spec.dit.in_channels == 1 || spec.dit.in_channels == 3, "sample: ", spec.dit.in_channels,
+    PROMOE_CHECK(!to_png || !vae->empty() || spec.dit.in_channels == 1 || spec.dit.in_channels == 3,
+                 "sample: ", spec.dit.in_channels,
                  "-channel samples (latents) cannot be written as PNG; use --out samples.safetensors");
+    const auto decoder = load_decoder(*vae, parse_device(*device), spec.dit.in_channels);
     auto model = spec.build(0);
     training::load_ema_weights(*ckpt, *model);
     model->to(parse_device(*device));
     model->train(false);
     Tensor images = training::generate(*model, *o);
+    if (decoder) images = vae::decode_model_latents(*decoder, images, 4);
     const int64_t n = images.size(0);
     std::vector<int64_t> y = o->labels;
     if (y.empty())

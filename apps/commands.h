@@ -14,6 +14,7 @@ void add_eval_command(CLI::App& app);
 // argv is recorded in the ablation's report as the command that reproduces it.
 void add_ablate_command(CLI::App& app, int argc, char** argv);
 void add_decode_command(CLI::App& app);
+void add_encode_command(CLI::App& app);
 void add_import_command(CLI::App& app);
 void add_export_command(CLI::App& app);
 

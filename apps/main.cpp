@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   promoe::apps::add_eval_command(app);
   promoe::apps::add_ablate_command(app, argc, argv);
   promoe::apps::add_decode_command(app);
+  promoe::apps::add_encode_command(app);
   promoe::apps::add_import_command(app);
   promoe::apps::add_export_command(app);
   const std::string unknown = promoe::apps::unknown_subcommand(app, argc, argv);

@@ -29,6 +29,7 @@ struct HeaderEntry {
   DType dtype;
   Shape shape;
   uint64_t begin, end;
+  bool f16;  // stored as IEEE half precision, read as F32
 };
 
 template <typename... Args>
@@ -36,8 +37,10 @@ template <typename... Args>
   PROMOE_FAIL("safetensors file ", path, ": ", args...);
 }
 
-bool parse_dtype(const std::string& s, DType* out) {
-  if (s == "F32")
+// F16 is read as F32 (`half` set); the others are kept as they are.
+bool parse_dtype(const std::string& s, DType* out, bool* half) {
+  *half = s == "F16";
+  if (s == "F32" || s == "F16")
     *out = DType::F32;
   else if (s == "F64")
     *out = DType::F64;
@@ -55,12 +58,13 @@ bool is_uint(const nlohmann::json& j) {
 }
 
 HeaderEntry parse_entry(const std::string& path, const std::string& name, const nlohmann::json& j) {
-  HeaderEntry e{name, DType::F32, {}, 0, 0};
+  HeaderEntry e{name, DType::F32, {}, 0, 0, false};
   if (!j.is_object()) fail(path, "header entry for tensor '", name, "' is not a JSON object");
   auto dt = j.find("dtype");
   if (dt == j.end() || !dt->is_string()) fail(path, "tensor '", name, "' has no dtype string");
-  if (!parse_dtype(dt->get<std::string>(), &e.dtype))
-    fail(path, "tensor '", name, "' has unknown dtype '", dt->get<std::string>(), "' (supported: F32, F64, I64, BF16)");
+  if (!parse_dtype(dt->get<std::string>(), &e.dtype, &e.f16))
+    fail(path, "tensor '", name, "' has unknown dtype '", dt->get<std::string>(),
+         "' (supported: F32, F64, I64, BF16, F16)");
   auto sh = j.find("shape");
   if (sh == j.end() || !sh->is_array()) fail(path, "tensor '", name, "' has no shape array");
   std::vector<uint64_t> dims;
@@ -69,7 +73,7 @@ HeaderEntry parse_entry(const std::string& path, const std::string& name, const 
     dims.push_back(d.get<uint64_t>());
   }
   const std::string what = "safetensors file " + path + ": tensor '" + name + "'";
-  const uint64_t need = checked_bytes(checked_numel(dims, what), dtype_size(e.dtype), what);
+  const uint64_t need = checked_bytes(checked_numel(dims, what), e.f16 ? 2 : dtype_size(e.dtype), what);
   e.shape.assign(dims.begin(), dims.end());
   auto off = j.find("data_offsets");
   if (off == j.end() || !off->is_array() || off->size() != 2 || !is_uint((*off)[0]) || !is_uint((*off)[1]))
@@ -163,7 +167,7 @@ SafeTensorsReader::SafeTensorsReader(const std::string& path) : path_(path) {
     data_start_ = 8 + hlen;
     for (const HeaderEntry& e : entries) {
       order_.push_back(e.name);
-      entries_.emplace(e.name, Entry{e.dtype, e.shape, e.begin, e.end});
+      entries_.emplace(e.name, Entry{e.dtype, e.shape, e.begin, e.end, e.f16});
     }
   } catch (...) {
     std::fclose(file_);
@@ -182,12 +186,39 @@ const SafeTensorsReader::Entry& SafeTensorsReader::entry(const std::string& name
 DType SafeTensorsReader::dtype(const std::string& name) const { return entry(name).dtype; }
 const Shape& SafeTensorsReader::shape(const std::string& name) const { return entry(name).shape; }
 
+namespace {
+
+// IEEE binary16 to binary32, exactly.
+float half_to_float(uint16_t h) {
+  const uint32_t sign = uint32_t(h >> 15) << 31, exponent = (h >> 10) & 0x1F, mantissa = h & 0x3FF;
+  uint32_t bits;
+  if (exponent == 0x1F) {  // infinity, NaN
+    bits = sign | 0x7F800000u | (mantissa << 13);
+  } else if (exponent != 0) {  // normal: rebias 15 -> 127
+    bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
+  } else if (mantissa == 0) {  // zero
+    bits = sign;
+  } else {  // subnormal: mantissa * 2^-24, exact in float
+    const float v = float(mantissa) * 0x1p-24f;
+    bits = sign | std::bit_cast<uint32_t>(v);
+  }
+  return std::bit_cast<float>(bits);
+}
+
+}  // namespace
+
 Tensor SafeTensorsReader::load(const std::string& name) const {
   const Entry& e = entry(name);
   Tensor t = Tensor::empty(e.shape, e.dtype, Device::cpu());
   const size_t n = size_t(e.end - e.begin);
-  if (n && (fseeko(file_, off_t(data_start_ + e.begin), SEEK_SET) != 0 || std::fread(t.raw_data(), 1, n, file_) != n))
+  std::vector<uint16_t> halves(e.f16 ? n / 2 : 0);
+  void* dst = e.f16 ? static_cast<void*>(halves.data()) : t.raw_data();
+  if (n && (fseeko(file_, off_t(data_start_ + e.begin), SEEK_SET) != 0 || std::fread(dst, 1, n, file_) != n))
     fail(path_, "truncated data: cannot read the ", n, " bytes of tensor '", name, "'");
+  if (e.f16) {
+    float* out = n ? t.data<float>() : nullptr;
+    for (size_t i = 0; i < halves.size(); ++i) out[i] = half_to_float(halves[i]);
+  }
   return t;
 }
 

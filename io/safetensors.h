@@ -1,6 +1,7 @@
 // safetensors files: an 8-byte little-endian header length, a JSON header (dtype, shape and
 // data_offsets per tensor, plus an optional `__metadata__` map of strings), then raw
-// little-endian row-major data. Supported dtypes: F32, F64, I64 and BF16 (kept as bf16).
+// little-endian row-major data. Supported dtypes: F32, F64, I64 and BF16 (kept as bf16), and F16
+// for reading (converted to F32 exactly, as fp16-only diffusers model folders store weights).
 // Reading validates the whole header (and the data section's extent) and throws promoe::Error
 // naming the file and the problem; writing goes through write_file_atomic, so an interrupted write
 // never tears the destination. Both can stream, one tensor at a time.
@@ -59,9 +60,10 @@ class SafeTensorsReader {
 
  private:
   struct Entry {
-    DType dtype;
+    DType dtype;  // as loaded: F32 for an F16 tensor
     Shape shape;
     uint64_t begin, end;
+    bool f16;
   };
   const Entry& entry(const std::string& name) const;
 

@@ -15,6 +15,7 @@ packages=(
   libcairo2-dev      # charts: heatmaps, line plots (brings FreeType's headers)
   fonts-dejavu-core  # the charts' font
   zlib1g-dev         # reading the gzipped IDX files
+  libjpeg62-turbo-dev  # decoding JPEG images (promoe encode)
   clang-format       # the tree's style, checked by the tests (scripts/format.sh)
   dataset-fashion-mnist  # the default training data
 )

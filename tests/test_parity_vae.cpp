@@ -2,14 +2,21 @@
 // tests/twin/make_vae_goldens.py) loads, and its encoder's posterior and its decoder's output match
 // what diffusers computed for the same inputs within float32 tolerance.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
+#include <map>
 
 #include "autograd/node.h"
+#include "io/image_read.h"
+#include "io/image_resample.h"
+#include "io/npz.h"
 #include "io/safetensors.h"
 #include "tensor/ops.h"
+#include "vae/encode_images.h"
 #include "vae/load.h"
 
 using namespace promoe;
@@ -91,4 +98,80 @@ TEST_CASE("the golden folders' configs are read as diffusers wrote them") {
   CHECK(b.scaling_factor == 0.5);
   CHECK(b.shift_factor == 0.0);  // null in the file
   CHECK(b.downsample_factor() == 4);
+}
+
+TEST_CASE("images encode to the posterior parameters the official preprocessing stores") {
+  // Each tree image (tests/data/images/tree) read, ADM centre-cropped to 16 and encoded with its
+  // mirror image, against diffusers' latent_dist.parameters of the same image through Pillow.
+  const std::filesystem::path tree = std::filesystem::path(PROMOE_SOURCE_DIR) / "tests" / "data" / "images" / "tree";
+  auto model = vae::load_vae((kVaeData / "two_blocks").string());
+  const io::SafeTensors golden = io::read_safetensors((kVaeData / "two_blocks" / "encode_golden.safetensors").string());
+  std::vector<std::string> names;
+  std::vector<io::Image> images;
+  for (const auto& [key, t] : golden.tensors) {
+    const std::string suffix = ".latent";
+    if (key.size() > suffix.size() && key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      names.push_back(key.substr(0, key.size() - suffix.size()));
+      images.push_back(io::adm_center_crop(io::read_rgb_image((tree / names.back()).string()), 16));
+    }
+  }
+  REQUIRE(names.size() == 9);
+  const vae::EncodedImages enc = vae::encode_with_flip(*model, images);
+  CHECK(enc.latent.shape() == Shape{9, 8, 8, 8});
+  double worst = 0;
+  for (size_t i = 0; i < names.size(); ++i) {
+    CAPTURE(names[i]);
+    const double e = relative_error(raw::select(enc.latent, 0, int64_t(i)), golden.get(names[i] + ".latent"));
+    const double ef =
+        relative_error(raw::select(enc.latent_flip, 0, int64_t(i)), golden.get(names[i] + ".latent_flip"));
+    CHECK(e < 2e-5);
+    CHECK(ef < 2e-5);
+    worst = std::max({worst, e, ef});
+  }
+  MESSAGE("encode of 9 images through the ADM crop: largest relative error ", worst,
+          " (diffusers' f32 vs f64: ", golden.metadata("headroom"), ")");
+}
+
+TEST_CASE("a folder holding only the fp16 variant loads, converted to float32 exactly") {
+  const std::filesystem::path dir = kVaeData / "two_blocks_fp16";
+  auto model = vae::load_vae(dir.string());
+  const io::SafeTensors golden = io::read_safetensors((dir / "golden.safetensors").string());
+  NoGradGuard no_grad;
+  const double e_m = relative_error(model->moments(golden.get("x")), golden.get("moments"));
+  const double e_d = relative_error(model->decode(golden.get("z")), golden.get("decoded"));
+  MESSAGE("fp16 folder: relative error moments ", e_m, ", decoded ", e_d);
+  CHECK(e_m < 2e-5);
+  CHECK(e_d < 2e-5);
+}
+
+TEST_CASE("promoe encode writes the official .latent.npz files diffusers' parameters give") {
+  const std::filesystem::path tree = std::filesystem::path(PROMOE_SOURCE_DIR) / "tests" / "data" / "images" / "tree";
+  const std::filesystem::path out =
+      std::filesystem::temp_directory_path() / ("promoe_encode_" + std::to_string(getpid()));
+  std::filesystem::remove_all(out);
+  const std::string cmd = std::string(PROMOE_CLI) + " encode --vae " + (kVaeData / "two_blocks").string() +
+                          " --images " + tree.string() + " --out " + out.string() +
+                          " --size 16 --batch 2 --jobs 3 --threads 1 --quiet > /dev/null";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  const io::SafeTensors golden = io::read_safetensors((kVaeData / "two_blocks" / "encode_golden.safetensors").string());
+  int files = 0;
+  double worst = 0;
+  for (const auto& [key, want] : golden.tensors) {
+    const std::string::size_type dot = key.rfind('.');
+    const std::string image = key.substr(0, dot), member = key.substr(dot + 1);
+    std::filesystem::path file = out / image;
+    file.replace_extension();
+    const std::map<std::string, Tensor> npz = io::read_npz(file.string() + ".latent.npz");
+    REQUIRE(npz.size() == 2);
+    CAPTURE(key);
+    const Tensor& got = npz.at(member);
+    CHECK(got.dtype() == DType::F32);
+    const double e = relative_error(got, want);
+    CHECK(e < 2e-5);
+    worst = std::max(worst, e);
+    ++files;
+  }
+  CHECK(files == 18);
+  MESSAGE("promoe encode output: largest relative error ", worst);
+  std::filesystem::remove_all(out);
 }

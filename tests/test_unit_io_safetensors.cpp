@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <sys/resource.h>
 
+#include <cmath>
 #include <csignal>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -119,8 +120,8 @@ TEST_CASE("malformed safetensors files give one-line errors naming the file and 
   expect("huge", huge, "goes beyond the end of the file");
   expect("json", st_file(R"({"t": {"dtype": )"), "malformed JSON header");
   expect("array", st_file("[1, 2]"), "header is not a JSON object");
-  expect("dtype", st_file(R"({"t": {"dtype": "F16", "shape": [2], "data_offsets": [0, 4]}})", data8),
-         "unknown dtype 'F16'");
+  expect("dtype", st_file(R"({"t": {"dtype": "F8_E5M2", "shape": [2], "data_offsets": [0, 2]}})", data8),
+         "unknown dtype 'F8_E5M2'");
   expect("range", st_file(R"({"t": {"dtype": "F32", "shape": [2], "data_offsets": [8, 0]}})", data8), "out of range");
   expect("neg", st_file(R"({"t": {"dtype": "F32", "shape": [2], "data_offsets": [-1, 7]}})", data8),
          "two non-negative integers");
@@ -210,4 +211,34 @@ TEST_CASE("every committed parity case reads without error") {
       ++n;
     }
   if (n == 0) MESSAGE("no parity cases in " << cases.string());
+}
+
+TEST_CASE("F16 tensors written by the safetensors library read as their exact float32 values") {
+  const std::string path = std::string(PROMOE_SOURCE_DIR) + "/tests/data/vae/two_blocks_fp16/f16_values.safetensors";
+  SafeTensorsReader reader(path);
+  CHECK(reader.dtype("half") == DType::F32);  // as loaded
+  const SafeTensors f = read_safetensors(path);
+  const std::vector<float> half = f.get("half").to_vector<float>(), want = f.get("float").to_vector<float>();
+  REQUIRE(half.size() == 12);
+  REQUIRE(half.size() == want.size());
+  for (size_t i = 0; i < half.size(); ++i) {
+    CAPTURE(i);
+    CAPTURE(want[i]);
+    if (std::isnan(want[i])) {
+      CHECK(std::isnan(half[i]));
+    } else {  // bit for bit: -0 stays -0, subnormals exact
+      uint32_t a, b;
+      std::memcpy(&a, &half[i], 4);
+      std::memcpy(&b, &want[i], 4);
+      CHECK(a == b);
+    }
+  }
+  // A truncated F16 tensor claims 2 bytes per element.
+  TempDir dir("f16");
+  const std::string header = R"({"h":{"dtype":"F16","shape":[3],"data_offsets":[0,4]}})";
+  std::string bytes(8, '\0');
+  const uint64_t n = header.size();
+  std::memcpy(bytes.data(), &n, 8);
+  test::write_bytes(dir.file("bad.safetensors"), bytes + header + std::string(4, '\0'));
+  CHECK(error_of([&] { read_safetensors(dir.file("bad.safetensors")); }).find("needs 6") != std::string::npos);
 }

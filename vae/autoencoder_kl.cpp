@@ -71,15 +71,19 @@ AutoencoderKL::AutoencoderKL(const VaeConfig& c, Generator& gen) : config_(c) {
     post_quant_conv = register_module("post_quant_conv", std::make_shared<nn::Conv2d>(L, L, 1, 1, 0, gen));
 }
 
-Posterior AutoencoderKL::encode(const Tensor& x) const {
+Tensor AutoencoderKL::moments(const Tensor& x) const {
   const int64_t f = config_.downsample_factor();
   PROMOE_CHECK(x.dim() == 4 && x.size(1) == config_.in_channels && x.size(2) % f == 0 && x.size(3) % f == 0,
                "vae encode: images ", describe(x), " are not (B, ", config_.in_channels,
                ", H, W) with H and W multiples of ", f);
-  Tensor moments = encoder->forward(x);
-  if (quant_conv) moments = quant_conv->forward(moments);
+  Tensor m = encoder->forward(x);
+  return quant_conv ? quant_conv->forward(m) : m;
+}
+
+Posterior AutoencoderKL::encode(const Tensor& x) const {
+  const Tensor m = moments(x);
   const int64_t L = config_.latent_channels;
-  return {narrow(moments, 1, 0, L), clamp(narrow(moments, 1, L, L), -30.0, 20.0)};
+  return {narrow(m, 1, 0, L), clamp(narrow(m, 1, L, L), -30.0, 20.0)};
 }
 
 Tensor AutoencoderKL::decode(const Tensor& z) const {

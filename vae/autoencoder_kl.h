@@ -49,6 +49,10 @@ class AutoencoderKL : public Module {
 
   // Images in [-1, 1] (B, in, H, W), H and W multiples of config().downsample_factor().
   Posterior encode(const Tensor& x) const;
+  // The posterior's parameters before the log-variance is clamped (diffusers'
+  // encode(x).latent_dist.parameters, what the official preprocessing stores): mean and
+  // log-variance concatenated over channels, (B, 2 * latent, h, w).
+  Tensor moments(const Tensor& x) const;
   // VAE latents z (B, latent, h, w) (not multiplied by scaling_factor) -> images (B, out, h f, w f).
   Tensor decode(const Tensor& z) const;
 

@@ -73,7 +73,10 @@ std::shared_ptr<AutoencoderKL> load_vae(const std::string& dir) {
   const VaeConfig config = read_vae_config((root / kConfigFile).string());
   Generator gen(0);  // the initial values are all overwritten
   auto model = std::make_shared<AutoencoderKL>(config, gen);
-  load_vae_weights(*model, io::read_safetensors((root / kWeightsFile).string()));
+  std::error_code ec;
+  const bool fp16_only =
+      !std::filesystem::exists(root / kWeightsFile, ec) && std::filesystem::exists(root / kFp16WeightsFile, ec);
+  load_vae_weights(*model, io::read_safetensors((root / (fp16_only ? kFp16WeightsFile : kWeightsFile)).string()));
   model->train(false);
   return model;
 }

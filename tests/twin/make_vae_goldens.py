@@ -22,6 +22,19 @@ float32 parameters and inputs, relative to the output's largest magnitude: the C
 tolerance must stay well above it. The model `old_names` stores its mid-block attention under the
 names older diffusers wrote (query, key, value, proj_attn).
 
+Encoding images as the official preprocessing does (preprocess/preprocess_vae.py), for `promoe
+encode`: two_blocks/encode_golden.safetensors holds, for every image of tests/data/images/tree
+(make_image_goldens.py) at --size 16, `<relative path>.latent` and `.latent_flip`: diffusers'
+encode(x).latent_dist.parameters (mean and unclamped log-variance over channels, (8, 8, 8)) of
+the image through guided-diffusion's center_crop_arr, ToTensor and Normalize(0.5, 0.5), and of its
+mirror image; its `headroom` is diffusers' float32-vs-float64 error of those. two_blocks_fp16/ is
+the same model saved by diffusers as an fp16 variant only (diffusion_pytorch_model.fp16.safetensors),
+with golden.safetensors: x, moments (encoder output) and decoded = decode(z) of that model loaded
+in float32, and f16_values.safetensors: F16 values of every kind (normal, subnormal, zero, -0, inf,
+nan) with their float32 values, written by the safetensors library. latents_4x8x8.safetensors:
+8 random latents (8, 4, 8, 8) with labels, a training set for the `promoe sample --vae` test
+(a model sampling latents two_blocks decodes).
+
 It also writes sd_vae_ft_ema_shapes.json: every parameter name and shape of the full SD VAE
 configuration (sd_vae_ft_ema_config.json) at random initialisation, and the parameter count; and
 the seeds of the VAE fuzz targets (tests/fuzz/seeds/vae_config, vae_weights: the weights of
@@ -30,13 +43,22 @@ attention names).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
+import sys
+
+import numpy as np
 
 import torch
 from diffusers import AutoencoderKL
+from PIL import Image
+from safetensors.numpy import save_file as save_numpy
 from safetensors.torch import load_file, save_file
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_image_goldens import TREE, center_crop_arr  # noqa: E402
 
 OUT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "vae"))
 
@@ -141,13 +163,78 @@ def write_fuzz_seeds() -> None:
     save_file(old_names(state), os.path.join(SEEDS, "vae_weights", "tiny_old_names"))
 
 
+IMAGES = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "images", "tree"))
+
+
+def preprocess(path: str, size: int) -> torch.Tensor:
+    """The official preprocessing's transform of one image file, (3, size, size) in [-1, 1]:
+    center_crop_arr, then torchvision's ToTensor (bytes to float32, divided by 255) and
+    Normalize(0.5, 0.5) (x.sub_(0.5).div_(0.5)), written out here as torchvision computes them."""
+    arr = center_crop_arr(Image.open(path).convert("RGB"), size)
+    x = torch.from_numpy(np.array(arr)).permute(2, 0, 1).contiguous().to(torch.float32).div(255)
+    half = torch.tensor([0.5, 0.5, 0.5], dtype=torch.float32)[:, None, None]
+    return x.sub_(half).div_(half)
+
+
+def write_encode_golden() -> None:
+    folder = os.path.join(OUT, "two_blocks")
+    model = AutoencoderKL.from_pretrained(folder).eval()
+    names = sorted(TREE)
+    x = torch.stack([preprocess(os.path.join(IMAGES, n), 16) for n in names])
+    with torch.no_grad():
+        moments = model.encode(x).latent_dist.parameters
+        flipped = model.encode(x.flip(dims=[3])).latent_dist.parameters
+        m64 = model.double().encode(x.double()).latent_dist.parameters
+        f64 = model.encode(x.double().flip(dims=[3])).latent_dist.parameters
+    headroom = max(float((a.double() - b).abs().max() / b.abs().max()) for a, b in ((moments, m64), (flipped, f64)))
+    tensors = {}
+    for i, n in enumerate(names):
+        tensors[n + ".latent"] = moments[i].contiguous()
+        tensors[n + ".latent_flip"] = flipped[i].contiguous()
+    save_file(tensors, os.path.join(folder, "encode_golden.safetensors"), metadata={"headroom": f"{headroom:.3e}"})
+    print(f"encode golden: {len(names)} images, moments {tuple(moments.shape[1:])}, headroom {headroom:.2e}")
+
+
+def write_fp16_folder() -> None:
+    model = AutoencoderKL.from_pretrained(os.path.join(OUT, "two_blocks")).eval()
+    folder = os.path.join(OUT, "two_blocks_fp16")
+    shutil.rmtree(folder, ignore_errors=True)
+    model.half().save_pretrained(folder, safe_serialization=True, variant="fp16")
+    assert os.listdir(folder) and not os.path.exists(os.path.join(folder, "diffusion_pytorch_model.safetensors"))
+    upcast = AutoencoderKL.from_pretrained(folder, variant="fp16", torch_dtype=torch.float32).eval()
+    gen = torch.Generator().manual_seed(99)
+    x = torch.rand((1, 3, 16, 16), generator=gen) * 2 - 1
+    z = torch.randn((1, 4, 8, 8), generator=gen)
+    with torch.no_grad():
+        out = {"x": x, "z": z, "moments": upcast.encode(x).latent_dist.parameters, "decoded": upcast.decode(z).sample}
+    save_file({k: v.contiguous() for k, v in out.items()}, os.path.join(folder, "golden.safetensors"))
+    values = np.array([0.0, -0.0, 1.0, -2.5, 65504.0, 6.1035156e-05, 5.9604645e-08, 3.0517578e-05, np.inf, -np.inf,
+                       np.nan, 0.333], dtype=np.float16)
+    save_numpy({"half": values, "float": values.astype(np.float32)}, os.path.join(folder, "f16_values.safetensors"))
+    print(f"fp16 folder: {sorted(os.listdir(folder))}")
+
+
+def write_training_latents() -> None:
+    rng = np.random.default_rng(5)
+    save_numpy({"latents": rng.standard_normal((8, 4, 8, 8)).astype(np.float32),
+                "labels": (np.arange(8) % 2).astype(np.int64)}, os.path.join(OUT, "latents_4x8x8.safetensors"))
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--encode-only", action="store_true",
+                        help="only the encode golden and the fp16 folder, from the committed two_blocks model")
+    args = parser.parse_args()
     torch.use_deterministic_algorithms(True)
     os.makedirs(OUT, exist_ok=True)
-    for name, spec in CONFIGS.items():
-        write_case(name, spec)
-    write_shapes()
-    write_fuzz_seeds()
+    if not args.encode_only:
+        for name, spec in CONFIGS.items():
+            write_case(name, spec)
+        write_shapes()
+        write_fuzz_seeds()
+    write_encode_golden()
+    write_fp16_folder()
+    write_training_latents()
 
 
 if __name__ == "__main__":
