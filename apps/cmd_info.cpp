@@ -4,7 +4,10 @@
 
 #include "apps/commands.h"
 #include "apps/model_options.h"
+#include "io/latent_source.h"
+#include "io/latents.h"
 #include "moe/model.h"
+#include "tensor/shape.h"
 
 namespace promoe::apps {
 
@@ -13,10 +16,23 @@ void add_info_command(CLI::App& app) {
   auto preset = std::make_shared<std::string>("ProMoE-Tiny");
   auto edits = std::make_shared<training::ConfigEdits>();
   auto list = std::make_shared<bool>(false);
+  auto data = std::make_shared<std::string>();
   cmd->add_option("--preset", *preset, "Model preset")->capture_default_str();
   add_config_edit_options(cmd, *edits);
   cmd->add_flag("--list", *list, "List the presets");
-  cmd->callback([preset, edits, list] {
+  cmd->add_option("--data", *data, "Describe a latent set instead: its size and shape (any format train reads)");
+  cmd->callback([preset, edits, list, data] {
+    if (!data->empty()) {
+      if (io::is_streamed_latent_set(*data)) {
+        std::printf("%s\n", io::open_latent_source(*data)->info().describe().c_str());
+      } else {
+        io::LatentDataset d = io::load_latents(*data);
+        const Shape& s = d.latents.shape();
+        std::printf("latents %s: %lld entries of latents %s\n", data->c_str(), (long long)s[0],
+                    shape_str(Shape(s.begin() + 1, s.end())).c_str());
+      }
+      return;
+    }
     if (*list) {
       for (const std::string& n : moe::preset_names()) std::printf("%s\n", n.c_str());
       return;

@@ -18,7 +18,13 @@ void add_train_command(CLI::App& app) {
   auto threads = std::make_shared<int>(2);
   cmd->add_option("--preset", o->preset, "Model preset (see `promoe info --list`)")->capture_default_str();
   add_config_edit_options(cmd, o->model_edits);
-  cmd->add_option("--data", o->data, "fashion-mnist, a Fashion-MNIST directory, or latents (.safetensors, .npy, dir)")
+  cmd->add_option("--data", o->data,
+                  "fashion-mnist, a Fashion-MNIST directory, latents (.safetensors, .npy, dir), or a streamed set: "
+                  "a sharded folder (index.json) or a .latent.npz class tree")
+      ->capture_default_str();
+  ranged(cmd->add_option("--latent-scale", o->latent_scale,
+                         "Streamed sets: scale of the samples (0: the set's own; 0.18215 for posterior moments)"),
+         0.0, 1e6)
       ->capture_default_str();
   cmd->add_option("--objective", o->objective, "rf (rectified flow) or ddpm")->capture_default_str();
   ranged<int64_t>(cmd->add_option("--steps", o->steps, "Total optimizer steps"), 1, kMaxSteps)->capture_default_str();

@@ -17,6 +17,7 @@ void add_decode_command(CLI::App& app);
 void add_encode_command(CLI::App& app);
 void add_import_command(CLI::App& app);
 void add_export_command(CLI::App& app);
+void add_latents_command(CLI::App& app);
 
 // Creates the directory a file is to be written to, if it has one that does not exist yet.
 void make_parent_directory(const std::string& path);

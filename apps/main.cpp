@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   promoe::apps::add_encode_command(app);
   promoe::apps::add_import_command(app);
   promoe::apps::add_export_command(app);
+  promoe::apps::add_latents_command(app);
   const std::string unknown = promoe::apps::unknown_subcommand(app, argc, argv);
   if (!unknown.empty()) {
     std::fprintf(stderr, "promoe: error: %s\n", unknown.c_str());

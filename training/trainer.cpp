@@ -14,10 +14,12 @@
 #include "diffusion/rectified_flow.h"
 #include "io/atomic_file.h"
 #include "io/fashion_mnist.h"
+#include "io/latent_source.h"
 #include "io/latents.h"
 #include "tensor/precision.h"
 #include "training/checkpoint.h"
 #include "training/data_check.h"
+#include "training/latent_batches.h"
 #include "training/progress.h"
 #include "training/routing_report.h"
 #include "training/run_log.h"
@@ -28,12 +30,32 @@ namespace promoe::training {
 namespace {
 
 struct Dataset {
-  Tensor images, labels;  // (N, C, H, W) f32, (N) i64
+  Tensor images, labels;  // (N, C, H, W) f32, (N) i64; undefined for a streamed set
   std::string name;
+  std::shared_ptr<io::LatentSource> stream{};  // a streamed set (training/latent_batches.h), read per step
+  int64_t stream_size = 0;                     // its entries in use (--limit)
 };
+
+// A streamed set's samples against the model: (C, H, W) and the class count.
+void check_stream_fits_model(const io::LatentSetInfo& info, const nn::DiTConfig& cfg) {
+  PROMOE_CHECK(
+      info.sample_channels() == cfg.in_channels && info.height == cfg.input_size && info.width == cfg.input_size,
+      "data ", info.path, " has samples of shape [", info.sample_channels(), ", ", info.height, ", ", info.width,
+      "] but the model expects (", cfg.in_channels, ", ", cfg.input_size, ", ", cfg.input_size, ")");
+  PROMOE_CHECK(info.num_classes <= cfg.num_classes, "data ", info.path, " has ", info.num_classes,
+               " classes but the model has ", cfg.num_classes);
+}
 
 Dataset load_data(const TrainOptions& o, const nn::DiTConfig& cfg) {
   Dataset d;
+  if (o.data != "fashion-mnist" && io::is_streamed_latent_set(o.data) &&
+      !io::fashion_mnist_available(o.data, io::Split::Train)) {
+    d.stream = io::open_latent_source(o.data);
+    check_stream_fits_model(d.stream->info(), cfg);
+    d.name = o.data;
+    d.stream_size = o.limit > 0 ? std::min(o.limit, d.stream->info().size) : d.stream->info().size;
+    return d;
+  }
   if (o.data == "fashion-mnist" ||
       (std::filesystem::is_directory(o.data) && io::fashion_mnist_available(o.data, io::Split::Train))) {
     std::string dir = o.data == "fashion-mnist" ? io::kFashionMnistDir : o.data;
@@ -52,6 +74,13 @@ Dataset load_data(const TrainOptions& o, const nn::DiTConfig& cfg) {
   return d;
 }
 
+// "NAME: N samples [C, H, W]", or a streamed set's description and how many of its entries are used.
+std::string describe_data(const Dataset& d, int64_t used) {
+  if (d.stream) return d.stream->info().describe() + ", using " + std::to_string(used);
+  const Shape& s = d.images.shape();
+  return d.name + ": " + std::to_string(used) + " samples " + shape_str(Shape(s.begin() + 1, s.end()));
+}
+
 std::vector<std::string> class_names(const Dataset& d, int64_t classes) {
   std::vector<std::string> names;
   if (classes == io::kFashionMnistClasses && d.name.rfind("Fashion-MNIST", 0) == 0)
@@ -60,8 +89,15 @@ std::vector<std::string> class_names(const Dataset& d, int64_t classes) {
 }
 
 // Writes the routing report and returns the blocks' specialisation for the log.
-nlohmann::json write_routing(nn::DiT& model, const ModelSpec& spec, const Dataset& d, const std::string& dir) {
-  const moe::RoutingStats stats = analyse_routing(model, spec, d.images, d.labels);
+nlohmann::json write_routing(nn::DiT& model, const ModelSpec& spec, const Dataset& d, double latent_scale,
+                             const std::string& dir) {
+  const RoutingAnalysis options;
+  LatentBatch streamed;
+  if (d.stream)
+    streamed = latent_routing_examples(*d.stream, uint64_t(d.stream_size), spec.dit.num_classes, options.per_class,
+                                       latent_scale);
+  const moe::RoutingStats stats = d.stream ? analyse_routing(model, spec, streamed.x0, streamed.labels, options)
+                                           : analyse_routing(model, spec, d.images, d.labels, options);
   write_routing_report(stats, dir, class_names(d, spec.dit.num_classes));
   return specialisation_json(stats);
 }
@@ -75,6 +111,8 @@ void validate(const TrainOptions& o) {
   PROMOE_CHECK(o.lr > 0 && std::isfinite(o.lr), "train: --lr must be positive, got ", o.lr);
   PROMOE_CHECK(o.ema_decay >= 0 && o.ema_decay <= 1, "train: --ema-decay must be in [0, 1], got ", o.ema_decay);
   PROMOE_CHECK(o.checkpoint_every > 0 && o.log_every > 0, "train: --checkpoint-every and --log-every must be positive");
+  PROMOE_CHECK(o.latent_scale >= 0 && std::isfinite(o.latent_scale), "train: --latent-scale must be >= 0, got ",
+               o.latent_scale);
   PROMOE_CHECK(o.val_every >= 0 && o.val_size > 0, "train: --val-every must be >= 0 and --val-size positive");
 }
 
@@ -86,6 +124,7 @@ std::string TrainOptions::to_json() const {
                    {"warmup", warmup},       {"clip", clip},   {"weight_decay", weight_decay},
                    {"ema_decay", ema_decay}, {"seed", seed},   {"limit", limit},
                    {"precision", precision}};
+  if (latent_scale > 0) j["latent_scale"] = latent_scale;
   if (!model_edits.empty()) j["model_edits"] = nlohmann::json::parse(describe(model_edits));
   return j.dump();
 }
@@ -149,15 +188,25 @@ TrainSummary train(const TrainOptions& o) {
   const diffusion::GaussianDiffusion ddpm = diffusion::GaussianDiffusion::create("");
   Progress progress(o.steps, step, o.progress);
   TrainSummary summary{step, step, 0, ckpt};
-  const int64_t n = data.images.size(0);
+  const int64_t n = data.stream ? data.stream_size : data.images.size(0);
+  std::printf("data: %s\n", describe_data(data, n).c_str());
+  std::fflush(stdout);
   const int64_t end = o.stop_after > 0 ? std::min(o.steps, step + o.stop_after) : o.steps;
   double loss_sum = 0;
   int64_t loss_count = 0;
 
   while (step < end) {
-    Tensor idx = gen.randint({o.batch}, 0, n);
-    Tensor x0 = raw::to(raw::index_select(data.images, 0, idx), device);
-    Tensor y = raw::to(raw::index_select(data.labels, 0, idx), device);
+    Tensor x0, y;
+    if (data.stream) {  // keyed by (seed, step, position): no stream state to save
+      LatentBatch b =
+          latent_batch(*data.stream, o.seed, uint64_t(n), uint64_t(step), uint64_t(o.batch), o.latent_scale);
+      x0 = raw::to(b.x0, device);
+      y = raw::to(b.labels, device);
+    } else {
+      Tensor idx = gen.randint({o.batch}, 0, n);
+      x0 = raw::to(raw::index_select(data.images, 0, idx), device);
+      y = raw::to(raw::index_select(data.labels, 0, idx), device);
+    }
     double loss_value = 0, aux_value = 0;
     {
       GemmPrecisionGuard gemms(precision);  // the products of forward and backward
@@ -196,7 +245,7 @@ TrainSummary train(const TrainOptions& o) {
     const bool val_due = o.val_every > 0 && step % o.val_every == 0;  // on fixed steps, so resumed logs match
     const bool routing_due = spec.moe && (o.routing_every > 0 ? step % o.routing_every == 0 : step == o.steps);
     const nlohmann::json specialisation =
-        routing_due ? write_routing(*model, spec, data, o.out + "/routing") : nlohmann::json();
+        routing_due ? write_routing(*model, spec, data, o.latent_scale, o.out + "/routing") : nlohmann::json();
     if (step % o.log_every == 0 || step == end || val_due || routing_due) {
       nlohmann::json line{{"step", step},
                           {"loss", loss_sum / double(loss_count)},

@@ -10,9 +10,11 @@ namespace promoe::training {
 
 struct TrainOptions {
   std::string preset = "ProMoE-Tiny";
-  ConfigEdits model_edits;             // --config / --set on top of the preset
-  std::string data = "fashion-mnist";  // "fashion-mnist", a Fashion-MNIST directory, or latents (.safetensors/.npy/dir)
-  std::string objective = "rf";        // rf | ddpm
+  ConfigEdits model_edits;  // --config / --set on top of the preset
+  // "fashion-mnist", a Fashion-MNIST directory, latents (.safetensors/.npy/dir) loaded whole, or a
+  // streamed set read per step: a sharded folder (index.json) or a .latent.npz class tree.
+  std::string data = "fashion-mnist";
+  std::string objective = "rf";  // rf | ddpm
   int64_t steps = 2000;
   int64_t batch = 64;
   double lr = 1e-4;
@@ -22,6 +24,7 @@ struct TrainOptions {
   double ema_decay = 0.9999;
   uint64_t seed = 0;
   int64_t limit = -1;                // use only the first N training examples
+  double latent_scale = 0;           // streamed latent sets: sample scaling (0: the set's own, 0.18215 for moments)
   std::string out = "runs/default";  // checkpoint.safetensors, log.jsonl
   int64_t checkpoint_every = 500;
   int64_t log_every = 10;

@@ -80,6 +80,24 @@ put("npy", "i4", npy("<i4", [3], struct.pack("<3i", 1, 2, 3)))
 put("npy", "i8_v2", b"\x93NUMPY\x02\x00" + struct.pack("<I", 118) + npy("<i8", [1], i64(7))[10:])
 
 
+# fuzz_latent_shards: a 2-byte index length, index.json, then one shard file.
+def latent_shard_input(index, shard):
+    text = json.dumps(index).encode()
+    return struct.pack("<H", len(text)) + text + shard
+
+
+SHARD_INDEX = {"format": "promoe-latent-shards", "version": 1, "shape": [4, 2, 3], "dtype": "F32", "moments": True,
+               "flips": True, "num_classes": 3, "scaling_factor": 0.18215, "size": 2,
+               "shards": [{"file": "shard-00000.safetensors", "entries": 2}]}
+SHARD = safetensors({"latents": ("F32", [2, 4, 2, 3], f32(*range(48))),
+                     "latents_flip": ("F32", [2, 4, 2, 3], f32(*range(48))), "labels": ("I64", [2], i64(0, 2))})
+put("latent_shards", "moments_flips", latent_shard_input(SHARD_INDEX, SHARD))
+put("latent_shards", "plain_two_shards", latent_shard_input(
+    dict(SHARD_INDEX, moments=False, flips=False, size=3, shards=[{"file": "a.safetensors", "entries": 2},
+                                                                  {"file": "b.safetensors", "entries": 1}]),
+    safetensors({"latents": ("F32", [2, 4, 2, 3], f32(*range(48))), "labels": ("I64", [2], i64(1, 1))})))
+
+
 # fuzz_npz starts from the archives numpy wrote for the reader's tests (tests/data/make_npz.py).
 for name in ("npz_stored.npz", "npz_deflated.npz"):
     with open(os.path.join(here, "..", "data", name), "rb") as f:

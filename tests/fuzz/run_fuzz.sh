@@ -11,7 +11,7 @@ shift 3
 targets=() deps=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do targets+=("$1"); shift; done
 [ "${1:-}" = "--" ] && shift && deps=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_safetensors fuzz_idx fuzz_idx_gzip fuzz_npy fuzz_npz fuzz_png fuzz_image fuzz_latents fuzz_checkpoint fuzz_case fuzz_model_config fuzz_vae_config fuzz_vae_weights fuzz_pth)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_safetensors fuzz_idx fuzz_idx_gzip fuzz_npy fuzz_npz fuzz_png fuzz_image fuzz_latents fuzz_checkpoint fuzz_case fuzz_model_config fuzz_vae_config fuzz_vae_weights fuzz_pth fuzz_latent_shards)
 
 probe=$(mktemp -d)
 trap 'rm -rf "$probe"' EXIT
