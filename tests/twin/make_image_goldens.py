@@ -14,6 +14,9 @@ tests. pillow.npz holds, as uint8 arrays:
     resize<i>.box     its Image.resize((w, h), Image.BOX), w and h in resize<i>.size
     resize<i>.bicubic its Image.resize((w, h), Image.BICUBIC)
 
+images.npz: arr_0, three uint8 photos (3, 20, 24, 3), and arr_1, their labels [0, 2, 2], the
+array input of `promoe encode`.
+
 center_crop_arr is guided-diffusion's, as the official ProMoE preprocessing uses it. The tree's
 files are also the seeds of the fuzz target fuzz_image (tests/fuzz/seeds/image).
 """
@@ -99,6 +102,8 @@ def main() -> None:
         arrays[f"resize{i}.box"] = np.array(img.resize((ow, oh), resample=Image.BOX))
         arrays[f"resize{i}.bicubic"] = np.array(img.resize((ow, oh), resample=Image.BICUBIC))
     np.savez_compressed(os.path.join(OUT, "pillow.npz"), **arrays)
+    np.savez(os.path.join(OUT, "images.npz"), np.stack([photo(rng, 20, 24) for _ in range(3)]),
+             np.array([0, 2, 2], dtype=np.int64))
     import PIL
 
     print(f"Pillow {PIL.__version__}: {len(TREE)} images, {len(RESIZES)} resizes")
