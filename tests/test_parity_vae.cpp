@@ -8,6 +8,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 
 #include "autograd/node.h"
@@ -110,7 +112,8 @@ TEST_CASE("images encode to the posterior parameters the official preprocessing 
   std::vector<io::Image> images;
   for (const auto& [key, t] : golden.tensors) {
     const std::string suffix = ".latent";
-    if (key.size() > suffix.size() && key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    if (key.rfind("npz/", 0) != 0 && key.size() > suffix.size() &&
+        key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0) {
       names.push_back(key.substr(0, key.size() - suffix.size()));
       images.push_back(io::adm_center_crop(io::read_rgb_image((tree / names.back()).string()), 16));
     }
@@ -144,26 +147,44 @@ TEST_CASE("a folder holding only the fp16 variant loads, converted to float32 ex
   CHECK(e_d < 2e-5);
 }
 
-TEST_CASE("promoe encode writes the official .latent.npz files diffusers' parameters give") {
-  const std::filesystem::path tree = std::filesystem::path(PROMOE_SOURCE_DIR) / "tests" / "data" / "images" / "tree";
-  const std::filesystem::path out =
-      std::filesystem::temp_directory_path() / ("promoe_encode_" + std::to_string(getpid()));
+namespace {
+
+// Runs `promoe encode` of `images` (a folder or an .npz) into `out` at --size 16.
+void run_encode(const std::filesystem::path& images, const std::filesystem::path& out) {
   std::filesystem::remove_all(out);
   const std::string cmd = std::string(PROMOE_CLI) + " encode --vae " + (kVaeData / "two_blocks").string() +
-                          " --images " + tree.string() + " --out " + out.string() +
+                          " --images " + images.string() + " --out " + out.string() +
                           " --size 16 --batch 2 --jobs 3 --threads 1 --quiet > /dev/null";
   REQUIRE(std::system(cmd.c_str()) == 0);
+}
+
+}  // namespace
+
+TEST_CASE("promoe encode writes the official .latent.npz files diffusers' parameters give") {
+  // The tree's images and the three of images.npz (labels 0, 2, 2), against the golden keys
+  // "<relative path>.latent" and "npz/<i>.latent" (and .latent_flip).
+  const std::filesystem::path data = std::filesystem::path(PROMOE_SOURCE_DIR) / "tests" / "data" / "images";
+  const std::filesystem::path out =
+      std::filesystem::temp_directory_path() / ("promoe_encode_" + std::to_string(getpid()));
+  run_encode(data / "tree", out / "tree");
+  run_encode(data / "images.npz", out / "npz");
+  const char* npz_files[] = {"0000/00000000", "0002/00000001", "0002/00000002"};
   const io::SafeTensors golden = io::read_safetensors((kVaeData / "two_blocks" / "encode_golden.safetensors").string());
   int files = 0;
   double worst = 0;
   for (const auto& [key, want] : golden.tensors) {
     const std::string::size_type dot = key.rfind('.');
     const std::string image = key.substr(0, dot), member = key.substr(dot + 1);
-    std::filesystem::path file = out / image;
-    file.replace_extension();
-    const std::map<std::string, Tensor> npz = io::read_npz(file.string() + ".latent.npz");
-    REQUIRE(npz.size() == 2);
+    std::string file;
+    if (image.rfind("npz/", 0) == 0) {
+      file = (out / "npz" / npz_files[std::stoi(image.substr(4))]).string();
+    } else {
+      std::filesystem::path p = out / "tree" / image;
+      file = p.replace_extension().string();
+    }
     CAPTURE(key);
+    const std::map<std::string, Tensor> npz = io::read_npz(file + ".latent.npz");
+    REQUIRE(npz.size() == 2);
     const Tensor& got = npz.at(member);
     CHECK(got.dtype() == DType::F32);
     const double e = relative_error(got, want);
@@ -171,7 +192,10 @@ TEST_CASE("promoe encode writes the official .latent.npz files diffusers' parame
     worst = std::max(worst, e);
     ++files;
   }
-  CHECK(files == 18);
-  MESSAGE("promoe encode output: largest relative error ", worst);
+  CHECK(files == 24);
+  std::ifstream classes(out / "npz" / "classes.txt");
+  const std::string text{std::istreambuf_iterator<char>(classes), std::istreambuf_iterator<char>()};
+  CHECK(text == "0000\n0001\n0002\n");
+  MESSAGE("promoe encode output of 12 images: largest relative error ", worst);
   std::filesystem::remove_all(out);
 }

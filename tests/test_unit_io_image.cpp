@@ -99,6 +99,31 @@ TEST_CASE("the ADM centre crop gives the bytes of center_crop_arr over Pillow") 
     }
 }
 
+TEST_CASE("ImageNet-sized images crop to 256 as Pillow does, hash for hash") {
+  // The pattern make_image_goldens.py's large_pattern draws: ((31 x + 17 y + 71 c) xor (x y)) mod 256.
+  for (int k = 0; k < 3; ++k) {
+    const std::string key = "large" + std::to_string(k);
+    CAPTURE(key);
+    const std::vector<int64_t> hw = golden(key + ".size").to_vector<int64_t>();
+    Image img{hw[1], hw[0], 3, {}};
+    for (int64_t y = 0; y < img.height; ++y)
+      for (int64_t x = 0; x < img.width; ++x)
+        for (int64_t c = 0; c < 3; ++c) img.pixels.push_back(uint8_t(((x * 31 + y * 17 + c * 71) ^ (x * y)) & 255));
+    const Image crop = adm_center_crop(img, 256);
+    REQUIRE(crop.width == 256);
+    REQUIRE(crop.height == 256);
+    Image every7{37, 37, 3, {}};
+    for (int64_t y = 0; y < 256; y += 7)
+      for (int64_t x = 0; x < 256; x += 7)
+        for (int64_t c = 0; c < 3; ++c) every7.pixels.push_back(crop.pixels[size_t((y * 256 + x) * 3 + c)]);
+    const Diff d = compare(every7, golden(key + ".crop256"));
+    CHECK_MESSAGE(d.count == 0, d.count, " of the sampled bytes differ, by up to ", d.max);
+    uint64_t h = 0xCBF29CE484222325ull;  // FNV-1a over every byte of the crop
+    for (uint8_t b : crop.pixels) h = (h ^ b) * 0x100000001B3ull;
+    CHECK(int64_t(h) == golden(key + ".fnv").to_vector<int64_t>()[0]);
+  }
+}
+
 TEST_CASE("an image already at the crop size is left as it is, and flipping mirrors the columns") {
   Image img{3, 3, 1, {1, 2, 3, 4, 5, 6, 7, 8, 9}};
   CHECK(adm_center_crop(img, 3).pixels == img.pixels);

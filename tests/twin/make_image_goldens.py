@@ -5,7 +5,7 @@ tool; CI never runs it, the small files are committed):
 
 tree/: a tiny class-folder tree of synthetic images as JPEG (4:2:0, 4:4:4, progressive,
 greyscale, CMYK) and PNG (RGB, RGBA, palette, greyscale), the input of `promoe encode` in the
-tests. pillow.npz holds, as uint8 arrays:
+tests. pillow.npz holds, as uint8 arrays (sizes and hashes int64):
 
     <name>.rgb        Image.open(file).convert("RGB") of tree/<name>, (H, W, 3)
     <name>.crop16     center_crop_arr(that, 16), the ADM centre crop (16, 16, 3)
@@ -13,6 +13,13 @@ tests. pillow.npz holds, as uint8 arrays:
     resize<i>.in      a random image (H, W, 3)
     resize<i>.box     its Image.resize((w, h), Image.BOX), w and h in resize<i>.size
     resize<i>.bicubic its Image.resize((w, h), Image.BICUBIC)
+    large<k>.crop256  center_crop_arr to 256 of the patterned image large_pattern(h, w) of
+                      large<k>.size = [h, w] (ImageNet-sized: 375 x 500, 900 x 1200, 500 x 333),
+                      every 7th row and column of it (37, 37, 3)
+    large<k>.fnv      the 64-bit FNV-1a hash of all of that crop's bytes (as int64)
+
+images.npz: arr_0, three uint8 photos (3, 20, 24, 3), and arr_1, their labels [0, 2, 2], the
+array input of `promoe encode`.
 
 center_crop_arr is guided-diffusion's, as the official ProMoE preprocessing uses it. The tree's
 files are also the seeds of the fuzz target fuzz_image (tests/fuzz/seeds/image).
@@ -39,6 +46,23 @@ def center_crop_arr(pil_image: Image.Image, image_size: int) -> np.ndarray:
     crop_y = (arr.shape[0] - image_size) // 2
     crop_x = (arr.shape[1] - image_size) // 2
     return arr[crop_y : crop_y + image_size, crop_x : crop_x + image_size]
+
+
+def large_pattern(h: int, w: int) -> np.ndarray:
+    """An image the C++ test makes too (tests/test_unit_io_image.cpp), so that only its crop is
+    committed: ((31 x + 17 y + 71 c) xor (x y)) mod 256."""
+    y, x, c = np.mgrid[0:h, 0:w, 0:3].astype(np.int64)
+    return (((x * 31 + y * 17 + c * 71) ^ (x * y)) & 255).astype(np.uint8)
+
+
+def fnv1a(data: bytes) -> int:
+    h = 0xCBF29CE484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h - (1 << 64) if h >= 1 << 63 else h
+
+
+LARGE = [(375, 500), (900, 1200), (500, 333)]
 
 
 def photo(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
@@ -98,7 +122,14 @@ def main() -> None:
         arrays[f"resize{i}.size"] = np.array([ow, oh], dtype=np.int64)
         arrays[f"resize{i}.box"] = np.array(img.resize((ow, oh), resample=Image.BOX))
         arrays[f"resize{i}.bicubic"] = np.array(img.resize((ow, oh), resample=Image.BICUBIC))
+    for k, (h, w) in enumerate(LARGE):
+        crop = np.ascontiguousarray(center_crop_arr(Image.fromarray(large_pattern(h, w)), 256))
+        arrays[f"large{k}.size"] = np.array([h, w], dtype=np.int64)
+        arrays[f"large{k}.crop256"] = crop[::7, ::7]
+        arrays[f"large{k}.fnv"] = np.array([fnv1a(crop.tobytes())], dtype=np.int64)
     np.savez_compressed(os.path.join(OUT, "pillow.npz"), **arrays)
+    np.savez(os.path.join(OUT, "images.npz"), np.stack([photo(rng, 20, 24) for _ in range(3)]),
+             np.array([0, 2, 2], dtype=np.int64))
     import PIL
 
     print(f"Pillow {PIL.__version__}: {len(TREE)} images, {len(RESIZES)} resizes")

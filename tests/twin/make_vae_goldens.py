@@ -27,7 +27,8 @@ encode`: two_blocks/encode_golden.safetensors holds, for every image of tests/da
 (make_image_goldens.py) at --size 16, `<relative path>.latent` and `.latent_flip`: diffusers'
 encode(x).latent_dist.parameters (mean and unclamped log-variance over channels, (8, 8, 8)) of
 the image through guided-diffusion's center_crop_arr, ToTensor and Normalize(0.5, 0.5), and of its
-mirror image; its `headroom` is diffusers' float32-vs-float64 error of those. two_blocks_fp16/ is
+mirror image, and likewise `npz/<i>.latent` and `npz/<i>.latent_flip` for image i of
+tests/data/images/images.npz; its `headroom` is diffusers' float32-vs-float64 error of those. two_blocks_fp16/ is
 the same model saved by diffusers as an fp16 variant only (diffusion_pytorch_model.fp16.safetensors),
 with golden.safetensors: x, moments (encoder output) and decoded = decode(z) of that model loaded
 in float32, and f16_values.safetensors: F16 values of every kind (normal, subnormal, zero, -0, inf,
@@ -166,11 +167,12 @@ def write_fuzz_seeds() -> None:
 IMAGES = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "images", "tree"))
 
 
-def preprocess(path: str, size: int) -> torch.Tensor:
+def preprocess(image, size: int) -> torch.Tensor:
     """The official preprocessing's transform of one image file, (3, size, size) in [-1, 1]:
     center_crop_arr, then torchvision's ToTensor (bytes to float32, divided by 255) and
     Normalize(0.5, 0.5) (x.sub_(0.5).div_(0.5)), written out here as torchvision computes them."""
-    arr = center_crop_arr(Image.open(path).convert("RGB"), size)
+    pil = image if isinstance(image, Image.Image) else Image.open(image).convert("RGB")
+    arr = center_crop_arr(pil, size)
     x = torch.from_numpy(np.array(arr)).permute(2, 0, 1).contiguous().to(torch.float32).div(255)
     half = torch.tensor([0.5, 0.5, 0.5], dtype=torch.float32)[:, None, None]
     return x.sub_(half).div_(half)
@@ -180,7 +182,10 @@ def write_encode_golden() -> None:
     folder = os.path.join(OUT, "two_blocks")
     model = AutoencoderKL.from_pretrained(folder).eval()
     names = sorted(TREE)
-    x = torch.stack([preprocess(os.path.join(IMAGES, n), 16) for n in names])
+    arrays = np.load(os.path.join(IMAGES, "..", "images.npz"))["arr_0"]
+    names += [f"npz/{i}" for i in range(len(arrays))]
+    x = torch.stack([preprocess(os.path.join(IMAGES, n), 16) for n in sorted(TREE)] +
+                    [preprocess(Image.fromarray(a), 16) for a in arrays])
     with torch.no_grad():
         moments = model.encode(x).latent_dist.parameters
         flipped = model.encode(x.flip(dims=[3])).latent_dist.parameters
