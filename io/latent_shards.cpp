@@ -46,8 +46,7 @@ int64_t int_field(const json& j, const char* key, int64_t lo, int64_t hi, const 
   const bool outside = v.is_number_unsigned()
                            ? (v.get<uint64_t>() > uint64_t(hi) || (lo > 0 && v.get<uint64_t>() < uint64_t(lo)))
                            : (v.get<int64_t>() < lo || v.get<int64_t>() > hi);
-  if (outside)
-    fail(source, "field \"", key, "\" = ", v.dump(), " is outside [", lo, ", ", hi, "]");
+  if (outside) fail(source, "field \"", key, "\" = ", v.dump(), " is outside [", lo, ", ", hi, "]");
   return v.get<int64_t>();
 }
 
@@ -95,8 +94,8 @@ uint64_t tensor_begin(const json& header, const char* name, const char* dtype, c
   if (!o.is_array() || o.size() != 2 || !o[0].is_number_unsigned() || !o[1].is_number_unsigned())
     fail(source, "tensor ", name, ": data_offsets is not two non-negative integers");
   const uint64_t begin = o[0].get<uint64_t>(), end = o[1].get<uint64_t>();
-  const uint64_t bytes = checked_bytes(checked_numel(std::span<const int64_t>(shape), what),
-                                       std::string(dtype) == "I64" ? 8 : 4, what);
+  const uint64_t bytes =
+      checked_bytes(checked_numel(std::span<const int64_t>(shape), what), std::string(dtype) == "I64" ? 8 : 4, what);
   if (begin > end || end > data_size)
     fail(source, "tensor ", name, ": data_offsets [", begin, ", ", end, "] lie outside the file's ", data_size,
          " data bytes");
@@ -136,7 +135,8 @@ LatentIndex parse_latent_index(const std::string& text, const std::string& sourc
   if (!shape.is_array() || shape.size() != 3) fail(source, "field \"shape\" is not [C, H, W]");
   int64_t dims[3];
   for (int i = 0; i < 3; ++i) {
-    if (!shape[i].is_number_integer() || shape[i].is_number_float()) fail(source, "field \"shape\" holds a non-integer");
+    if (!shape[i].is_number_integer() || shape[i].is_number_float())
+      fail(source, "field \"shape\" holds a non-integer");
     const bool big = shape[i].is_number_unsigned() && shape[i].get<uint64_t>() > uint64_t(kMaxDim);
     if (big || shape[i].get<int64_t>() < 1 || shape[i].get<int64_t>() > kMaxDim)
       fail(source, "field \"shape\" = ", shape.dump(), " has a side outside [1, ", kMaxDim, "]");
@@ -219,7 +219,8 @@ ShardLayout parse_shard_header(const uint8_t* bytes, uint64_t size, const Latent
   const std::vector<int64_t> entry_shape{n, info.channels, info.height, info.width};
   ShardLayout layout;
   layout.latents = data_start + tensor_begin(header, "latents", "F32", entry_shape, data_size, source);
-  if (info.flips) layout.latents_flip = data_start + tensor_begin(header, "latents_flip", "F32", entry_shape, data_size, source);
+  if (info.flips)
+    layout.latents_flip = data_start + tensor_begin(header, "latents_flip", "F32", entry_shape, data_size, source);
   layout.labels = data_start + tensor_begin(header, "labels", "I64", {n}, data_size, source);
   return layout;
 }
@@ -256,8 +257,8 @@ ShardedLatentSet::ShardedLatentSet(const std::string& dir) {
 const ShardedLatentSet::Shard& ShardedLatentSet::locate(int64_t index, int64_t* local) const {
   PROMOE_CHECK(index >= 0 && index < index_.info.size, index_.info.path, ": entry ", index, " is outside [0, ",
                index_.info.size, ")");
-  auto it = std::upper_bound(shards_.begin(), shards_.end(), index,
-                             [](int64_t i, const Shard& s) { return i < s.first; });
+  auto it =
+      std::upper_bound(shards_.begin(), shards_.end(), index, [](int64_t i, const Shard& s) { return i < s.first; });
   const Shard& s = *(it - 1);
   *local = index - s.first;
   return s;

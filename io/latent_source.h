@@ -17,11 +17,11 @@ inline constexpr double kSdVaeScalingFactor = 0.18215;
 struct LatentSetInfo {
   std::string kind;  // "sharded latent set" or "latent npz tree"
   std::string path;
-  int64_t size = 0;                        // entries
+  int64_t size = 0;                             // entries
   int64_t channels = 0, height = 0, width = 0;  // of one stored entry (2C for moments)
-  bool moments = false;                    // entries are posterior moments (mean, logvar)
-  bool flips = false;                      // each entry also has a flipped variant
-  int64_t num_classes = 0;                 // labels lie in [0, num_classes)
+  bool moments = false;                         // entries are posterior moments (mean, logvar)
+  bool flips = false;                           // each entry also has a flipped variant
+  int64_t num_classes = 0;                      // labels lie in [0, num_classes)
   double scaling_factor = kSdVaeScalingFactor;  // moments: model input = posterior sample * this
 
   int64_t entry_floats() const { return channels * height * width; }

@@ -50,8 +50,8 @@ std::pair<Tensor, Tensor> read_entry(const std::string& path, const Shape& expec
     auto it = m.find(names[v]);
     PROMOE_CHECK(it != m.end(), "latent file ", path, " has no member '", names[v], "'");
     const Tensor& t = it->second;
-    PROMOE_CHECK(t.dtype() == DType::F32 && t.dim() == 3, "latent file ", path, ": member '", names[v],
-                 "' is ", describe(t), ", expected float32 (2C, h, w)");
+    PROMOE_CHECK(t.dtype() == DType::F32 && t.dim() == 3, "latent file ", path, ": member '", names[v], "' is ",
+                 describe(t), ", expected float32 (2C, h, w)");
     PROMOE_CHECK(expected.empty() || t.shape() == expected, "latent file ", path, ": member '", names[v], "' is ",
                  describe(t), " but the tree's first entry is ", shape_str(expected));
     pair[v] = raw::contiguous(t);
@@ -83,8 +83,9 @@ LatentNpzTree::LatentNpzTree(const std::string& root) {
     std::sort(names.begin(), names.end());
     found.push_back({folder, std::move(names)});
   }
-  PROMOE_CHECK(!found.empty(), "latent set ", root, " holds no index.json, no latents.safetensors or latents.npy, and no ",
-               "class folder of ", kSuffix, " files");
+  PROMOE_CHECK(!found.empty(), "latent set ", root,
+               " holds no index.json, no latents.safetensors or latents.npy, and no ", "class folder of ", kSuffix,
+               " files");
   const fs::path list = fs::path(root) / "classes.txt";
   std::map<std::string, int64_t> class_of;
   if (fs::exists(list, ec)) {

@@ -25,7 +25,7 @@ class LatentNpzTree final : public LatentSource {
  private:
   LatentSetInfo info_;
   std::vector<std::string> classes_;
-  std::vector<std::string> files_;   // relative to the root: "<class>/<name>"
+  std::vector<std::string> files_;  // relative to the root: "<class>/<name>"
   std::vector<int32_t> labels_;
 };
 

@@ -62,8 +62,8 @@ void write_tree_entry(const std::string& path, int64_t i, const Shape& shape) {
     a.push_back(value(i, k, 0));
     b.push_back(value(i, k, 1));
   }
-  io::write_npz(path, {{"latent", raw::from_vector<float>(a, shape)}, {"latent_flip", raw::from_vector<float>(b, shape)}},
-                true);
+  io::write_npz(
+      path, {{"latent", raw::from_vector<float>(a, shape)}, {"latent_flip", raw::from_vector<float>(b, shape)}}, true);
 }
 
 nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(test::read_bytes(path)); }
@@ -220,13 +220,15 @@ TEST_CASE("latent npz tree: classes are the sorted folder names, or classes.txt;
   expect_error([&] { mixed.read(3, 0, out.data()); }, {"c.latent.npz", "but the tree's first entry is [4, 2, 3]"});
   expect_error([&] { io::LatentNpzTree none(t.file("missing")); }, {"not a directory"});
   fs::create_directories(t.file("bare/x"));
-  expect_error([&] { io::LatentNpzTree none(t.file("bare")); }, {"holds no index.json", "no class folder of .latent.npz files"});
+  expect_error([&] { io::LatentNpzTree none(t.file("bare")); },
+               {"holds no index.json", "no class folder of .latent.npz files"});
 }
 
 TEST_CASE("latents pack: a tree and an in-memory set become sharded sets with the same entries") {
   TempDir t("pack");
   const std::string root = t.file("cache");
-  for (int64_t i = 0; i < 5; ++i) write_tree_entry(root + "/c" + std::to_string(i % 2) + "/" + std::to_string(i) + ".latent.npz", i, {4, 2, 3});
+  for (int64_t i = 0; i < 5; ++i)
+    write_tree_entry(root + "/c" + std::to_string(i % 2) + "/" + std::to_string(i) + ".latent.npz", i, {4, 2, 3});
   io::LatentNpzTree tree(root);
   const io::LatentIndex index = io::pack_latents(root, t.file("packed"), {2, 0});
   CHECK(index.shards.size() == 3);
@@ -254,7 +256,11 @@ TEST_CASE("latents pack: a tree and an in-memory set become sharded sets with th
   CHECK(!plain.info().flips);
   CHECK(plain.info().num_classes == 5);
   CHECK(plain.label(1) == 4);
-  expect_error([&] { io::pack_latents(t.file("l.safetensors"), t.file("few"), {2, 3}); }, {"label 4, outside --num-classes 3"});
+  expect_error(
+      [&] {
+        io::pack_latents(t.file("l.safetensors"), t.file("few"), {2, 3});
+      },
+      {"label 4, outside --num-classes 3"});
 }
 
 TEST_CASE("latent batches: posterior samples are mean + exp(logvar/2) * eps, clamped, times the scale") {

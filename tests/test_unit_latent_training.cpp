@@ -85,7 +85,6 @@ TEST_CASE("streamed training: a sharded set resumes bit for bit, across epoch bo
   second.resume = true;
   CHECK(training::train(second).last_step == 6);
   require_same_checkpoints(t.file("straight"), t.file("resumed"));
-
 }
 
 TEST_CASE("streamed training: the official .latent.npz tree trains, and --limit uses its first entries") {

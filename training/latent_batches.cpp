@@ -59,8 +59,8 @@ LatentBatch latent_batch(const io::LatentSource& source, uint64_t seed, uint64_t
   return b;
 }
 
-LatentBatch latent_routing_examples(const io::LatentSource& source, uint64_t n, int64_t num_classes,
-                                    int64_t per_class, double scale) {
+LatentBatch latent_routing_examples(const io::LatentSource& source, uint64_t n, int64_t num_classes, int64_t per_class,
+                                    double scale) {
   const io::LatentSetInfo& info = source.info();
   PROMOE_CHECK(n <= uint64_t(info.size), "routing examples: ", n, " entries asked of a set of ", info.size);
   std::vector<int64_t> picked, seen(size_t(num_classes), 0);

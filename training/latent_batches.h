@@ -27,12 +27,11 @@ LatentBatch latent_batch(const io::LatentSource& source, uint64_t seed, uint64_t
 
 // One sample from stored entry values (entry_floats() floats) into out (sample floats):
 // moments are drawn with `noise` (C*H*W normals), plain latents copied; both times `scale`.
-void sample_from_entry(const io::LatentSetInfo& info, const float* entry, const float* noise, double scale,
-                       float* out);
+void sample_from_entry(const io::LatentSetInfo& info, const float* entry, const float* noise, double scale, float* out);
 
 // A deterministic set for routing analysis: the first `per_class` entries of each class among the
 // first n, unflipped, moments at their mean (times the scaling factor). images (M, C, H, W), labels (M).
-LatentBatch latent_routing_examples(const io::LatentSource& source, uint64_t n, int64_t num_classes,
-                                    int64_t per_class, double scale = 0);
+LatentBatch latent_routing_examples(const io::LatentSource& source, uint64_t n, int64_t num_classes, int64_t per_class,
+                                    double scale = 0);
 
 }  // namespace promoe::training
