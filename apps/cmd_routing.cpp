@@ -5,9 +5,12 @@
 #include "apps/commands.h"
 #include "apps/option_range.h"
 #include "io/fashion_mnist.h"
+#include "io/latent_source.h"
+#include "io/latent_tree.h"
 #include "io/latents.h"
 #include "training/checkpoint.h"
 #include "training/data_check.h"
+#include "training/latent_batches.h"
 #include "training/routing_report.h"
 
 namespace promoe::apps {
@@ -22,7 +25,8 @@ void add_routing_command(CLI::App& app) {
   auto threads = std::make_shared<int>(2);
   cmd->add_option("--checkpoint", *ckpt, "Checkpoint written by `promoe train`")->required();
   cmd->add_option("--data", *data,
-                  "fashion-mnist (test split), a Fashion-MNIST directory, or latents (.safetensors, .npy, dir)")
+                  "fashion-mnist (test split), a Fashion-MNIST directory, latents (.safetensors, .npy, dir), or a "
+                  "streamed set (sharded folder, .latent.npz tree)")
       ->capture_default_str();
   cmd->add_option("--out", *out, "Output directory")->capture_default_str();
   ranged<int64_t>(cmd->add_option("--per-class", opt->per_class, "Examples of each class"), 1, kMaxExamples)
@@ -43,6 +47,13 @@ void add_routing_command(CLI::App& app) {
       images = fm.images;
       labels = fm.labels;
       for (const char* n : io::fashion_mnist_class_names()) names.push_back(n);
+    } else if (io::is_streamed_latent_set(*data)) {  // the first per-class entries, at their posterior mean
+      std::unique_ptr<io::LatentSource> source = io::open_latent_source(*data);
+      training::LatentBatch b = training::latent_routing_examples(*source, uint64_t(source->info().size),
+                                                                  spec.dit.num_classes, opt->per_class);
+      images = b.x0;
+      labels = b.labels;
+      if (auto* tree = dynamic_cast<const io::LatentNpzTree*>(source.get())) names = tree->class_names();
     } else {
       io::LatentDataset l = io::load_latents(*data);
       images = l.latents;

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Writes a synthetic sharded latent set (docs/LATENTS.md) of a chosen size, for measuring
-streaming: posterior moments (means ~ N(0, 1), log-variances ~ N(-4, 1)) with flipped copies and
-uniform labels. Needs only numpy. Shards are written first, index.json last.
+"""Writes a synthetic latent set (docs/LATENTS.md) of a chosen size, for measuring streaming:
+posterior moments (means ~ N(0, 1), log-variances ~ N(-4, 1)) with flipped copies and uniform
+labels, as a sharded set (shards first, index.json last) or, with --tree, as the official
+ProMoE latent cache (class folders of .latent.npz files). Needs only numpy.
 
   python3 scripts/make_synthetic_latents.py --out /work/synthetic_3g --entries 49152
+  python3 scripts/make_synthetic_latents.py --out /work/synthetic_tree --entries 2000 --classes 10 --tree
 """
 import argparse
 import json
@@ -36,11 +38,21 @@ def main():
     p.add_argument("--classes", type=int, default=1000)
     p.add_argument("--shard-size", type=int, default=1024)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tree", action="store_true", help="write ROOT/nXXXXX/IMAGE.latent.npz files instead")
     a = p.parse_args()
     shape = [int(s) for s in a.shape.split(",")]
     half = shape[0] // 2
     os.makedirs(a.out, exist_ok=False)
     rng = np.random.default_rng(a.seed)
+    if a.tree:
+        for i in range(a.entries):
+            x = rng.standard_normal((2, *shape), dtype=np.float32)
+            x[:, half:] -= 4.0
+            folder = os.path.join(a.out, "n%05d" % rng.integers(0, a.classes))
+            os.makedirs(folder, exist_ok=True)
+            np.savez_compressed(os.path.join(folder, "img%07d.latent.npz" % i), latent=x[0], latent_flip=x[1])
+        print("wrote %s: %d .latent.npz files %s" % (a.out, a.entries, shape))
+        return
     shards, left = [], a.entries
     while left > 0:
         n = min(a.shard_size, left)
