@@ -17,6 +17,7 @@ packages=(
   zlib1g-dev         # reading the gzipped IDX files
   clang-format       # the tree's style, checked by the tests (scripts/format.sh)
   dataset-fashion-mnist  # the default training data
+  libopenmpi-dev openmpi-bin  # multi-process training (mpirun -np N promoe train)
 )
 
 missing=()
