@@ -4,6 +4,7 @@
 #include "apps/commands.h"
 #include "apps/model_options.h"
 #include "apps/option_range.h"
+#include "dist/communicator.h"
 #include "io/png.h"
 #include "training/checkpoint.h"
 #include "training/sampling.h"
@@ -28,7 +29,13 @@ void add_train_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--objective", o->objective, "rf (rectified flow) or ddpm")->capture_default_str();
   ranged<int64_t>(cmd->add_option("--steps", o->steps, "Total optimizer steps"), 1, kMaxSteps)->capture_default_str();
-  ranged<int64_t>(cmd->add_option("--batch", o->batch, "Batch size"), 1, kMaxBatch)->capture_default_str();
+  ranged<int64_t>(cmd->add_option("--batch", o->batch, "Global batch size (under mpirun each rank takes its share)"), 1,
+                  kMaxBatch)
+      ->capture_default_str();
+  ranged(cmd->add_option("--bucket-mb", o->bucket_mb,
+                         "Under mpirun: gradient MiB per all-reduce, started during backward (0: one after it)"),
+         0.0, 1024.0)
+      ->capture_default_str();
   ranged(cmd->add_option("--lr", o->lr, "AdamW learning rate (any finite positive value)"),
          std::numeric_limits<double>::denorm_min(), std::numeric_limits<double>::max())
       ->capture_default_str();
@@ -62,6 +69,8 @@ void add_train_command(CLI::App& app) {
       cmd->add_option("--stop-after", o->stop_after, "Stop this run after N steps (resume later with --resume)"), 1,
       kMaxSteps);
   cmd->add_flag("--resume", o->resume, "Continue from <out>/checkpoint.safetensors");
+  cmd->add_flag("--global-routing-losses", o->global_routing_losses,
+                "Under mpirun: routing losses over all ranks' tokens (default: per rank, as the official code)");
   add_threads_option(cmd, *threads);
   cmd->add_option("--device", o->device, "cpu or cuda")->capture_default_str();
   cmd->add_option("--precision", o->precision,
@@ -80,6 +89,7 @@ void add_train_command(CLI::App& app) {
     set_threads(*threads);
     o->progress = !*quiet;
     training::TrainSummary s = training::train(*o);
+    if (!dist::is_root()) return;  // rank 0 reports and samples the grid
     std::printf("trained steps %lld..%lld, last loss %.5f, checkpoint %s\n", (long long)s.first_step,
                 (long long)s.last_step, s.final_loss, s.checkpoint.c_str());
     if (grid->per_class <= 0 || s.last_step < o->steps) return;

@@ -4,7 +4,27 @@
 
 #include "apps/commands.h"
 #include "apps/parse_errors.h"
+#include "dist/communicator.h"
 #include "tensor/error.h"
+
+namespace {
+// The error line, and the exit status. Under mpirun with several ranks the failing rank names
+// itself and ends the whole job (MPI_Abort), so that no other rank waits forever in a collective.
+int fail(const char* what) {
+  bool several = false;
+  try {
+    several = promoe::dist::launched_by_mpi() && promoe::dist::world().size() > 1;
+  } catch (const std::exception&) {  // started by mpirun, but no MPI in this build: report the first error
+  }
+  if (!several) {
+    std::fprintf(stderr, "promoe: error: %s\n", what);
+    return 1;
+  }
+  promoe::dist::Communicator& w = promoe::dist::world();
+  std::fprintf(stderr, "promoe: error: rank %d of %d: %s\n", w.rank(), w.size(), what);
+  w.abort(1);
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   promoe::apps::tune_openmp_wait(argv);
@@ -44,12 +64,8 @@ int main(int argc, char** argv) {
     return 1;
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
-  } catch (const promoe::Error& e) {
-    std::fprintf(stderr, "promoe: error: %s\n", e.what());
-    return 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "promoe: error: %s\n", e.what());
-    return 1;
+  } catch (const std::exception& e) {  // promoe::Error and everything else
+    return fail(e.what());
   }
   return 0;
 }

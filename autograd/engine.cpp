@@ -9,6 +9,7 @@ namespace promoe {
 
 namespace {
 thread_local bool g_grad_enabled = true;
+thread_local GradReadyHook g_grad_ready;
 
 void accumulate(Tensor& slot, const Tensor& g) { slot = slot.defined() ? raw::add(slot, g) : g; }
 
@@ -25,6 +26,11 @@ bool exclusively_owned(const Tensor& t) {
 bool grad_enabled() { return g_grad_enabled; }
 NoGradGuard::NoGradGuard() : prev_(g_grad_enabled) { g_grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { g_grad_enabled = prev_; }
+
+GradReadyHookGuard::GradReadyHookGuard(GradReadyHook hook) : prev_(std::move(g_grad_ready)) {
+  g_grad_ready = std::move(hook);
+}
+GradReadyHookGuard::~GradReadyHookGuard() { g_grad_ready = std::move(prev_); }
 
 bool needs_grad(const std::vector<Tensor>& inputs) {
   if (!g_grad_enabled) return false;
@@ -77,8 +83,10 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const {
   PROMOE_CHECK(seed.shape() == shape(), "backward: gradient ", describe(seed), " does not match ", describe(*this));
   std::shared_ptr<Node> root = grad_fn() ? grad_fn() : std::make_shared<AccumulateGrad>(impl_ptr());
 
-  // Count, for every reachable node, how many edges lead into it.
+  // Count, for every reachable node, how many edges lead into it, and for every leaf how many
+  // AccumulateGrad nodes feed it (each use of a leaf in an op records one).
   std::unordered_map<Node*, int> deps;
+  std::unordered_map<TensorImpl*, int> leaf_nodes;
   std::vector<Node*> stack{root.get()};
   deps[root.get()] = 0;
   while (!stack.empty()) {
@@ -89,10 +97,14 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const {
       if (deps.find(nx.get()) == deps.end()) {
         deps[nx.get()] = 0;
         stack.push_back(nx.get());
+        if (auto* acc = dynamic_cast<AccumulateGrad*>(nx.get())) ++leaf_nodes[acc->leaf.get()];
       }
       ++deps[nx.get()];
     }
   }
+
+  if (auto* acc = dynamic_cast<AccumulateGrad*>(root.get())) ++leaf_nodes[acc->leaf.get()];
+  const GradReadyHook hook = g_grad_ready;
 
   std::unordered_map<Node*, Tensor> pending{{root.get(), seed}};
   std::vector<Node*> ready{root.get()};
@@ -113,6 +125,8 @@ void Tensor::backward(const Tensor& grad, bool retain_graph) const {
       if (i < grads.size() && grads[i].defined()) accumulate(pending[nx], grads[i]);
       if (--deps[nx] == 0) ready.push_back(nx);
     }
+    if (auto* acc = dynamic_cast<AccumulateGrad*>(n); acc && --leaf_nodes[acc->leaf.get()] == 0 && hook)
+      hook(Tensor(acc->leaf));
     if (!retain_graph) n->release();
   }
 }

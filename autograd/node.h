@@ -53,6 +53,23 @@ class NoGradGuard {
   bool prev_;
 };
 
+// Called by backward on the thread that runs it, once for every leaf the graph reaches, as soon as
+// the leaf's gradient for this backward is final (the last of its AccumulateGrad nodes has run, so
+// every path into it has been summed into .grad; .grad stays undefined when no gradient arrived).
+// Data-parallel training starts reducing a gradient there while backward goes on. A hook is
+// installed for the current thread while its guard lives.
+using GradReadyHook = std::function<void(const Tensor& leaf)>;
+class GradReadyHookGuard {
+ public:
+  explicit GradReadyHookGuard(GradReadyHook hook);
+  ~GradReadyHookGuard();
+  GradReadyHookGuard(const GradReadyHookGuard&) = delete;
+  GradReadyHookGuard& operator=(const GradReadyHookGuard&) = delete;
+
+ private:
+  GradReadyHook prev_;
+};
+
 // True when grad mode is on and some input requires grad.
 bool needs_grad(std::initializer_list<Tensor> inputs);
 bool needs_grad(const std::vector<Tensor>& inputs);

@@ -54,8 +54,10 @@ Tensor ProMoETC::forward(const Tensor& u, const Tensor& labels, int64_t block, n
 
   if (ctx.aux) {
     if (cfg.load_balance_coef > 0) {  // §2.8: conditional tokens only
-      Tensor lb = nc > 0 ? load_balance_loss(cfg.router_weight_mode == RouterWeightMode::Softmax ? S : softmax(S, 1), J)
-                         : raw::scalar(0.0, u.dtype(), u.device());
+      Tensor probs = nc > 0 ? (cfg.router_weight_mode == RouterWeightMode::Softmax ? S : softmax(S, 1)) : Tensor();
+      Tensor lb = ctx.replica_sum ? load_balance_loss_global(probs, J, E, *ctx.replica_sum, u.dtype(), u.device())
+                  : nc > 0        ? load_balance_loss(probs, J)
+                                  : raw::scalar(0.0, u.dtype(), u.device());
       add_aux_loss(ctx, "lb", block, lb, cfg.load_balance_coef);
     }
     if (cfg.rcl_lambda > 0) {  // §2.6
@@ -66,8 +68,10 @@ Tensor ProMoETC::forward(const Tensor& u, const Tensor& labels, int64_t block, n
           rows.push_back(cond_rows[i]);
           members.push_back(J[i * K + k]);
         }
-      add_aux_loss(ctx, "rcl", block, token_choice_rcl(U, cluster_centers, rows, members, cfg.rcl_temperature),
-                   cfg.rcl_lambda);
+      Tensor rcl = ctx.replica_sum ? token_choice_rcl_global(U, cluster_centers, rows, members, cfg.rcl_temperature,
+                                                             *ctx.replica_sum)
+                                   : token_choice_rcl(U, cluster_centers, rows, members, cfg.rcl_temperature);
+      add_aux_loss(ctx, "rcl", block, rcl, cfg.rcl_lambda);
     }
   }
   if (ctx.record) {

@@ -122,4 +122,65 @@ Tensor load_balance_loss(const Tensor& probs, const std::vector<int64_t>& assign
   return sum(mean(probs, {0}) * ft);
 }
 
+Tensor sum_over_replicas(const Tensor& x, nn::ReplicaSum& ranks) {
+  Tensor out = ranks.sum(raw::contiguous(x.detach()));
+  const double n = double(ranks.replicas());
+  return record(out, "sum_over_replicas", {x}, [n](const Tensor& g) { return std::vector<Tensor>{g * n}; });
+}
+
+namespace {
+// Per-expert counts summed over the ranks.
+std::vector<int64_t> global_counts(const std::vector<int64_t>& experts, int64_t E, nn::ReplicaSum& ranks,
+                                   const char* what) {
+  std::vector<int64_t> c(E, 0);
+  for (int64_t e : experts) {
+    PROMOE_CHECK(e >= 0 && e < E, what, ": expert ", e, " out of range for ", E);
+    ++c[e];
+  }
+  return ranks.sum(raw::from_vector(c, {E})).to_vector<int64_t>();
+}
+}  // namespace
+
+Tensor token_choice_rcl_global(const Tensor& U, const Tensor& P, const std::vector<int64_t>& member_rows,
+                               const std::vector<int64_t>& member_experts, double tau, nn::ReplicaSum& ranks) {
+  PROMOE_CHECK(member_rows.size() == member_experts.size(), "token_choice_rcl: ", member_rows.size(), " rows but ",
+               member_experts.size(), " experts");
+  const int64_t E = P.size(0), T = U.size(0), D = U.size(1);
+  const std::vector<int64_t> counts = global_counts(member_experts, E, ranks, "token_choice_rcl");
+  std::vector<int64_t> slot(E, -1), valid;
+  for (int64_t e = 0; e < E; ++e)
+    if (counts[e] > 0) {
+      slot[e] = int64_t(valid.size());
+      valid.push_back(e);
+    }
+  const int64_t Na = int64_t(valid.size());
+  if (Na < 2) return raw::scalar(0.0, U.dtype(), U.device());  // on every rank alike: a constant (§2.6 step 4)
+  // The local member sums (Na, D) as one product with the (Na, T) membership matrix.
+  std::vector<double> a(size_t(Na * T), 0.0);
+  for (size_t m = 0; m < member_rows.size(); ++m) a[size_t(slot[member_experts[m]] * T + member_rows[m])] += 1.0;
+  Tensor A = raw::to(raw::from_vector(a, {Na, T}, U.device()), U.dtype());
+  Tensor sums = member_rows.empty() ? raw::zeros({Na, D}, U.dtype(), U.device()) : matmul(A, U);
+  std::vector<double> inv(Na);
+  for (int64_t v = 0; v < Na; ++v) inv[v] = 1.0 / double(counts[valid[v]]);
+  Tensor means = sum_over_replicas(sums, ranks) * raw::to(raw::from_vector(inv, {Na, 1}, U.device()), U.dtype());
+  Tensor pv = Na == E ? P : index_select(P, 0, raw::from_vector(valid, {Na}, P.device()));
+  return contrastive_loss(pv, means, tau);
+}
+
+Tensor load_balance_loss_global(const Tensor& probs, const std::vector<int64_t>& assigned, int64_t E,
+                                nn::ReplicaSum& ranks, DType dtype, Device device) {
+  PROMOE_CHECK(!probs.defined() || (probs.dim() == 2 && probs.size(1) == E), "load_balance_loss: probs must be (n, ", E,
+               "), got ", describe(probs));
+  const std::vector<int64_t> counts = global_counts(assigned, E, ranks, "load_balance_loss");
+  const int64_t rows = ranks.sum(raw::from_vector(std::vector<int64_t>{probs.defined() ? probs.size(0) : 0}, {1}))
+                           .to_vector<int64_t>()[0];
+  int64_t slots = 0;
+  for (int64_t c : counts) slots += c;
+  if (rows == 0 || slots == 0) return raw::scalar(0.0, dtype, device);
+  std::vector<double> f(E);  // f_i = E * (slots assigned to i) / slots, divided by the rows of the mean
+  for (int64_t e = 0; e < E; ++e) f[e] = double(E) * double(counts[e]) / double(slots) / double(rows);
+  Tensor local = probs.defined() && probs.size(0) > 0 ? sum(probs, {0}) : raw::zeros({E}, dtype, device);
+  return sum(sum_over_replicas(local, ranks) * raw::to(raw::from_vector(f, {E}, device), dtype));
+}
+
 }  // namespace promoe::moe

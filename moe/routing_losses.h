@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "autograd/ops.h"
+#include "nn/dit.h"
 
 namespace promoe::moe {
 
@@ -34,5 +35,20 @@ Tensor token_choice_rcl(const Tensor& U, const Tensor& P, const std::vector<int6
 // Load balance sum_i f_i * mean_t(probs[t, i]), f_i = E * (slots assigned to i) / (rows * K).
 // probs (n, E) differentiable; assigned (n * K) expert ids of the top-k slots (constants).
 Tensor load_balance_loss(const Tensor& probs, const std::vector<int64_t>& assigned);
+
+// The same two losses over the global batch of a data-parallel job: the per-expert token counts,
+// the per-expert sums of the member rows (RCL) and of the routing probabilities (load balance) are
+// summed over the ranks (`ranks`) before the loss is formed, so N ranks holding B/N images each
+// compute the loss one process computes on all B. Every rank gets the same loss; the backward of
+// the sum over ranks multiplies by the rank count, so that the averaged gradients equal one
+// process's. Every rank must call these in the same order (they communicate), also with no member
+// rows or no conditional tokens of its own.
+Tensor token_choice_rcl_global(const Tensor& U, const Tensor& P, const std::vector<int64_t>& member_rows,
+                               const std::vector<int64_t>& member_experts, double tau, nn::ReplicaSum& ranks);
+// probs (n, E), n >= 0 (undefined for n = 0: pass num_experts).
+Tensor load_balance_loss_global(const Tensor& probs, const std::vector<int64_t>& assigned, int64_t num_experts,
+                                nn::ReplicaSum& ranks, DType dtype, Device device);
+// Differentiable sum over the ranks: forward ranks.sum(x), backward g · ranks.replicas().
+Tensor sum_over_replicas(const Tensor& x, nn::ReplicaSum& ranks);
 
 }  // namespace promoe::moe

@@ -49,8 +49,13 @@ Tensor TokenChoiceMoE::forward(const Tensor& u, const Tensor& labels, int64_t bl
   if (K > 1 && cfg.norm_topk_prob) G = G / (sum(G, {1}, true) + 1e-20);
   Tensor O = run_experts(U, from_slots(top.indices, G), *experts, shared_expert);
 
-  if (ctx.aux && cfg.load_balance_coef > 0)
-    add_aux_loss(ctx, "lb", block, load_balance_loss(scores, top.indices.to_vector<int64_t>()), cfg.load_balance_coef);
+  if (ctx.aux && cfg.load_balance_coef > 0) {
+    const std::vector<int64_t> assigned = top.indices.to_vector<int64_t>();
+    Tensor lb = ctx.replica_sum ? load_balance_loss_global(scores, assigned, cfg.num_experts, *ctx.replica_sum,
+                                                           u.dtype(), u.device())
+                                : load_balance_loss(scores, assigned);
+    add_aux_loss(ctx, "lb", block, lb, cfg.load_balance_coef);
+  }
   if (ctx.record) add_route_record(ctx, block, top.indices.to_vector<int64_t>(), G.to_vector<double>(), {B, N, K}, u);
   return reshape(O, {B, N, dim});
 }

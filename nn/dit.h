@@ -37,8 +37,18 @@ struct RouteRecord {
 // What one forward pass reports besides its output: auxiliary losses (already weighted by their
 // coefficient, keyed "rcl.blocks.3"), and, on request, per-block records for parity checks and
 // routing analytics (block outputs "act.blocks.3.out", routes "route.blocks.3.idx").
+// Sums a tensor over the ranks of a data-parallel job (every rank gets the same result, on the
+// tensor's device): the hook through which routing losses see the global batch
+// (--global-routing-losses; moe/routing_losses.h). The training layer implements it on dist/.
+struct ReplicaSum {
+  virtual ~ReplicaSum() = default;
+  virtual Tensor sum(const Tensor& t) = 0;  // a new tensor; t is contiguous
+  virtual int replicas() const = 0;
+};
+
 struct ForwardContext {
   Generator* generator = nullptr;                              // class dropout in training
+  ReplicaSum* replica_sum = nullptr;                           // set: routing losses over all ranks' tokens
   bool aux = false;                                            // compute auxiliary (routing) losses, as in training
   bool record = false;                                         // fill `records`
   std::vector<std::pair<std::string, Tensor>> aux_losses;      // weighted, differentiable

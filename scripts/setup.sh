@@ -18,6 +18,7 @@ packages=(
   libjpeg62-turbo-dev  # decoding JPEG images (promoe encode)
   clang-format       # the tree's style, checked by the tests (scripts/format.sh)
   dataset-fashion-mnist  # the default training data
+  libopenmpi-dev openmpi-bin  # multi-process training (mpirun -np N promoe train)
 )
 
 missing=()

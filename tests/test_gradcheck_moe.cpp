@@ -383,3 +383,48 @@ TEST_CASE("gradcheck: token-choice and expert-choice baselines") {
   GradcheckResult r2 = gradcheck(g, in2, {1e-6, 1e-6, 1e-5});
   CHECK_MESSAGE(r2.ok, r2.report);
 }
+
+namespace {
+// A job of `n` identical ranks as one rank sees it: every sum over the ranks is n times its own.
+struct IdenticalRanks final : nn::ReplicaSum {
+  explicit IdenticalRanks(int n) : n(n) {}
+  Tensor sum(const Tensor& t) override { return raw::mul(t, raw::scalar(double(n), t.dtype(), t.device())); }
+  int replicas() const override { return n; }
+  int n;
+};
+}  // namespace
+
+TEST_CASE("gradcheck: routing losses over the global batch equal the per-rank ones when every rank is alike") {
+  Generator gen(12);
+  const int64_t T = 9, D = 5, E = 4;
+  Tensor U = param64(gen, {T, D}), P = param64(gen, {E, D}), z = param64(gen, {6, E});
+  const std::vector<int64_t> rows{0, 1, 2, 3, 4, 4, 5, 6, 8}, ex{0, 2, 3, 2, 0, 3, 0, 3, 2};
+  const std::vector<int64_t> assigned{0, 1, 1, 2, 0, 0, 2, 1, 1, 1, 0, 3};
+  auto rcl = [&](const Inputs& x) { return moe::token_choice_rcl(x[0], x[1], rows, ex, 0.07); };
+  auto lb = [&](const Inputs& x) { return moe::load_balance_loss(softmax(x[0], 1), assigned); };
+  for (int n : {1, 3}) {
+    CAPTURE(n);
+    IdenticalRanks ranks(n);
+    auto rcl_global = [&](const Inputs& x) { return moe::token_choice_rcl_global(x[0], x[1], rows, ex, 0.07, ranks); };
+    auto lb_global = [&](const Inputs& x) {
+      return moe::load_balance_loss_global(softmax(x[0], 1), assigned, E, ranks, DType::F64, Device::cpu());
+    };
+    {
+      NoGradGuard ng;
+      CHECK(rel_diff(rcl_global({U, P}), rcl({U, P})) < 1e-13);
+      CHECK(rel_diff(lb_global({z}), lb({z})) < 1e-13);
+    }
+    std::vector<Tensor> ga = grads_of(rcl_global, {U, P}), gb = grads_of(rcl, {U, P});
+    CHECK(rel_diff(ga[0], gb[0]) < 1e-12);
+    CHECK(rel_diff(ga[1], gb[1]) < 1e-12);
+    CHECK(rel_diff(grads_of(lb_global, {z})[0], grads_of(lb, {z})[0]) < 1e-12);
+    GradcheckResult r = gradcheck(rcl_global, {U, P}, {1e-6, 1e-6, 1e-5});
+    CHECK_MESSAGE(r.ok, r.report);
+    r = gradcheck(lb_global, {z});
+    CHECK_MESSAGE(r.ok, r.report);
+  }
+  // A rank without member rows or conditional tokens still joins the sums and gets the loss.
+  IdenticalRanks two(2);
+  CHECK(moe::token_choice_rcl_global(U, P, {}, {}, 0.07, two).item() == 0.0);
+  CHECK(moe::load_balance_loss_global(Tensor(), {}, E, two, DType::F64, Device::cpu()).item() == 0.0);
+}

@@ -19,6 +19,7 @@
 #include "tensor/precision.h"
 #include "training/checkpoint.h"
 #include "training/data_check.h"
+#include "training/data_parallel.h"
 #include "training/latent_batches.h"
 #include "training/progress.h"
 #include "training/routing_report.h"
@@ -152,11 +153,16 @@ TrainSummary train(const TrainOptions& o) {
   NamedTensors params = model->named_parameters();
   nn::AdamW opt(params, {o.lr, 0.9, 0.999, 1e-8, o.weight_decay});
   nn::Ema ema(params, o.ema_decay);
-  Generator gen(o.seed + 1);
+  DataParallel dp(params, device, o.batch, int64_t(o.bucket_mb * 1024 * 1024));
+  dp.broadcast_parameters();
+  if (dp.ranks() > 1 && dp.is_root() && o.progress)
+    std::printf("data parallel: %d ranks x batch %lld, %.2f MB of gradients per step in %lld all-reduces\n", dp.ranks(),
+                (long long)dp.shard().count, double(dp.gradient_bytes_per_step()) / 1e6, (long long)dp.buckets());
+  uint64_t seed = o.seed;  // the key of every draw (training/step_draws.h); a resumed run keeps its own
 
   std::filesystem::create_directories(o.out);
   const std::string ckpt = o.out + "/checkpoint.safetensors", log_path = o.out + "/log.jsonl";
-  io::remove_stale_temp_files(ckpt);
+  if (dp.is_root()) io::remove_stale_temp_files(ckpt);
   int64_t step = 0;
   // What a failure message points the user to: a checkpoint that really holds this run's finite
   // state (save_checkpoint refuses non-finite ones), or the fact that none was written yet.
@@ -165,8 +171,8 @@ TrainSummary train(const TrainOptions& o) {
     PROMOE_CHECK(std::filesystem::exists(ckpt), "train: --resume given but ", ckpt, " does not exist");
     CheckpointState s = load_checkpoint(ckpt, *model, &ema, &opt, model_config);
     step = s.step;
-    gen.set_state(s.rng_seed, s.rng_offset);
-    truncate_log_to_step(log_path, step);
+    seed = s.rng_seed;
+    if (dp.is_root()) truncate_log_to_step(log_path, step);
     last_good = "The last good checkpoint is " + ckpt + " (step " + std::to_string(step) + ").";
   }
   auto diverged = [&](const std::string& what, int64_t at) {
@@ -174,7 +180,7 @@ TrainSummary train(const TrainOptions& o) {
   };
   auto save = [&](int64_t at, double grad_norm) {
     try {
-      save_checkpoint(ckpt, *model, ema, opt, {model_config, o.to_json(), at, gen.seed(), gen.offset()});
+      if (dp.is_root()) save_checkpoint(ckpt, *model, ema, opt, {model_config, o.to_json(), at, seed, 0});
     } catch (const NonFiniteState& e) {
       diverged(
           "the update left non-finite values in " + e.tensor + " (gradient norm " + std::to_string(grad_norm) + ")",
@@ -183,41 +189,47 @@ TrainSummary train(const TrainOptions& o) {
     last_good = "The last good checkpoint is " + ckpt + " (step " + std::to_string(at) + ").";
   };
 
-  std::ofstream log(log_path, o.resume ? std::ios::app : std::ios::trunc);
-  PROMOE_CHECK(log, "train: cannot write ", o.out, "/log.jsonl");
+  std::ofstream log;
+  if (dp.is_root()) {
+    log.open(log_path, o.resume ? std::ios::app : std::ios::trunc);
+    PROMOE_CHECK(log, "train: cannot write ", o.out, "/log.jsonl");
+  }
   const diffusion::GaussianDiffusion ddpm = diffusion::GaussianDiffusion::create("");
-  Progress progress(o.steps, step, o.progress);
+  Progress progress(o.steps, step, o.progress && dp.is_root());
   TrainSummary summary{step, step, 0, ckpt};
   const int64_t n = data.stream ? data.stream_size : data.images.size(0);
-  std::printf("data: %s\n", describe_data(data, n).c_str());
-  std::fflush(stdout);
+  if (dp.is_root()) {
+    std::printf("data: %s\n", describe_data(data, n).c_str());
+    std::fflush(stdout);
+  }
   const int64_t end = o.stop_after > 0 ? std::min(o.steps, step + o.stop_after) : o.steps;
   double loss_sum = 0;
   int64_t loss_count = 0;
 
   while (step < end) {
-    Tensor x0, y;
-    if (data.stream) {  // keyed by (seed, step, position): no stream state to save
-      LatentBatch b =
-          latent_batch(*data.stream, o.seed, uint64_t(n), uint64_t(step), uint64_t(o.batch), o.latent_scale);
-      x0 = raw::to(b.x0, device);
-      y = raw::to(b.labels, device);
+    StepBatch b;
+    if (data.stream) {  // entries in epoch order, posterior draws keyed by (seed, position)
+      const BatchShard& shard = dp.shard();
+      LatentBatch l = latent_batch(*data.stream, seed, uint64_t(n), uint64_t(step), uint64_t(o.batch), o.latent_scale,
+                                   uint64_t(shard.begin), uint64_t(shard.count));
+      b = draw_step_noise(seed, step, shard, raw::to(l.x0, device), raw::to(l.labels, device), o.objective == "rf",
+                          ddpm.num_timesteps, device);
     } else {
-      Tensor idx = gen.randint({o.batch}, 0, n);
-      x0 = raw::to(raw::index_select(data.images, 0, idx), device);
-      y = raw::to(raw::index_select(data.labels, 0, idx), device);
+      b = draw_step_batch(seed, step, dp.shard(), data.images, data.labels, o.objective == "rf", ddpm.num_timesteps,
+                          device);
     }
     double loss_value = 0, aux_value = 0;
     {
       GemmPrecisionGuard gemms(precision);  // the products of forward and backward
       nn::ForwardContext ctx;
-      ctx.generator = &gen;
+      ctx.generator = &b.class_dropout;
+      if (o.global_routing_losses) ctx.replica_sum = &dp.replica_sum();
       ctx.aux = true;
       auto denoiser = [&](const Tensor& x, const Tensor& t, const Tensor& labels) {
         return model->forward(x, t, labels, ctx);
       };
-      Tensor loss = o.objective == "rf" ? diffusion::rf_training_loss(denoiser, x0, y, gen).loss
-                                        : ddpm.training_losses(denoiser, x0, y, gen).loss;
+      Tensor loss = o.objective == "rf" ? diffusion::rf_training_loss(denoiser, b.x0, b.y, b.sigma, b.noise).loss
+                                        : ddpm.training_losses(denoiser, b.x0, b.y, b.t, b.noise).loss;
       Tensor total = loss;
       for (auto& [name, aux] : ctx.aux_losses) {
         total = total + aux;
@@ -226,8 +238,11 @@ TrainSummary train(const TrainOptions& o) {
       loss_value = loss.item();
       if (!std::isfinite(loss_value) || !std::isfinite(aux_value))
         diverged("the loss became " + std::to_string(loss_value + aux_value), step + 1);
-      total.backward();
+      dp.backward(total);
     }
+    const std::vector<double> means = dp.mean({loss_value, aux_value});  // of the global batch
+    loss_value = means[0];
+    aux_value = means[1];
     // The norm is computed with or without clipping: a non-finite gradient must not reach the
     // optimizer moments.
     const nn::GradClip clip = nn::grad_clip(params, o.clip > 0 ? o.clip : std::numeric_limits<double>::infinity());
@@ -244,9 +259,10 @@ TrainSummary train(const TrainOptions& o) {
     progress.update(step, loss_value);
     const bool val_due = o.val_every > 0 && step % o.val_every == 0;  // on fixed steps, so resumed logs match
     const bool routing_due = spec.moe && (o.routing_every > 0 ? step % o.routing_every == 0 : step == o.steps);
-    const nlohmann::json specialisation =
-        routing_due ? write_routing(*model, spec, data, o.latent_scale, o.out + "/routing") : nlohmann::json();
-    if (step % o.log_every == 0 || step == end || val_due || routing_due) {
+    const nlohmann::json specialisation = routing_due && dp.is_root()
+                                              ? write_routing(*model, spec, data, o.latent_scale, o.out + "/routing")
+                                              : nlohmann::json();
+    if (dp.is_root() && (step % o.log_every == 0 || step == end || val_due || routing_due)) {
       nlohmann::json line{{"step", step},
                           {"loss", loss_sum / double(loss_count)},
                           {"aux", aux_value},
@@ -256,6 +272,8 @@ TrainSummary train(const TrainOptions& o) {
       if (val_due) line["val_loss"] = validation_loss(*model, o.objective, held_out.images, held_out.labels);
       if (routing_due) line["specialisation"] = specialisation;
       log << line.dump() << "\n" << std::flush;
+    }
+    if (step % o.log_every == 0 || step == end || val_due || routing_due) {
       loss_sum = 0;
       loss_count = 0;
     }

@@ -1,6 +1,8 @@
 // The training loop behind `promoe train`: data, objective (rectified flow or DDPM), AdamW with
 // optional warm-up, global-norm clipping, EMA, class dropout, JSONL log, progress bar, atomic
 // checkpoints and exact resume, fp32 or bf16 mixed-precision products. A fixed seed gives identical runs.
+// Started by mpirun, every rank trains its share of the global batch (training/data_parallel.h;
+// docs/DISTRIBUTED.md); the random draws depend on (seed, step, sample position) only.
 #pragma once
 #include <string>
 
@@ -36,6 +38,11 @@ struct TrainOptions {
   std::string device = "cpu";      // cpu or cuda
   std::string precision = "fp32";  // matrix products: fp32 | bf16 (mixed, fp32 master weights; tensor/precision.h)
   bool progress = true;
+  double bucket_mb = 4;
+  // Several ranks: routing losses (RCL, load balance) over the global batch instead of per rank
+  // (the official code's default, kept here); token-choice layers.
+  bool global_routing_losses =
+      false;  // several ranks: gradient MiB per all-reduce started during backward (0: one after it)
   std::string to_json() const;
 };
 
