@@ -18,9 +18,6 @@ namespace {
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
-}  // namespace
-
-namespace {
 
 // One model call's worth of samples: rows [at, at + n) of the labels, and their initial noise
 // where it is drawn (or given) before sampling.
