@@ -1,13 +1,13 @@
 // The CPU's job runner (tensor/jobs.h): one OpenMP thread per job at a time. Inside a job the
 // thread's own OpenMP thread count is 1, so the kernels' parallel loops run on it alone, and
 // oneDNN's and Eigen's GEMMs, which see the enclosing parallel region, stay single-threaded too.
+#include "tensor/jobs.h"
+
 #include <omp.h>
 
 #include <algorithm>
 #include <exception>
 #include <mutex>
-
-#include "tensor/jobs.h"
 
 namespace promoe {
 
