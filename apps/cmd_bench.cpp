@@ -6,6 +6,7 @@
 
 #include "apps/bench_moe.h"
 #include "apps/bench_runtime.h"
+#include "apps/bench_sample.h"
 #include "apps/commands.h"
 #include "apps/model_options.h"
 #include "apps/option_range.h"
@@ -107,8 +108,8 @@ void bench_steps(const std::vector<std::string>& presets, const training::Config
 
 void add_bench_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("bench",
-                                 "Benchmarks: --what runtime (kernels), step (training steps) or moe (one MoE "
-                                 "layer against a dense MLP of equal FLOPs)");
+                                 "Benchmarks: --what runtime (kernels), step (training steps), moe (one MoE "
+                                 "layer against a dense MLP of equal FLOPs) or sample (generating samples)");
   auto what = std::make_shared<std::string>("step");
   auto presets = std::make_shared<std::vector<std::string>>(std::vector<std::string>{"ProMoE-Tiny", "Dense-Tiny"});
   auto batch = std::make_shared<int64_t>(16);
@@ -118,19 +119,35 @@ void add_bench_command(CLI::App& app) {
   auto precision = std::make_shared<std::string>("fp32");
   auto peak = std::make_shared<double>(0.0);
   auto edits = std::make_shared<training::ConfigEdits>();
+  auto sample = std::make_shared<SampleBenchOptions>();
   cmd->add_option("--device", *device, "cpu or cuda (step)")->capture_default_str();
   ranged(cmd->add_option("--peak-tflops", *peak,
                          "The device's peak TFLOP/s for the chosen precision; adds an MFU column (step; 0: none)"),
          0.0, 1e9)
       ->capture_default_str();
   cmd->add_option("--precision", *precision, "Matrix products: fp32 or bf16 (step)")->capture_default_str();
-  cmd->add_option("--what", *what, "runtime, step or moe")->capture_default_str();
-  cmd->add_option("--preset", *presets, "Presets to time (step); their timed steps alternate");
+  cmd->add_option("--what", *what, "runtime, step, moe or sample")->capture_default_str();
+  auto* preset_opt = cmd->add_option("--preset", *presets,
+                                     "Presets to time (step; their timed steps alternate), or the one preset (sample)");
   add_config_edit_options(cmd, *edits);  // applied to every preset (step, moe)
-  ranged<int64_t>(cmd->add_option("--batch", *batch, "Batch size (step)"), 1, kMaxBatch)->capture_default_str();
-  ranged(cmd->add_option("--repeats", *repeats, "Timed repeats"), 1, 10000)->capture_default_str();
+  auto* batch_opt = ranged<int64_t>(cmd->add_option("--batch", *batch,
+                                                    "Batch size (step, moe; sample: samples per model call, "
+                                                    "default 64)"),
+                                    1, kMaxBatch)
+                        ->capture_default_str();
+  cmd->add_option("--checkpoint", sample->checkpoint, "sample: a checkpoint's EMA weights instead of a random init");
+  ranged<int64_t>(cmd->add_option("--num", sample->num, "sample: number of samples"), 1, kMaxSamples)
+      ->capture_default_str();
+  ranged<int64_t>(cmd->add_option("--steps", sample->steps, "sample: sampler steps"), 1, kMaxSamplerSteps)
+      ->capture_default_str();
+  ranged(cmd->add_option("--cfg", sample->cfg_scale, "sample: classifier-free guidance scale (1: off)"), 1.0, kMaxCfg)
+      ->capture_default_str();
+  cmd->add_option("--sampler", sample->sampler, "sample: euler, ddpm or ddim")->capture_default_str();
+  auto* repeats_opt = ranged(cmd->add_option("--repeats", *repeats, "Timed repeats (sample: default 1)"), 1, 10000)
+                          ->capture_default_str();
   add_threads_option(cmd, *threads);
-  cmd->callback([what, presets, edits, batch, repeats, threads, device, precision, peak] {
+  cmd->callback([what, presets, edits, batch, batch_opt, preset_opt, repeats, repeats_opt, threads, device, precision,
+                 peak, sample] {
     set_threads(*threads);
     const GemmPrecision gemms = parse_gemm_precision(*precision);
     if (*what == "runtime") {
@@ -145,7 +162,19 @@ void add_bench_command(CLI::App& app) {
       for (const std::string& p : *presets) run_moe_bench({p, *edits, *batch, *repeats, parse_device(*device), gemms});
       return;
     }
-    PROMOE_CHECK(*what == "step", "bench: unknown --what '", *what, "' (expected runtime, step or moe)");
+    if (*what == "sample") {
+      // The step bench's defaults (two presets, 5 repeats, batch 16) are not the sample bench's.
+      const bool preset_given = preset_opt->count() > 0;
+      PROMOE_CHECK(!preset_given || presets->size() == 1, "bench: --what sample times one --preset");
+      if (preset_given) sample->preset = presets->front();
+      sample->edits = *edits;
+      if (batch_opt->count() > 0) sample->batch = *batch;
+      if (repeats_opt->count() > 0) sample->repeats = *repeats;
+      sample->precision = *precision;
+      run_sample_bench(*sample);
+      return;
+    }
+    PROMOE_CHECK(*what == "step", "bench: unknown --what '", *what, "' (expected runtime, step, moe or sample)");
     PROMOE_CHECK(*repeats > 0 && *batch > 0, "bench: --repeats and --batch must be positive");
     bench_steps(*presets, *edits, *batch, *repeats, parse_device(*device), gemms, *peak);
   });

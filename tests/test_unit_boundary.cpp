@@ -1,13 +1,14 @@
 // The backend boundary, table-driven in the manner of ggml's tests/test-backend-ops.cpp: every
-// primitive of tensor/backend.h and every fused op (tensor/fused.h), over random shapes, strided
-// and broadcast views and dtypes, runs through every implementation there is and is compared with
-// the first:
+// primitive of tensor/backend.h, the job runners (tensor/jobs.h) and every fused op (tensor/fused.h), over random
+// shapes, strided and broadcast views and dtypes, runs through every implementation there is and is compared with the
+// first:
 //   primitive:  cpu backend (the readable reference), cuda backend
 //   fused op:   composed reference, cpu fast kernel, cuda (its fast kernel, else the reference
 //               composed from cuda primitives)
 // CUDA runs where a GPU is present and is skipped, with a message, otherwise. A new op is covered
 // by one row of rows(); a new backend by one entry of implementations().
 #include <doctest/doctest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -20,6 +21,7 @@
 #include "random_views.h"
 #include "tensor/backend.h"
 #include "tensor/fused.h"
+#include "tensor/jobs.h"
 
 namespace promoe::test {
 namespace {
@@ -393,6 +395,36 @@ void add_primitive_rows(std::vector<Row>& rows) {
                       out.insert(out.end(), {u, n});
                     }
                     return out;
+                  }});
+  // tensor/jobs.h: independent jobs, each a product and softmax rows on its own slice, give what
+  // the same kernels give outside the jobs (there on all threads, inside on one each).
+  rows.push_back({"run_jobs", false, kFloat,
+                  [](Generator& gen, std::mt19937& rng, DType dt) {
+                    std::vector<Case> cs;
+                    for (int i = 0; i < 2; ++i) {
+                      const Shape s = random_shape(rng, 3, 1, 70);  // jobs x rows x cols
+                      cs.push_back({shape_str(s), {dense(gen, s, dt), dense(gen, {s[0], s[2], s[2]}, dt)}});
+                    }
+                    return cs;
+                  },
+                  [](const Impl& impl, const Case&, const std::vector<Tensor>& in) {
+                    const int64_t n = in[0].size(0);
+                    auto job_of = [&](const Tensor& out) {
+                      return [&in, out](int64_t i) {
+                        raw::copy_(raw::select(out, 0, i),
+                                   raw::softmax(raw::matmul(raw::select(in[0], 0, i), raw::select(in[1], 0, i)), 1));
+                      };
+                    };
+                    Tensor inside = empty_like(in[0]), outside = empty_like(in[0]);
+                    const int threads = omp_get_max_threads();
+                    omp_set_num_threads(2);  // the binary runs with OMP_NUM_THREADS=1
+                    run_jobs(impl.device, n, job_of(inside));
+                    const auto plain = job_of(outside);
+                    for (int64_t i = 0; i < n; ++i) plain(i);
+                    omp_set_num_threads(threads);
+                    CHECK(raw::to(inside, Device::cpu()).to_vector<double>() ==
+                          raw::to(outside, Device::cpu()).to_vector<double>());
+                    return Outputs{inside};
                   }});
 }
 

@@ -3,11 +3,13 @@
 
 #include <cstdio>
 #include <fstream>
+#include <mutex>
 
 #include "autograd/ops.h"
 #include "diffusion/samplers.h"
 #include "io/npy.h"
 #include "io/safetensors.h"
+#include "tensor/jobs.h"
 #include "tensor/precision.h"
 
 namespace promoe::training {
@@ -16,6 +18,34 @@ namespace {
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
+
+// One model call's worth of samples: rows [at, at + n) of the labels, and their initial noise
+// where it is drawn (or given) before sampling.
+struct Batch {
+  int64_t at, n;
+  Tensor y, noise;
+};
+
+// The samples of one batch with the sampler of `o`; DDPM draws its per-step noise from `gen`.
+Tensor sample_batch(const diffusion::DenoiserFn& fn, const nn::DiTConfig& cfg, const SampleOptions& o, Batch& b,
+                    Generator& gen, const diffusion::ProgressFn& progress) {
+  if (o.sampler == "euler") {
+    diffusion::RFSampleOptions so;
+    so.steps = o.steps;
+    so.cfg_scale = o.cfg_scale;
+    so.num_classes = cfg.num_classes;
+    so.progress = progress;
+    return diffusion::rf_euler_sample(fn, b.noise, b.y, so);
+  }
+  diffusion::DDPMSampleOptions so;
+  so.steps = o.steps;
+  so.cfg_scale = o.cfg_scale;
+  so.num_classes = cfg.num_classes;
+  so.progress = progress;
+  return o.sampler == "ddpm" ? diffusion::ddpm_sample(fn, b.noise, b.y, gen, so)
+                             : diffusion::ddim_sample(fn, b.noise, b.y, gen, so);
+}
+
 }  // namespace
 
 Tensor generate(const nn::DiT& model, const SampleOptions& o) {
@@ -38,43 +68,58 @@ Tensor generate(const nn::DiT& model, const SampleOptions& o) {
                      o.noise.size(2) == cfg.input_size && o.noise.size(3) == cfg.input_size,
                  "sample: the noise is ", describe(o.noise), ", the model samples (", total, ", ", cfg.in_channels,
                  ", ", cfg.input_size, ", ", cfg.input_size, ")");
-  const GemmPrecisionGuard gemms(parse_gemm_precision(o.precision));
-  NoGradGuard ng;
-  Generator gen(o.seed);
+  const GemmPrecision precision = parse_gemm_precision(o.precision);
+  const Device device = model.pos_embed.device();
   diffusion::DenoiserFn fn = [&model](const Tensor& x, const Tensor& t, const Tensor& y) {
     return model.forward(x, t, y);
   };
-  std::vector<Tensor> parts;
+
+  // Every batch's labels and initial noise, the noise drawn from `gen` in batch order (as sampling
+  // one batch after another draws it).
+  Generator gen(o.seed);
+  std::vector<Batch> batches;
   for (int64_t at = 0; at < total; at += o.batch) {
     const int64_t b = std::min(o.batch, total - at);
-    Tensor y = raw::from_vector<int64_t>(std::vector<int64_t>(labels.begin() + at, labels.begin() + at + b), {b},
-                                         model.pos_embed.device());
-    Shape shape{b, cfg.in_channels, cfg.input_size, cfg.input_size};
-    Tensor noise;  // given, or drawn from `gen` by the samplers
-    if (o.noise.defined()) noise = raw::to(raw::contiguous(raw::narrow(o.noise, 0, at, b)), model.pos_embed.device());
-    auto progress = [&](int64_t step, int64_t steps) {
-      if (o.progress && (step + 1 == steps || step % 10 == 0))
-        std::fprintf(stderr, "\rsampling %lld/%lld  step %lld/%lld ", (long long)(at + b), (long long)total,
-                     (long long)(step + 1), (long long)steps);
-    };
-    if (o.sampler == "euler") {
-      diffusion::RFSampleOptions so;
-      so.steps = o.steps;
-      so.cfg_scale = o.cfg_scale;
-      so.num_classes = cfg.num_classes;
-      so.progress = progress;
-      parts.push_back(noise.defined() ? diffusion::rf_euler_sample(fn, noise, y, so)
-                                      : diffusion::rf_euler_sample(fn, shape, y, gen, so));
-    } else {
-      diffusion::DDPMSampleOptions so;
-      so.steps = o.steps;
-      so.cfg_scale = o.cfg_scale;
-      so.num_classes = cfg.num_classes;
-      so.progress = progress;
-      if (!noise.defined()) noise = gen.randn(shape, DType::F32, y.device());  // as the shape overloads draw it
-      parts.push_back(o.sampler == "ddpm" ? diffusion::ddpm_sample(fn, noise, y, gen, so)
-                                          : diffusion::ddim_sample(fn, noise, y, gen, so));
+    Tensor y =
+        raw::from_vector<int64_t>(std::vector<int64_t>(labels.begin() + at, labels.begin() + at + b), {b}, device);
+    batches.push_back(Batch{at, b, y, Tensor()});
+  }
+  // DDPM draws fresh noise at every step from the one generator, so its batches take turns; the
+  // other samplers draw only the initial noise, so theirs can run as independent jobs.
+  const bool in_turn = o.sampler == "ddpm";
+  for (Batch& b : batches) {
+    if (o.noise.defined())
+      b.noise = raw::to(raw::contiguous(raw::narrow(o.noise, 0, b.at, b.n)), device);
+    else if (!in_turn)
+      b.noise = gen.randn({b.n, cfg.in_channels, cfg.input_size, cfg.input_size}, DType::F32, device);
+  }
+
+  std::vector<Tensor> parts(batches.size());
+  if (in_turn || batches.size() == 1) {  // one batch at a time, each kernel on all threads
+    const GemmPrecisionGuard gemms(precision);
+    NoGradGuard ng;
+    for (size_t j = 0; j < batches.size(); ++j) {
+      Batch& b = batches[j];
+      if (!b.noise.defined())
+        b.noise = gen.randn({b.n, cfg.in_channels, cfg.input_size, cfg.input_size}, DType::F32, device);
+      auto progress = [&](int64_t step, int64_t steps) {
+        if (o.progress && (step + 1 == steps || step % 10 == 0))
+          std::fprintf(stderr, "\rsampling %lld/%lld  step %lld/%lld ", (long long)(b.at + b.n), (long long)total,
+                       (long long)(step + 1), (long long)steps);
+      };
+      parts[j] = sample_batch(fn, cfg, o, b, gen, progress);
     }
+  } else {  // batches as independent jobs, each on one thread
+    std::mutex mu;
+    int64_t done = 0;
+    run_jobs(device, int64_t(batches.size()), [&](int64_t j) {
+      const GemmPrecisionGuard gemms(precision);  // both thread-local: set on the job's thread
+      NoGradGuard ng;
+      parts[size_t(j)] = sample_batch(fn, cfg, o, batches[size_t(j)], gen, nullptr);
+      std::lock_guard<std::mutex> lock(mu);
+      done += batches[size_t(j)].n;
+      if (o.progress) std::fprintf(stderr, "\rsampling %lld/%lld ", (long long)done, (long long)total);
+    });
   }
   if (o.progress) std::fprintf(stderr, "\n");
   return raw::to(raw::cat(parts, 0), Device::cpu());

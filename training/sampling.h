@@ -24,7 +24,9 @@ struct SampleOptions {
 
 // (num_classes * per_class, C, H, W) with class 0's samples first, or one sample per entry of
 // options.labels. The initial noise is options.noise where given (the same noise then gives the
-// same samples as the official sample.py), else drawn from options.seed.
+// same samples as the official sample.py), else drawn from options.seed. Batches run as parallel
+// jobs (tensor/jobs.h) where the sampler draws nothing after the initial noise (euler, ddim); the
+// samples are those of sampling one batch after another, bit for bit.
 Tensor generate(const nn::DiT& model, const SampleOptions& options);
 
 // The labels of `num` samples: "balanced" (num / classes of each class in class order, the

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Training-step speed of the PyTorch twin (eager and torch.compile) against `promoe bench`.
+"""Training-step and sampling speed of the PyTorch twin (eager and torch.compile) against `promoe bench`.
 
 A test tool, never part of the product. For each preset it builds the twin model
 (tests/twin/promoe_twin.py) from the config that `promoe info --preset X` prints, random init, train
@@ -37,8 +37,22 @@ The twin's ProMoE token-choice MoE is the official per-expert Python loop (gathe
 expert, run its MLP, index_add the weighted output; a zero-input dummy pass for an idle expert), and
 its RCL is the official per-cluster loop.
 
+--what sample: class-conditional sampling instead of training steps. The twin (eval mode, EMA-free
+random init as above, under torch.no_grad) runs the official sample.py loop: the sigmas of
+get_sampling_sigmas (linspace(1, 0, steps + 1)[:steps], shift 1) through diffusers'
+FlowMatchEulerDiscreteScheduler (the loop written out when diffusers is missing), t = 1000 sigma,
+with guidance > 1 a separate forward on the null labels and v = v_u + s (v_c - v_u) on all
+channels, then the first C channels; `--num` samples, balanced over the classes, `--batch` at a
+time, fixed random noise. No routing losses are computed (the official model computes none at
+inference; the twin's aux terms never change the output). torch.compile compiles the model's
+forward (one untimed warm-up sampling run of --compile-warmup steps absorbs the compiles for the
+batch shapes). promoe: one `promoe bench --what sample --num N --steps S --cfg G --batch B`
+subprocess per round (its own untimed warm-up, then one timed run of the same work). Each round
+times one sampling run of each implementation, interleaved.
+
 Usage:
   python3 tests/twin/bench_twin.py                                  # ProMoE-Tiny, Dense-Tiny, B 32
+  python3 tests/twin/bench_twin.py --what sample --presets ProMoE-Tiny --num 200 --steps 10 --batch 100
   python3 tests/twin/bench_twin.py --presets ProMoE-S Dense-DiT-S --batch 4 --rounds 3 --k 2
   python3 tests/twin/bench_twin.py --device cuda --precision bf16 --presets ProMoE-B Dense-DiT-B --batch 32
 """
@@ -305,6 +319,144 @@ def bench_preset(preset: str, args, promoe: Path, log) -> dict:
     return res
 
 
+# ----------------------------------------------------------------------------------------------
+# Sampling (--what sample)
+# ----------------------------------------------------------------------------------------------
+def promoe_bench_sample(promoe: Path, preset: str, args) -> float:
+    """Seconds of one timed `promoe bench --what sample` run."""
+    cmd = [str(promoe), "bench", "--what", "sample", "--preset", preset, "--num", str(args.num), "--steps",
+           str(args.steps), "--cfg", str(args.cfg), "--batch", str(args.batch), "--threads", str(args.threads),
+           "--precision", args.precision]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
+    for line in res.stdout.splitlines():
+        f = line.split()
+        if f and f[0] == "sample" and "median_s" in f:
+            return float(f[f.index("median_s") + 1])
+    raise RuntimeError(f"cannot parse `{' '.join(cmd)}` output:\n{res.stdout}")
+
+
+def sampling_sigmas(steps: int):
+    """sample.py's get_sampling_sigmas(steps, shift=1): linspace(1, 0, steps + 1)[:steps]."""
+    import numpy as np
+    sigma = np.linspace(1, 0, steps + 1)[:steps]
+    return 1.0 * sigma / (1 + (1.0 - 1) * sigma)
+
+
+class Sampler:
+    """The official sample.py Euler loop with classifier-free guidance around `forward`."""
+
+    def __init__(self, forward, C: int, null: int, steps: int, cfg_scale: float):
+        self.forward, self.C, self.null, self.steps, self.cfg_scale = forward, C, null, steps, cfg_scale
+        try:
+            from diffusers.schedulers import FlowMatchEulerDiscreteScheduler
+            self.scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=1.0)
+        except ImportError:
+            self.scheduler = None
+
+    def _loop(self, latents, labels):
+        y_null = torch.full_like(labels, self.null)
+
+        def guided(x, t):
+            cond = self.forward(x, t, labels)
+            if self.cfg_scale > 1.0:
+                uncond = self.forward(x, t, y_null)
+                cond = uncond + self.cfg_scale * (cond - uncond)
+            return cond[:, : self.C] if cond.shape[1] != x.shape[1] else cond
+
+        if self.scheduler is not None:
+            self.scheduler.set_timesteps(sigmas=sampling_sigmas(self.steps))
+            for t in self.scheduler.timesteps:
+                timestep = torch.stack([t] * len(latents)).to(latents.dtype)
+                latents = self.scheduler.step(guided(latents, timestep), t, latents, return_dict=False)[0]
+            return latents
+        s = torch.tensor(list(sampling_sigmas(self.steps)) + [0.0], dtype=torch.float32)
+        for i in range(self.steps):
+            t = torch.full((len(latents),), float(s[i] * 1000), dtype=latents.dtype)
+            latents = latents + (s[i + 1] - s[i]) * guided(latents, t)
+        return latents
+
+    @torch.no_grad()
+    def run(self, noise, labels, batch: int) -> float:
+        """Seconds to sample every row of `noise`, `batch` at a time."""
+        t0 = time.perf_counter()
+        for at in range(0, len(noise), batch):
+            self._loop(noise[at:at + batch], labels[at:at + batch])
+        return time.perf_counter() - t0
+
+
+def bench_sample_preset(preset: str, args, promoe: Path, log) -> dict:
+    cfg, params = promoe_config(promoe, preset)
+    if cfg.get("moe"):  # no routing losses at inference: the official model computes none there
+        cfg = dict(cfg, moe=dict(cfg["moe"], rcl_lambda=0.0, load_balance_coef=0.0))
+    C, S, K = cfg["in_channels"], cfg["input_size"], cfg["num_classes"]
+    gen = torch.Generator().manual_seed(args.seed)
+    noise = torch.randn(args.num, C, S, S, generator=gen)
+    labels = torch.tensor([c for c in range(K) for _ in range(args.num // K + (c < args.num % K))])
+    model = build_model(cfg, args.seed).eval()
+    eager = Sampler(lambda x, t, y: model(x, t, y, aux_trick=False), C, K, args.steps, args.cfg)
+    res = {"preset": preset, "batch": args.batch, "params": params, "num": args.num, "steps": args.steps,
+           "cfg": args.cfg, "load_start": uptime(), "compilers_start": busy_compilers(), "eager": [],
+           "compiled": [], "promoe": [], "compile": None, "compile_error": None}
+    log(f"\n## {preset}: {args.num} samples x {args.steps} Euler steps, cfg {args.cfg}, batch {args.batch} "
+        f"({params})  [{res['load_start']}, compiler processes: {res['compilers_start']}]")
+    warm_n = min(args.batch, args.num)
+    Sampler(eager.forward, C, K, min(args.steps, 2), args.cfg).run(noise[:warm_n], labels[:warm_n], args.batch)
+
+    comp = None
+    if not args.no_compile:
+        torch._dynamo.reset()
+        compiled = torch.compile(lambda x, t, y: model(x, t, y, aux_trick=False))
+        comp = Sampler(compiled, C, K, args.steps, args.cfg)
+        t0 = time.perf_counter()
+        try:
+            # every batch shape of the timed run (a last, smaller batch too), both label kinds
+            shapes = sorted({min(args.batch, args.num - at) for at in range(0, args.num, args.batch)})
+            for n in shapes:
+                Sampler(compiled, C, K, args.compile_warmup, args.cfg).run(noise[:n], labels[:n], n)
+            res["compile"] = {"warmup_s": time.perf_counter() - t0, "batch_shapes": shapes}
+            log(f"torch.compile warm-up: {res['compile']['warmup_s']:.1f} s ({args.compile_warmup} steps for each "
+                f"batch size {shapes})")
+        except Exception as e:
+            res["compile_error"] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            log(f"torch.compile FAILED: {res['compile_error']}")
+            comp = None
+
+    graphs_before_timing = dynamo_stats().get("unique_graphs", 0)
+    for r in range(args.rounds):
+        e = eager.run(noise, labels, args.batch)
+        res["eager"].append(e)
+        line = f"round {r + 1}/{args.rounds}: torch_eager {e:8.2f} s"
+        if comp is not None:
+            c = comp.run(noise, labels, args.batch)
+            res["compiled"].append(c)
+            line += f"   torch_compiled {c:8.2f} s"
+        p = promoe_bench_sample(promoe, preset, args)
+        res["promoe"].append(p)
+        line += f"   promoe {p:8.2f} s   [{uptime()}]"
+        log(line)
+    res["recompiles_during_timing"] = dynamo_stats().get("unique_graphs", 0) - graphs_before_timing
+    if comp is not None and res["recompiles_during_timing"]:
+        log(f"note: {res['recompiles_during_timing']} new graphs were compiled during the timed rounds")
+    res["load_end"] = uptime()
+    res["compilers_end"] = busy_compilers()
+    return res
+
+
+def sample_table(results: list[dict]) -> str:
+    rows = ["| preset | samples x steps | batch | torch eager s (min) | torch.compile s (min) | promoe s (min) | "
+            "promoe / eager | promoe / compiled | load avg start → end |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in results:
+        cells = [f"{fmt(med(xs), 2)} ({fmt(min(xs), 2)})" if xs else "—" for xs in (r["eager"], r["compiled"], r["promoe"])]
+        la = lambda s: s.replace("load average ", "")
+        rows.append(f"| {r['preset']} | {r['num']} x {r['steps']} | {r['batch']} | {' | '.join(cells)} | "
+                    f"{ratios(r['promoe'], r['eager'])} | {ratios(r['promoe'], r['compiled'])} | "
+                    f"{la(r['load_start'])} → {la(r['load_end'])} |")
+    return "\n".join(rows)
+
+
 def med(xs):
     return statistics.median(xs) if xs else math.nan
 
@@ -340,8 +492,13 @@ def table(results: list[dict]) -> str:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--presets", nargs="+", default=["ProMoE-Tiny", "Dense-Tiny"])
-    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--what", choices=["step", "sample"], default="step",
+                    help="step: one training step; sample: class-conditional Euler sampling with CFG")
+    ap.add_argument("--presets", nargs="+", default=None, help="default ProMoE-Tiny Dense-Tiny (sample: ProMoE-Tiny)")
+    ap.add_argument("--batch", type=int, default=None, help="default 32 (sample: 64, samples per model call)")
+    ap.add_argument("--num", type=int, default=1000, help="sample: samples per round")
+    ap.add_argument("--steps", type=int, default=50, help="sample: Euler steps")
+    ap.add_argument("--cfg", type=float, default=1.5, help="sample: guidance scale (1: off)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                     help="cuda: the twin and `promoe bench --device cuda` on the GPU (timings synchronised)")
@@ -351,7 +508,8 @@ def main():
     ap.add_argument("--k", type=int, default=3, help="timed steps per implementation per round")
     ap.add_argument("--warmup", type=int, default=2, help="untimed eager warm-up steps")
     ap.add_argument("--compile-warmup", type=int, default=6,
-                    help="untimed torch.compile warm-up steps (the first one compiles; later ones absorb recompiles)")
+                    help="untimed torch.compile warm-up steps (the first one compiles; later ones absorb recompiles; "
+                         "sample: sampler steps per batch shape)")
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     ap.add_argument("--attn", choices=["sdpa", "twin"], default="sdpa",
                     help="sdpa: official fused F.scaled_dot_product_attention (default); twin: the twin's explicit softmax")
@@ -365,6 +523,10 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, help="also write the raw results here")
     args = ap.parse_args()
+    if args.presets is None:
+        args.presets = ["ProMoE-Tiny"] if args.what == "sample" else ["ProMoE-Tiny", "Dense-Tiny"]
+    if args.batch is None:
+        args.batch = 64 if args.what == "sample" else 32
 
     torch.set_num_threads(args.threads)
     if args.device == "cuda":  # the twin's factory calls (zeros, arange, ...) name no device
@@ -381,25 +543,35 @@ def main():
         if not args.warm_cache:
             os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(Path(td) / "inductor_cache")
         promoe, promoe_desc = snapshot_binary(args.promoe, Path(td))
-        log("# bench_twin: one RF training step, PyTorch twin vs promoe")
+        log("# bench_twin: " + ("sampling" if args.what == "sample" else "one RF training step") +
+            ", PyTorch twin vs promoe")
         log(f"command: python3 {' '.join([sys.argv[0]] + sys.argv[1:])}")
         log(f"date: {time.strftime('%Y-%m-%d %H:%M:%S')}")
         log(f"torch {torch.__version__}, python {platform.python_version()}, torch threads {torch.get_num_threads()} "
             f"(interop {torch.get_num_interop_threads()}), promoe --threads {args.threads}")
         log(f"CPU: {cpu_model()}, {os.cpu_count()} logical CPUs")
         log(f"promoe binary: {promoe_desc}")
-        log(f"batch {args.batch}, rounds {args.rounds} x k={args.k} steps, attention={args.attn}, "
+        log(f"batch {args.batch}, rounds {args.rounds}" + ("" if args.what == "sample" else f" x k={args.k} steps") +
+            f", attention={args.attn}, "
             f"adamw={args.adamw}, twin diagnostics={'on' if args.keep_twin_diagnostics else 'off'}, "
             f"inductor cache={'reused' if args.warm_cache else 'fresh (cold compile)'}")
         log(f"start: {uptime()}; compiler processes running: {busy_compilers()}")
-        results = [bench_preset(p, args, promoe, log) for p in args.presets]
+        bench = bench_sample_preset if args.what == "sample" else bench_preset
+        results = [bench(p, args, promoe, log) for p in args.presets]
 
     log(f"\nend: {uptime()}; compiler processes running: {busy_compilers()}\n")
-    log(f"Median over {args.rounds} interleaved rounds of the per-round median of {args.k} steps, ms per "
-        f"training step (min over rounds in brackets); batch {args.batch}, {args.threads} threads. Ratios: "
-        f"ratio of the medians (median of the per-round ratios, ratio of the mins). compile s: the first "
-        f"compiled step (+ the other {args.compile_warmup - 1} untimed warm-up steps, which absorb recompiles).\n")
-    log(table(results))
+    if args.what == "sample":
+        log(f"Median over {args.rounds} interleaved rounds of the seconds to sample {args.num} images with "
+            f"{args.steps} Euler steps at guidance {args.cfg} (min over rounds in brackets), batch {args.batch}, "
+            f"{args.threads} threads. Ratios: ratio of the medians (median of the per-round ratios, ratio of the "
+            f"mins).\n")
+        log(sample_table(results))
+    else:
+        log(f"Median over {args.rounds} interleaved rounds of the per-round median of {args.k} steps, ms per "
+            f"training step (min over rounds in brackets); batch {args.batch}, {args.threads} threads. Ratios: "
+            f"ratio of the medians (median of the per-round ratios, ratio of the mins). compile s: the first "
+            f"compiled step (+ the other {args.compile_warmup - 1} untimed warm-up steps, which absorb recompiles).\n")
+        log(table(results))
     if args.json:
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
                                          "torch": torch.__version__, "cpu": cpu_model(),
