@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "checkpoint_compare.h"
 #include "expect_error.h"
 #include "io/latent_shards.h"
 #include "io/npz.h"
@@ -60,14 +61,6 @@ training::TrainOptions run_on(const std::string& data, const std::string& out) {
   return o;
 }
 
-void require_same_checkpoints(const std::string& a, const std::string& b) {
-  io::SafeTensors ca = io::read_safetensors(a + "/checkpoint.safetensors");
-  io::SafeTensors cb = io::read_safetensors(b + "/checkpoint.safetensors");
-  REQUIRE(ca.tensors.size() == cb.tensors.size());
-  for (auto& [name, t] : ca.tensors) CHECK_MESSAGE(t.to_vector<float>() == cb.get(name).to_vector<float>(), name);
-  CHECK(ca.metadata("rng_offset") == cb.metadata("rng_offset"));
-}
-
 }  // namespace
 
 TEST_CASE("streamed training: a sharded set resumes bit for bit, across epoch boundaries") {
@@ -84,7 +77,7 @@ TEST_CASE("streamed training: a sharded set resumes bit for bit, across epoch bo
   training::TrainOptions second = run_on(set, t.file("resumed"));
   second.resume = true;
   CHECK(training::train(second).last_step == 6);
-  require_same_checkpoints(t.file("straight"), t.file("resumed"));
+  test::check_same_checkpoints(t.file("straight"), t.file("resumed"));
 }
 
 TEST_CASE("streamed training: the official .latent.npz tree trains, and --limit uses its first entries") {

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "checkpoint_compare.h"
 #include "io/fashion_mnist.h"
 #include "io/safetensors.h"
 #include "tensor/ops.h"
@@ -44,14 +45,6 @@ std::map<int64_t, double> val_losses(const std::string& dir) {
   return out;
 }
 
-void check_same_checkpoint(const std::string& a, const std::string& b) {
-  io::SafeTensors ca = io::read_safetensors(a + "/checkpoint.safetensors");
-  io::SafeTensors cb = io::read_safetensors(b + "/checkpoint.safetensors");
-  REQUIRE(ca.tensors.size() == cb.tensors.size());
-  for (auto& [name, t] : ca.tensors) CHECK_MESSAGE(t.to_vector<float>() == cb.get(name).to_vector<float>(), name);
-  CHECK(ca.metadata("rng_offset") == cb.metadata("rng_offset"));
-}
-
 }  // namespace
 
 TEST_CASE("validation loss: logged on fixed steps, deterministic, and training with it resumes bit for bit") {
@@ -68,8 +61,8 @@ TEST_CASE("validation loss: logged on fixed steps, deterministic, and training w
   second.stop_after = -1;
   second.resume = true;
   training::train(second);
-  check_same_checkpoint(plain.out, straight.out);  // validating does not perturb training
-  check_same_checkpoint(straight.out, second.out);
+  test::check_same_checkpoints(plain.out, straight.out);  // validating does not perturb training
+  test::check_same_checkpoints(straight.out, second.out);
   const std::map<int64_t, double> a = val_losses(straight.out), b = val_losses(second.out);
   REQUIRE(a.size() == 2);
   CHECK(a.count(2) == 1);
