@@ -9,15 +9,13 @@ OUT_DIR/vae is a diffusers model folder (335 MB), OUT_DIR/latents.safetensors ho
 (1, 4, size/8, size/8) in the diffusion model's space (z * 0.18215).
 """
 import argparse
-import json
 import os
 import time
 
 import torch
-from diffusers import AutoencoderKL
 from safetensors.torch import save_file
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+from sd_vae import random_sd_vae
 
 
 def main() -> None:
@@ -28,11 +26,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    with open(os.path.join(HERE, "..", "data", "vae", "sd_vae_ft_ema_config.json")) as fh:
-        config = {k: v for k, v in json.load(fh).items() if not k.startswith("_")}
-    torch.manual_seed(0)
-    vae = AutoencoderKL(**config).eval()
-    vae.save_pretrained(os.path.join(a.out, "vae"), safe_serialization=True)
+    vae = random_sd_vae(os.path.join(a.out, "vae"))
     z = torch.randn(1, 4, a.size // 8, a.size // 8)
     save_file({"samples": z * 0.18215}, os.path.join(a.out, "latents.safetensors"))
     with torch.no_grad():

@@ -13,7 +13,6 @@ as it reports it, reading, cropping, encoding and writing without the VAE's load
 whole process's).
 """
 import argparse
-import json
 import os
 import re
 import shutil
@@ -29,6 +28,7 @@ from PIL import Image
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from make_image_goldens import center_crop_arr, photo  # noqa: E402
+from sd_vae import random_sd_vae  # noqa: E402
 
 
 def official(vae: AutoencoderKL, paths: list[str], out: str) -> None:
@@ -52,11 +52,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    with open(os.path.join(HERE, "..", "data", "vae", "sd_vae_ft_ema_config.json")) as fh:
-        config = {k: v for k, v in json.load(fh).items() if not k.startswith("_")}
-    torch.manual_seed(0)
-    vae = AutoencoderKL(**config).eval()
-    vae.save_pretrained(os.path.join(a.out, "vae"), safe_serialization=True)
+    vae = random_sd_vae(os.path.join(a.out, "vae"))
     rng = np.random.default_rng(0)
     folder = os.path.join(a.out, "images", "n00")
     os.makedirs(folder, exist_ok=True)
