@@ -1,9 +1,11 @@
-// `promoe info`: a model's effective configuration and its total and activated parameter counts.
+// `promoe info`: a model's effective configuration and its total and activated parameter counts,
+// or (--data) the size and shape of a data set train reads.
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
 #include "apps/model_options.h"
+#include "io/fashion_mnist.h"
 #include "io/latent_source.h"
 #include "io/latents.h"
 #include "moe/model.h"
@@ -20,10 +22,16 @@ void add_info_command(CLI::App& app) {
   cmd->add_option("--preset", *preset, "Model preset")->capture_default_str();
   add_config_edit_options(cmd, *edits);
   cmd->add_flag("--list", *list, "List the presets");
-  cmd->add_option("--data", *data, "Describe a latent set instead: its size and shape (any format train reads)");
+  cmd->add_option("--data", *data, "Describe a data set instead: its size and shape (any format train reads)");
   cmd->callback([preset, edits, list, data] {
     if (!data->empty()) {
-      if (io::is_streamed_latent_set(*data)) {
+      const std::string fm_dir = *data == "fashion-mnist" ? io::kFashionMnistDir : *data;
+      if (io::fashion_mnist_available(fm_dir, io::Split::Train)) {  // what train reads first, as it does
+        const Tensor labels = io::load_fashion_mnist(io::Split::Train, fm_dir).labels;
+        std::printf("Fashion-MNIST %s: %lld training images [1, %lld, %lld] (28x28 padded), %lld classes\n",
+                    fm_dir.c_str(), (long long)labels.size(0), (long long)io::kFashionMnistSize,
+                    (long long)io::kFashionMnistSize, (long long)io::kFashionMnistClasses);
+      } else if (io::is_streamed_latent_set(*data)) {
         std::printf("%s\n", io::open_latent_source(*data)->info().describe().c_str());
       } else {
         io::LatentDataset d = io::load_latents(*data);
