@@ -252,6 +252,15 @@ def dynamo_stats() -> dict:
 # ----------------------------------------------------------------------------------------------
 # Benchmark of one preset
 # ----------------------------------------------------------------------------------------------
+def end_rounds(res: dict, graphs_before_timing: int, compiled: bool, log) -> None:
+    """Records what happened during the timed rounds: graphs torch.compile added, the load at the end."""
+    res["recompiles_during_timing"] = dynamo_stats().get("unique_graphs", 0) - graphs_before_timing
+    if compiled and res["recompiles_during_timing"]:
+        log(f"note: {res['recompiles_during_timing']} new graphs were compiled during the timed rounds")
+    res["load_end"] = uptime()
+    res["compilers_end"] = busy_compilers()
+
+
 def bench_preset(preset: str, args, promoe: Path, log) -> dict:
     cfg, params = promoe_config(promoe, preset)
     B = args.batch
@@ -310,11 +319,7 @@ def bench_preset(preset: str, args, promoe: Path, log) -> dict:
         res["promoe_peak_mb"].append(peak)
         line += f"   promoe {pm:9.1f} ms   [{uptime()}]"
         log(line)
-    res["recompiles_during_timing"] = dynamo_stats().get("unique_graphs", 0) - graphs_before_timing
-    if comp is not None and res["recompiles_during_timing"]:
-        log(f"note: {res['recompiles_during_timing']} new graphs were compiled during the timed rounds")
-    res["load_end"] = uptime()
-    res["compilers_end"] = busy_compilers()
+    end_rounds(res, graphs_before_timing, comp is not None, log)
     del eager, comp, base
     return res
 
@@ -436,11 +441,7 @@ def bench_sample_preset(preset: str, args, promoe: Path, log) -> dict:
         res["promoe"].append(p)
         line += f"   promoe {p:8.2f} s   [{uptime()}]"
         log(line)
-    res["recompiles_during_timing"] = dynamo_stats().get("unique_graphs", 0) - graphs_before_timing
-    if comp is not None and res["recompiles_during_timing"]:
-        log(f"note: {res['recompiles_during_timing']} new graphs were compiled during the timed rounds")
-    res["load_end"] = uptime()
-    res["compilers_end"] = busy_compilers()
+    end_rounds(res, graphs_before_timing, comp is not None, log)
     return res
 
 
