@@ -71,6 +71,9 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--resume", o->resume, "Continue from <out>/checkpoint.safetensors");
   cmd->add_flag("--global-routing-losses", o->global_routing_losses,
                 "Under mpirun: routing losses over all ranks' tokens (default: per rank, as the official code)");
+  cmd->add_flag(
+      "--expert-parallel", o->expert_parallel,
+      "Under mpirun: split the routed experts of every MoE layer over the ranks (tokens travel by all-to-all)");
   add_threads_option(cmd, *threads);
   cmd->add_option("--device", o->device, "cpu or cuda")->capture_default_str();
   cmd->add_option("--precision", o->precision,

@@ -53,6 +53,10 @@ class Communicator {
   virtual Tensor all_to_all(const Tensor& send, const std::vector<int64_t>& send_counts,
                             std::vector<int64_t>* recv_counts) = 0;
   virtual void barrier() = 0;
+  // A communicator over the same ranks whose collectives are independent of this one's (MPI:
+  // MPI_Comm_dup), so that two streams of collectives (the gradient buckets in flight during
+  // backward and expert parallelism's all-to-alls) never have to be issued in one order.
+  virtual std::unique_ptr<Communicator> duplicate() = 0;
   // Ends every process of the job with exit status `code` (stdout and stderr flushed first).
   [[noreturn]] void abort(int code) {
     std::fflush(stdout);

@@ -17,6 +17,7 @@ class SingleProcess final : public Communicator {
   Tensor all_to_all(const Tensor& send, const std::vector<int64_t>& send_counts,
                     std::vector<int64_t>* recv_counts) override;
   void barrier() override {}
+  std::unique_ptr<Communicator> duplicate() override { return std::make_unique<SingleProcess>(); }
 
  protected:
   void abort_job(int) override {}  // the caller's _Exit ends the only process

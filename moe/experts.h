@@ -10,6 +10,8 @@
 
 namespace promoe::moe {
 
+struct ExpertPlacement;  // moe/expert_parallel.h
+
 // Parameters of a layer: all of them, and those one token uses ("activated").
 struct ParamCount {
   int64_t total = 0, activated = 0;
@@ -22,17 +24,24 @@ class ExpertList : public Container {
  public:
   // `count` MLPs D -> hidden -> D with Xavier-uniform weights and zero biases (docs/PROMOE.md §1.9).
   ExpertList(int64_t count, int64_t dim, int64_t hidden, Generator& gen, const char* first, const char* second);
-  int64_t size() const { return int64_t(mlps.size()); }
+  int64_t size() const { return int64_t(mlps.size()); }  // the experts held here
   // The weights in dispatch order (the parameters themselves, so gradients reach them).
   std::vector<ExpertWeights> weights() const;
+  // Expert parallelism: keeps only the experts `placement` puts on this rank (its block of the
+  // routed ones, and every expert from placement.routed on), removing the others with their
+  // parameters; run_experts then exchanges tokens with the other ranks.
+  void shard(std::shared_ptr<const ExpertPlacement> placement);
 
   std::vector<std::shared_ptr<nn::Mlp>> mlps;
+  std::vector<int64_t> ids;                          // the bank index of each held expert (its name)
+  std::shared_ptr<const ExpertPlacement> placement;  // set once sharded
 };
 
 ExpertWeights weights_of(const nn::Mlp& mlp);
 
 // dispatch() of the assignments through the bank, plus the shared expert on every token if there
-// is one (in the same grouped calls).
+// is one (in the same grouped calls); through run_experts_sharded (moe/expert_parallel.h) when
+// the bank is sharded.
 Tensor run_experts(const Tensor& U, const Assignments& a, const ExpertList& experts,
                    const std::shared_ptr<nn::Mlp>& shared);
 

@@ -16,6 +16,15 @@ Tensor& Module::register_buffer(const std::string& name, Tensor t) {
   return *buffers_.back().second;
 }
 
+void Module::remove_module(const std::string& name) {
+  for (auto it = children_.begin(); it != children_.end(); ++it)
+    if (it->first == name) {
+      children_.erase(it);
+      return;
+    }
+  PROMOE_FAIL("module: no child named '", name, "'");
+}
+
 void Module::collect(const std::string& prefix, bool with_buffers, NamedTensors& out) const {
   // Buffers first where the official model registers them first (pos_embed precedes the layers);
   // order only affects listings, never lookups.

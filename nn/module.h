@@ -45,6 +45,9 @@ class Module {
     children_.emplace_back(name, m);
     return m;
   }
+  // Drops a child and everything under it (its parameters leave the listings; tensors others still
+  // hold stay alive). An unknown name is an error.
+  void remove_module(const std::string& name);
 
  private:
   void collect(const std::string& prefix, bool with_buffers, NamedTensors& out) const;
@@ -63,6 +66,7 @@ class Container : public Module {
   std::shared_ptr<M> add(const std::string& name, std::shared_ptr<M> m) {
     return register_module(name, std::move(m));
   }
+  void remove(const std::string& name) { remove_module(name); }
 };
 
 }  // namespace promoe

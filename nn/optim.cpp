@@ -39,7 +39,10 @@ GradClip grad_clip(const NamedTensors& params, double max_norm) {
   std::vector<Tensor> grads;
   for (auto& [name, t] : params)
     if (t.grad().defined()) grads.push_back(t.grad());
-  const double norm = std::sqrt(fused::sum_of_squares(grads));
+  return clip_for_norm(std::sqrt(fused::sum_of_squares(grads)), max_norm);
+}
+
+GradClip clip_for_norm(double norm, double max_norm) {
   const double coef = max_norm / (norm + 1e-6);
   return {norm, coef < 1.0 ? coef : 1.0};
 }

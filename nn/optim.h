@@ -36,6 +36,8 @@ struct GradClip {
   double norm, scale;
 };
 GradClip grad_clip(const NamedTensors& params, double max_norm);
+// The same factor for a norm computed elsewhere (over the gradients of several ranks).
+GradClip clip_for_norm(double norm, double max_norm);
 // torch.nn.utils.clip_grad_norm_: scales every gradient in place by grad_clip's factor. Returns the
 // global L2 norm before clipping.
 double clip_grad_norm(const NamedTensors& params, double max_norm);

@@ -57,6 +57,14 @@ CheckpointState checkpoint_state(const std::string& path, const io::Metadata& me
 
 void save_checkpoint(const std::string& path, const nn::DiT& model, const nn::Ema& ema, const nn::AdamW& opt,
                      const CheckpointState& state) {
+  write_checkpoint(path, checkpoint_tensors(model, ema, opt), opt.step_count, state);
+}
+
+std::vector<std::string> checkpoint_keys(const std::string& parameter) {
+  return {"model." + parameter, "ema." + parameter, "opt.exp_avg." + parameter, "opt.exp_avg_sq." + parameter};
+}
+
+io::NamedTensors checkpoint_tensors(const nn::DiT& model, const nn::Ema& ema, const nn::AdamW& opt) {
   io::NamedTensors tensors;
   for (auto& [name, t] : model.state_dict()) tensors.emplace_back("model." + name, t);
   for (auto& [name, t] : ema.shadow) tensors.emplace_back("ema." + name, t);
@@ -65,11 +73,16 @@ void save_checkpoint(const std::string& path, const nn::DiT& model, const nn::Em
     tensors.emplace_back("opt.exp_avg." + opt.params[i].first, opt.exp_avg[i]);
     tensors.emplace_back("opt.exp_avg_sq." + opt.params[i].first, opt.exp_avg_sq[i]);
   }
+  return tensors;
+}
+
+void write_checkpoint(const std::string& path, const io::NamedTensors& tensors, int64_t adam_step,
+                      const CheckpointState& state) {
   io::Metadata meta{{"format", kFormat},
                     {"model_config", state.model_config},
                     {"train_config", state.train_config},
                     {"step", std::to_string(state.step)},
-                    {"adam_step", std::to_string(opt.step_count)},
+                    {"adam_step", std::to_string(adam_step)},
                     {"rng_seed", std::to_string(state.rng_seed)},
                     {"rng_offset", std::to_string(state.rng_offset)}};
   const std::string bad = first_non_finite(tensors);

@@ -32,6 +32,13 @@ class NonFiniteState : public Error {
 // Writes atomically; refuses (NonFiniteState) a state with non-finite weights, EMA or moments.
 void save_checkpoint(const std::string& path, const nn::DiT& model, const nn::Ema& ema, const nn::AdamW& opt,
                      const CheckpointState& state);
+// save_checkpoint in two parts: the tensors of the file, and writing them (expert parallelism
+// gathers the tensors of every rank's experts in between, training/expert_shards.h).
+io::NamedTensors checkpoint_tensors(const nn::DiT& model, const nn::Ema& ema, const nn::AdamW& opt);
+void write_checkpoint(const std::string& path, const io::NamedTensors& tensors, int64_t adam_step,
+                      const CheckpointState& state);
+// The file keys of a parameter's tensors: its weight, EMA and the two AdamW moments.
+std::vector<std::string> checkpoint_keys(const std::string& parameter);
 
 // Loads into an existing model / EMA / optimizer of the same configuration; throws promoe::Error
 // naming the file and the problem (unreadable, truncated, another configuration, missing tensor,

@@ -13,14 +13,19 @@
 #include "dist/grad_average.h"
 #include "nn/dit.h"
 #include "nn/module.h"
+#include "nn/optim.h"
 #include "training/step_draws.h"
 
 namespace promoe::training {
 
 class DataParallel {
  public:
-  // bucket_bytes: gradient bytes per reduction (0: one reduction after backward).
-  DataParallel(const NamedTensors& params, Device device, int64_t global_batch, int64_t bucket_bytes);
+  // bucket_bytes: gradient bytes per reduction (0: one reduction after backward). rank_local: the
+  // parameters only this rank holds (its experts under expert parallelism, moe/expert_parallel.h):
+  // they are neither broadcast nor all-reduced; their gradients, which already sum the
+  // contributions of every rank's tokens, are divided by the rank count as the averages are.
+  DataParallel(const NamedTensors& params, Device device, int64_t global_batch, int64_t bucket_bytes,
+               const std::vector<Tensor>& rank_local = {});
 
   int rank() const { return comm_.rank(); }
   int ranks() const { return comm_.size(); }
@@ -31,6 +36,8 @@ class DataParallel {
   void broadcast_parameters();
   // `loss.backward()` with the gradients averaged over the ranks when it returns.
   void backward(const Tensor& loss);
+  // grad_clip over the gradients of the whole model: the rank-local ones of every rank count.
+  nn::GradClip grad_clip(const NamedTensors& params, double max_norm);
   // The mean over the ranks of each value (every rank gets the same numbers).
   std::vector<double> mean(std::vector<double> values);
 
@@ -48,7 +55,8 @@ class DataParallel {
   };
   dist::Communicator& comm_;    // host values (losses, counts)
   dist::Communicator& device_;  // the parameters' device
-  std::vector<Tensor> params_;
+  std::vector<Tensor> params_;  // replicated: broadcast and averaged
+  std::vector<Tensor> local_;   // rank-local
   BatchShard shard_;
   std::unique_ptr<dist::GradientAverager> averager_;
   RanksSum sum_;

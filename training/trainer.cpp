@@ -20,6 +20,7 @@
 #include "training/checkpoint.h"
 #include "training/data_check.h"
 #include "training/data_parallel.h"
+#include "training/expert_shards.h"
 #include "training/latent_batches.h"
 #include "training/progress.h"
 #include "training/routing_report.h"
@@ -89,9 +90,10 @@ std::vector<std::string> class_names(const Dataset& d, int64_t classes) {
   return names;
 }
 
-// Writes the routing report and returns the blocks' specialisation for the log.
+// Analyses the routing, writes the report when `write` and returns the blocks' specialisation for
+// the log.
 nlohmann::json write_routing(nn::DiT& model, const ModelSpec& spec, const Dataset& d, double latent_scale,
-                             const std::string& dir) {
+                             const std::string& dir, bool write) {
   const RoutingAnalysis options;
   LatentBatch streamed;
   if (d.stream)
@@ -99,7 +101,7 @@ nlohmann::json write_routing(nn::DiT& model, const ModelSpec& spec, const Datase
                                        latent_scale);
   const moe::RoutingStats stats = d.stream ? analyse_routing(model, spec, streamed.x0, streamed.labels, options)
                                            : analyse_routing(model, spec, d.images, d.labels, options);
-  write_routing_report(stats, dir, class_names(d, spec.dit.num_classes));
+  if (write) write_routing_report(stats, dir, class_names(d, spec.dit.num_classes));
   return specialisation_json(stats);
 }
 
@@ -126,6 +128,7 @@ std::string TrainOptions::to_json() const {
                    {"ema_decay", ema_decay}, {"seed", seed},   {"limit", limit},
                    {"precision", precision}};
   if (latent_scale > 0) j["latent_scale"] = latent_scale;
+  if (expert_parallel) j["expert_parallel"] = true;
   if (!model_edits.empty()) j["model_edits"] = nlohmann::json::parse(describe(model_edits));
   return j.dump();
 }
@@ -147,17 +150,35 @@ TrainSummary train(const TrainOptions& o) {
   }
 
   const Device device = parse_device(o.device);
-  std::shared_ptr<nn::DiT> model = spec.build(o.seed);
+  std::shared_ptr<nn::DiT> model = spec.build(o.seed);  // every expert, then (expert parallel) only this rank's
+  const int64_t all_parameters = model->num_parameters();
+  if (o.expert_parallel) {
+    PROMOE_CHECK(spec.moe, "train: --expert-parallel needs a MoE model; ", o.preset, " is dense");
+    moe::shard_experts(*model, dist::for_device(device).duplicate());
+  }
   model->to(device);
   model->train(true);
   NamedTensors params = model->named_parameters();
+  const std::vector<moe::ShardedParameter> sharded = moe::sharded_parameters(*model);
+  std::vector<Tensor> rank_local;
+  for (const moe::ShardedParameter& p : sharded) rank_local.push_back(p.tensor);
   nn::AdamW opt(params, {o.lr, 0.9, 0.999, 1e-8, o.weight_decay});
   nn::Ema ema(params, o.ema_decay);
-  DataParallel dp(params, device, o.batch, int64_t(o.bucket_mb * 1024 * 1024));
+  DataParallel dp(params, device, o.batch, int64_t(o.bucket_mb * 1024 * 1024), rank_local);
   dp.broadcast_parameters();
+  // Under expert parallelism a forward needs every rank: validation and routing analysis run on all
+  // of them (on the same inputs), rank 0 writes.
+  const bool forward_on_all = o.expert_parallel;
   if (dp.ranks() > 1 && dp.is_root() && o.progress)
     std::printf("data parallel: %d ranks x batch %lld, %.2f MB of gradients per step in %lld all-reduces\n", dp.ranks(),
                 (long long)dp.shard().count, double(dp.gradient_bytes_per_step()) / 1e6, (long long)dp.buckets());
+  if (o.expert_parallel && dp.is_root() && o.progress) {
+    int64_t own = 0;
+    for (const Tensor& t : rank_local) own += t.numel();
+    std::printf(
+        "expert parallel: %d ranks, each holding %lld of the model's %lld parameters (%lld in its own experts)\n",
+        dp.ranks(), (long long)model->num_parameters(), (long long)all_parameters, (long long)own);
+  }
   uint64_t seed = o.seed;  // the key of every draw (training/step_draws.h); a resumed run keeps its own
 
   std::filesystem::create_directories(o.out);
@@ -180,7 +201,13 @@ TrainSummary train(const TrainOptions& o) {
   };
   auto save = [&](int64_t at, double grad_norm) {
     try {
-      if (dp.is_root()) save_checkpoint(ckpt, *model, ema, opt, {model_config, o.to_json(), at, seed, 0});
+      const CheckpointState state{model_config, o.to_json(), at, seed, 0};
+      if (sharded.empty()) {
+        if (dp.is_root()) save_checkpoint(ckpt, *model, ema, opt, state);
+      } else {  // every rank sends its experts to rank 0
+        const io::NamedTensors all = gather_expert_shards(checkpoint_tensors(*model, ema, opt), sharded, dist::world());
+        if (dp.is_root()) write_checkpoint(ckpt, all, opt.step_count, state);
+      }
     } catch (const NonFiniteState& e) {
       diverged(
           "the update left non-finite values in " + e.tensor + " (gradient norm " + std::to_string(grad_norm) + ")",
@@ -245,7 +272,7 @@ TrainSummary train(const TrainOptions& o) {
     aux_value = means[1];
     // The norm is computed with or without clipping: a non-finite gradient must not reach the
     // optimizer moments.
-    const nn::GradClip clip = nn::grad_clip(params, o.clip > 0 ? o.clip : std::numeric_limits<double>::infinity());
+    const nn::GradClip clip = dp.grad_clip(params, o.clip > 0 ? o.clip : std::numeric_limits<double>::infinity());
     const double grad_norm = clip.norm;
     if (!std::isfinite(grad_norm)) diverged("the gradient norm became " + std::to_string(grad_norm), step + 1);
     opt.lr_scale = o.warmup > 0 ? std::min(1.0, double(step + 1) / double(o.warmup)) : 1.0;
@@ -259,9 +286,13 @@ TrainSummary train(const TrainOptions& o) {
     progress.update(step, loss_value);
     const bool val_due = o.val_every > 0 && step % o.val_every == 0;  // on fixed steps, so resumed logs match
     const bool routing_due = spec.moe && (o.routing_every > 0 ? step % o.routing_every == 0 : step == o.steps);
-    const nlohmann::json specialisation = routing_due && dp.is_root()
-                                              ? write_routing(*model, spec, data, o.latent_scale, o.out + "/routing")
-                                              : nlohmann::json();
+    const nlohmann::json specialisation =
+        routing_due && (dp.is_root() || forward_on_all)
+            ? write_routing(*model, spec, data, o.latent_scale, o.out + "/routing", dp.is_root())
+            : nlohmann::json();
+    const double val_loss = val_due && (dp.is_root() || forward_on_all)
+                                ? validation_loss(*model, o.objective, held_out.images, held_out.labels)
+                                : 0.0;
     if (dp.is_root() && (step % o.log_every == 0 || step == end || val_due || routing_due)) {
       nlohmann::json line{{"step", step},
                           {"loss", loss_sum / double(loss_count)},
@@ -269,7 +300,7 @@ TrainSummary train(const TrainOptions& o) {
                           {"grad_norm", grad_norm},
                           {"lr", o.lr * opt.lr_scale},
                           {"elapsed_s", progress.elapsed_seconds()}};
-      if (val_due) line["val_loss"] = validation_loss(*model, o.objective, held_out.images, held_out.labels);
+      if (val_due) line["val_loss"] = val_loss;
       if (routing_due) line["specialisation"] = specialisation;
       log << line.dump() << "\n" << std::flush;
     }
@@ -281,6 +312,9 @@ TrainSummary train(const TrainOptions& o) {
     summary.final_loss = loss_value;
   }
   progress.finish();
+  if (o.expert_parallel && dp.ranks() > 1 && dp.is_root() && o.progress && step > summary.first_step)
+    std::printf("expert parallel: rank 0 sent %.3f MB per step in forward all-to-alls (backward sends as much again)\n",
+                double(moe::expert_exchange_bytes(*model)) / 1e6 / double(step - summary.first_step));
   summary.last_step = step;
   return summary;
 }

@@ -38,11 +38,12 @@ struct TrainOptions {
   std::string device = "cpu";      // cpu or cuda
   std::string precision = "fp32";  // matrix products: fp32 | bf16 (mixed, fp32 master weights; tensor/precision.h)
   bool progress = true;
-  double bucket_mb = 4;
+  double bucket_mb = 4;  // several ranks: gradient MiB per all-reduce started during backward (0: one after it)
   // Several ranks: routing losses (RCL, load balance) over the global batch instead of per rank
   // (the official code's default, kept here); token-choice layers.
-  bool global_routing_losses =
-      false;  // several ranks: gradient MiB per all-reduce started during backward (0: one after it)
+  bool global_routing_losses = false;
+  // Several ranks: split the routed experts of every MoE layer over them (moe/expert_parallel.h).
+  bool expert_parallel = false;
   std::string to_json() const;
 };
 

@@ -40,7 +40,9 @@ constexpr int64_t kChunk = int64_t(1) << 30;
 // A row of `t` (all dims but the first) as one MPI datatype, so that counts count rows.
 struct RowType {
   explicit RowType(const Tensor& t) {
-    const int64_t bytes = (t.dim() == 0 ? 1 : t.numel() / std::max<int64_t>(t.size(0), 1)) * dtype_size(t.dtype());
+    int64_t elements = 1;  // of a row: from the shape, so that a tensor of no rows has rows of the same type
+    for (int64_t d = 1; d < t.dim(); ++d) elements *= t.size(d);
+    const int64_t bytes = elements * int64_t(dtype_size(t.dtype()));
     PROMOE_CHECK(bytes <= INT_MAX, "dist: mpi: rows of ", bytes, " bytes are too long for MPI");
     MPI_Type_contiguous(int(bytes), MPI_BYTE, &type);
     MPI_Type_commit(&type);
@@ -75,6 +77,7 @@ struct MpiWork final : Work {
 
 class MpiCommunicator final : public Communicator {
  public:
+  // The communicator of every process (MPI_COMM_WORLD), initialising MPI on first use.
   MpiCommunicator() {
     int initialised = 0;
     MPI_Initialized(&initialised);
@@ -87,8 +90,19 @@ class MpiCommunicator final : public Communicator {
         if (!finalised) MPI_Finalize();
       });
     }
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
-    MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    MPI_Comm_rank(comm_, &rank_);
+    MPI_Comm_size(comm_, &size_);
+  }
+  // A duplicate of `comm` (collective: every rank calls it).
+  explicit MpiCommunicator(MPI_Comm comm) {
+    MPI_Comm_dup(comm, &comm_);
+    MPI_Comm_rank(comm_, &rank_);
+    MPI_Comm_size(comm_, &size_);
+  }
+  ~MpiCommunicator() override {
+    int finalised = 0;
+    MPI_Finalized(&finalised);
+    if (comm_ != MPI_COMM_WORLD && !finalised) MPI_Comm_free(&comm_);
   }
   std::string name() const override { return "mpi"; }
   int rank() const override { return rank_; }
@@ -104,8 +118,7 @@ class MpiCommunicator final : public Communicator {
     for (int64_t at = 0; at < t.numel(); at += kChunk) {
       const int n = int(std::min(kChunk, t.numel() - at));
       work->requests.emplace_back();
-      MPI_Iallreduce(MPI_IN_PLACE, p + at * esize, n, mpi_type(t.dtype()), mpi_op(op), MPI_COMM_WORLD,
-                     &work->requests.back());
+      MPI_Iallreduce(MPI_IN_PLACE, p + at * esize, n, mpi_type(t.dtype()), mpi_op(op), comm_, &work->requests.back());
     }
     work->keep = std::move(t);
     return work;
@@ -117,7 +130,7 @@ class MpiCommunicator final : public Communicator {
     char* p = static_cast<char*>(t.raw_data());
     const int64_t bytes = t.numel() * int64_t(dtype_size(t.dtype()));
     for (int64_t at = 0; at < bytes; at += kChunk)
-      MPI_Bcast(p + at, int(std::min(kChunk, bytes - at)), MPI_BYTE, root, MPI_COMM_WORLD);
+      MPI_Bcast(p + at, int(std::min(kChunk, bytes - at)), MPI_BYTE, root, comm_);
   }
 
   Tensor all_gather(const Tensor& t) override {
@@ -128,7 +141,7 @@ class MpiCommunicator final : public Communicator {
     Tensor out = Tensor::empty(shape, t.dtype(), Device::cpu());
     RowType row(rows);
     const int n = checked_int(rows.size(0), "all_gather rows");
-    MPI_Allgather(rows.raw_data(), n, row.type, out.raw_data(), n, row.type, MPI_COMM_WORLD);
+    MPI_Allgather(rows.raw_data(), n, row.type, out.raw_data(), n, row.type, comm_);
     return out;
   }
 
@@ -137,7 +150,7 @@ class MpiCommunicator final : public Communicator {
     check_send_counts(send, send_counts, size_);
     check_host(send, "all_to_all");
     std::vector<int64_t> recv(size_);
-    MPI_Alltoall(send_counts.data(), 1, MPI_INT64_T, recv.data(), 1, MPI_INT64_T, MPI_COMM_WORLD);
+    MPI_Alltoall(send_counts.data(), 1, MPI_INT64_T, recv.data(), 1, MPI_INT64_T, comm_);
     std::vector<int> sc(size_), sd(size_), rc(size_), rd(size_);
     int64_t s_at = 0, r_at = 0;
     for (int r = 0; r < size_; ++r) {
@@ -153,17 +166,19 @@ class MpiCommunicator final : public Communicator {
     Tensor out = Tensor::empty(shape, send.dtype(), Device::cpu());
     RowType row(send);
     MPI_Alltoallv(send.raw_data(), sc.data(), sd.data(), row.type, out.raw_data(), rc.data(), rd.data(), row.type,
-                  MPI_COMM_WORLD);
+                  comm_);
     if (recv_counts) *recv_counts = recv;
     return out;
   }
 
-  void barrier() override { MPI_Barrier(MPI_COMM_WORLD); }
+  void barrier() override { MPI_Barrier(comm_); }
+  std::unique_ptr<Communicator> duplicate() override { return std::make_unique<MpiCommunicator>(comm_); }
 
  protected:
   void abort_job(int code) override { MPI_Abort(MPI_COMM_WORLD, code); }
 
  private:
+  MPI_Comm comm_ = MPI_COMM_WORLD;
   int rank_ = 0, size_ = 1;
 };
 

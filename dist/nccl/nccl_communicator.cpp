@@ -64,7 +64,7 @@ struct NcclWork final : Work {
 
 class NcclCommunicator final : public Communicator {
  public:
-  NcclCommunicator(Communicator& host, Device device) : host_(host) {
+  NcclCommunicator(Communicator& host, Device device) : host_(host), device_(device) {
     int devices = 0;
     check_cuda(cudaGetDeviceCount(&devices), "cudaGetDeviceCount");
     PROMOE_CHECK(devices > 0, "dist: nccl: no CUDA device");
@@ -79,7 +79,10 @@ class NcclCommunicator final : public Communicator {
     std::memcpy(&id, bytes.raw_data(), sizeof(id));
     check_nccl(ncclCommInitRank(&comm_, host.size(), id, host.rank()), "ncclCommInitRank");
     check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
-    (void)device;
+  }
+  // Over a host communicator of its own (duplicate()).
+  NcclCommunicator(std::unique_ptr<Communicator> host, Device device) : NcclCommunicator(*host, device) {
+    own_host_ = std::move(host);
   }
   ~NcclCommunicator() override {
     if (comm_) ncclCommDestroy(comm_);
@@ -133,7 +136,8 @@ class NcclCommunicator final : public Communicator {
     const int64_t* a = all.data<int64_t>();
     std::vector<int64_t> recv(size());
     for (int r = 0; r < size(); ++r) recv[r] = a[int64_t(r) * size() + rank()];
-    const size_t row_bytes = size_t(send.size(0) ? send.numel() / send.size(0) : 0) * dtype_size(send.dtype());
+    size_t row_bytes = dtype_size(send.dtype());  // from the shape: a rank sending no rows still receives
+    for (int64_t d = 1; d < send.dim(); ++d) row_bytes *= size_t(send.size(d));
     int64_t total = 0;
     for (int64_t c : recv) total += c;
     Shape shape = send.shape();
@@ -157,6 +161,10 @@ class NcclCommunicator final : public Communicator {
   }
 
   void barrier() override { host_.barrier(); }
+  // A new NCCL communicator over a duplicate of the host one (its id travels over that duplicate).
+  std::unique_ptr<Communicator> duplicate() override {
+    return std::make_unique<NcclCommunicator>(host_.duplicate(), device_);
+  }
 
  protected:
   void abort_job(int code) override { host_.abort(code); }
@@ -173,6 +181,8 @@ class NcclCommunicator final : public Communicator {
   }
 
   Communicator& host_;
+  std::unique_ptr<Communicator> own_host_;  // the host communicator when this one owns it
+  Device device_;
   ncclComm_t comm_ = nullptr;
   cudaStream_t stream_ = nullptr;
 };
