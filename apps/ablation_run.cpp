@@ -11,6 +11,7 @@
 #include "eval/feature_net.h"
 #include "io/atomic_file.h"
 #include "io/fashion_mnist.h"
+#include "io/pixel_bytes.h"
 #include "tensor/ops.h"
 #include "training/checkpoint.h"
 #include "training/sampling.h"
@@ -24,17 +25,6 @@ using json = nlohmann::json;
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-// (N, C, H, W) in [-1, 1] -> (N, H, W, C) bytes, clamp(127.5 x + 128, 0, 255) truncated: the ADM
-// convention `promoe sample` writes .npz files with.
-std::vector<uint8_t> adm_bytes(const Tensor& images) {
-  Tensor nhwc = raw::contiguous(raw::permute(raw::to(images, DType::F32, Device::cpu()), {0, 2, 3, 1}));
-  std::vector<float> v = nhwc.to_vector<float>();
-  std::vector<uint8_t> b(v.size());
-  for (size_t i = 0; i < v.size(); ++i)
-    b[i] = v[i] == v[i] ? uint8_t(std::clamp(127.5f * v[i] + 128.0f, 0.0f, 255.0f)) : 0;
-  return b;
 }
 
 // The log.jsonl line of `step` that holds `key`.
@@ -90,7 +80,8 @@ AblationScorer::AblationScorer(const std::string& features, const std::string& d
 
 eval::EvalReport AblationScorer::score(const Tensor& images, const std::vector<int64_t>& labels,
                                        const std::string& source) {
-  const std::vector<uint8_t> bytes = adm_bytes(images);
+  // Scored as the bytes `promoe sample` writes to an .npz evaluation set.
+  const std::vector<uint8_t> bytes = io::nhwc_pixel_bytes(images);
   eval::ImageSet set =
       eval::images_from_bytes(bytes.data(), images.size(0), images.size(2), images.size(3), images.size(1),
                               {net_->config.in_channels, net_->config.image_size}, source);

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/commands.h"
+#include "apps/image_output.h"
 #include "apps/option_range.h"
 #include "apps/vae_decode.h"
 #include "io/npz.h"
@@ -25,17 +26,6 @@ namespace {
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-// (N, C, H, W) in [-1, 1] -> (N, H, W, C) byte values as i64, quantised as the PNG grids are:
-// clamp(127.5 x + 128, 0, 255) truncated (NaN -> 0).
-Tensor pixel_bytes(const Tensor& images) {
-  Tensor nhwc = raw::contiguous(raw::permute(raw::to(images, DType::F32, Device::cpu()), {0, 2, 3, 1}));
-  std::vector<float> v = nhwc.to_vector<float>();
-  std::vector<int64_t> b(v.size());
-  for (size_t i = 0; i < v.size(); ++i)
-    b[i] = v[i] == v[i] ? int64_t(std::clamp(127.5f * v[i] + 128.0f, 0.0f, 255.0f)) : 0;
-  return raw::from_vector<int64_t>(b, nhwc.shape());
 }
 
 // The training objective recorded in the checkpoint ("" when not recorded).
@@ -127,7 +117,7 @@ void add_sample_command(CLI::App& app) {
     if (to_raw) {
       io::write_safetensors(*out, io::NamedTensors{{"samples", images}, {"labels", raw::from_vector<int64_t>(y, {n})}});
     } else if (to_npz) {
-      io::write_npz(*out, {{"arr_0", pixel_bytes(images), true}, {"arr_1", raw::from_vector<int64_t>(y, {n})}});
+      io::write_npz(*out, {{"arr_0", adm_pixel_bytes(images), true}, {"arr_1", raw::from_vector<int64_t>(y, {n})}});
     } else {
       const bool grid_of_classes = *num == 0 || *labels == "balanced";
       io::write_image_grid_png(*out, images, grid_of_classes ? std::max<int64_t>(1, n / spec.dit.num_classes) : 8);

@@ -1,9 +1,8 @@
 // Image outputs by extension.
 #include "apps/image_output.h"
 
-#include <algorithm>
-
 #include "io/npz.h"
+#include "io/pixel_bytes.h"
 #include "io/png.h"
 #include "io/safetensors.h"
 #include "tensor/ops.h"
@@ -21,12 +20,9 @@ bool is_image_output(const std::string& path) {
 }
 
 Tensor adm_pixel_bytes(const Tensor& images) {
-  Tensor nhwc = raw::contiguous(raw::permute(raw::to(images, DType::F32, Device::cpu()), {0, 2, 3, 1}));
-  const std::vector<float> v = nhwc.to_vector<float>();
-  std::vector<int64_t> b(v.size());
-  for (size_t i = 0; i < v.size(); ++i)
-    b[i] = v[i] == v[i] ? int64_t(std::clamp(127.5f * v[i] + 128.0f, 0.0f, 255.0f)) : 0;
-  return raw::from_vector<int64_t>(b, nhwc.shape());
+  const std::vector<uint8_t> bytes = io::nhwc_pixel_bytes(images);
+  return raw::from_vector<int64_t>(std::vector<int64_t>(bytes.begin(), bytes.end()),
+                                   {images.size(0), images.size(2), images.size(3), images.size(1)});
 }
 
 void write_images(const std::string& path, const Tensor& images, const Tensor& labels, int64_t columns) {

@@ -10,6 +10,7 @@
 #include "io/fashion_mnist.h"
 #include "io/idx.h"
 #include "io/npz.h"
+#include "io/pixel_bytes.h"
 #include "io/png.h"
 #include "io/safetensors.h"
 #include "tensor/ops.h"
@@ -39,11 +40,11 @@ ImageSet from_float_images(const Tensor& t, const ImageLayout& layout, const std
   const int64_t n = t.size(0), h = t.size(2), w = t.size(3), c = t.size(1);
   std::vector<float> v = t.to_vector<float>();
   std::vector<uint8_t> bytes(v.size());
-  // Stored as bytes the way promoe's PNG and .npz writers quantise: clamp(127.5 x + 128), truncated.
+  // Stored as bytes the way promoe's PNG and .npz writers quantise them (io/pixel_bytes.h).
   for (size_t i = 0; i < v.size(); ++i) {
     PROMOE_CHECK(std::isfinite(v[i]) && v[i] >= -1.0f - 1e-3f && v[i] <= 1.0f + 1e-3f, "image set ", source, ": value ",
                  v[i], " at flat index ", i, " is not a finite number in [-1, 1]");
-    bytes[i] = uint8_t(std::clamp(127.5 * double(v[i]) + 128.0, 0.0, 255.0));
+    bytes[i] = io::pixel_byte(v[i]);
   }
   // (N, C, H, W) -> (N, H, W, C)
   std::vector<uint8_t> hwc(bytes.size());

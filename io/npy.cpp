@@ -1,15 +1,15 @@
 // .npy reading with a small parser for the header's Python dict literal, and .npy writing.
 #include "io/npy.h"
 
+#include <algorithm>
 #include <bit>
 #include <cctype>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <memory>
 
 #include "io/atomic_file.h"
 #include "io/checked_size.h"
+#include "io/mapped_file.h"
 #include "tensor/ops.h"
 
 namespace promoe::io {
@@ -18,53 +18,54 @@ static_assert(std::endian::native == std::endian::little, ".npy I/O assumes a li
 
 namespace {
 
+// `what` names the source: ".npy file x.npy", or the archive and member of one in memory.
 template <typename... Args>
-[[noreturn]] void fail(const std::string& path, const Args&... args) {
-  PROMOE_FAIL(".npy file ", path, ": ", args...);
+[[noreturn]] void fail(const std::string& what, const Args&... args) {
+  PROMOE_FAIL(what, ": ", args...);
 }
 
 // The text right after `'key':` in the header dict, with spaces skipped; throws when absent.
-size_t value_pos(const std::string& path, const std::string& h, const std::string& key) {
+size_t value_pos(const std::string& what, const std::string& h, const std::string& key) {
   size_t k = h.find("'" + key + "'");
   if (k == std::string::npos) k = h.find("\"" + key + "\"");
-  if (k == std::string::npos) fail(path, "header has no '", key, "' entry: ", h);
+  if (k == std::string::npos) fail(what, "header has no '", key, "' entry: ", h);
   size_t p = h.find(':', k);
-  if (p == std::string::npos) fail(path, "malformed header near '", key, "': ", h);
+  if (p == std::string::npos) fail(what, "malformed header near '", key, "': ", h);
   ++p;
   while (p < h.size() && std::isspace(uint8_t(h[p]))) ++p;
   return p;
 }
 
-std::string parse_descr(const std::string& path, const std::string& h) {
-  size_t p = value_pos(path, h, "descr");
-  if (p >= h.size() || (h[p] != '\'' && h[p] != '"')) fail(path, "'descr' is not a string: ", h);
+std::string parse_descr(const std::string& what, const std::string& h) {
+  size_t p = value_pos(what, h, "descr");
+  if (p >= h.size() || (h[p] != '\'' && h[p] != '"')) fail(what, "'descr' is not a string: ", h);
   size_t e = h.find(h[p], p + 1);
-  if (e == std::string::npos) fail(path, "unterminated 'descr' string: ", h);
+  if (e == std::string::npos) fail(what, "unterminated 'descr' string: ", h);
   return h.substr(p + 1, e - p - 1);
 }
 
-bool parse_fortran(const std::string& path, const std::string& h) {
-  size_t p = value_pos(path, h, "fortran_order");
+bool parse_fortran(const std::string& what, const std::string& h) {
+  size_t p = value_pos(what, h, "fortran_order");
   if (h.compare(p, 4, "True") == 0) return true;
   if (h.compare(p, 5, "False") == 0) return false;
-  fail(path, "'fortran_order' is neither True nor False: ", h);
+  fail(what, "'fortran_order' is neither True nor False: ", h);
 }
 
-Shape parse_shape(const std::string& path, const std::string& h) {
-  size_t p = value_pos(path, h, "shape");
-  if (p >= h.size() || h[p] != '(') fail(path, "'shape' is not a tuple: ", h);
+Shape parse_shape(const std::string& what, const std::string& h) {
+  size_t p = value_pos(what, h, "shape");
+  if (p >= h.size() || h[p] != '(') fail(what, "'shape' is not a tuple: ", h);
   size_t e = h.find(')', p);
-  if (e == std::string::npos) fail(path, "unterminated 'shape' tuple: ", h);
+  if (e == std::string::npos) fail(what, "unterminated 'shape' tuple: ", h);
   Shape shape;
   size_t i = p + 1;
   while (i < e) {
     while (i < e && (std::isspace(uint8_t(h[i])) || h[i] == ',')) ++i;
     if (i == e) break;
-    if (!std::isdigit(uint8_t(h[i]))) fail(path, "'shape' holds something other than non-negative integers: ", h);
+    if (!std::isdigit(uint8_t(h[i]))) fail(what, "'shape' holds something other than non-negative integers: ", h);
     int64_t v = 0;
     while (i < e && std::isdigit(uint8_t(h[i]))) {
       v = v * 10 + (h[i++] - '0');
-      if (v > (int64_t(1) << 48)) fail(path, "implausible size in 'shape': ", h);
+      if (v > (int64_t(1) << 48)) fail(what, "implausible size in 'shape': ", h);
     }
     if (i < e && h[i] == 'L') ++i;  // Python 2 longs
     shape.push_back(v);
@@ -74,33 +75,23 @@ Shape parse_shape(const std::string& path, const std::string& h) {
 
 }  // namespace
 
-Tensor read_npy(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) fail(path, "no such file");
-  uint64_t fsize = fs::file_size(path, ec);
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) fail(path, "cannot open: ", std::strerror(errno));
-
-  unsigned char pre[8];
-  if (fsize < 10 || std::fread(pre, 1, 8, f.get()) != 8 || std::memcmp(pre, "\x93NUMPY", 6) != 0)
-    fail(path, "not a .npy file (missing the \\x93NUMPY magic)");
-  int major = pre[6];
-  if (major < 1 || major > 3) fail(path, "unsupported format version ", major, ".", int(pre[7]));
-  unsigned char lb[4] = {0, 0, 0, 0};
-  size_t lsize = major == 1 ? 2 : 4;
-  if (std::fread(lb, 1, lsize, f.get()) != lsize) fail(path, "truncated header length");
-  uint64_t hlen = uint64_t(lb[0]) | uint64_t(lb[1]) << 8 | uint64_t(lb[2]) << 16 | uint64_t(lb[3]) << 24;
-  const uint64_t data_start = 6 + 2 + lsize + hlen;
-  if (data_start > fsize) fail(path, "header length ", hlen, " goes beyond the end of the file (", fsize, " bytes)");
-  std::string h(hlen, '\0');
-  if (std::fread(h.data(), 1, hlen, f.get()) != hlen) fail(path, "cannot read the header");
+Tensor parse_npy(const uint8_t* data, uint64_t size, const std::string& what) {
+  if (size < 10 || std::memcmp(data, "\x93NUMPY", 6) != 0) fail(what, "not a .npy file (missing the \\x93NUMPY magic)");
+  const int major = data[6];
+  if (major < 1 || major > 3) fail(what, "unsupported format version ", major, ".", int(data[7]));
+  const uint64_t lsize = major == 1 ? 2 : 4;
+  if (8 + lsize > size) fail(what, "truncated header length");
+  uint64_t hlen = 0;
+  for (uint64_t i = 0; i < lsize; ++i) hlen |= uint64_t(data[8 + i]) << (8 * i);
+  const uint64_t data_start = 8 + lsize + hlen;
+  if (data_start > size) fail(what, "header length ", hlen, " goes beyond the end of the file (", size, " bytes)");
+  std::string h(reinterpret_cast<const char*>(data + 8 + lsize), hlen);
   while (!h.empty() && (h.back() == '\n' || h.back() == ' ' || h.back() == '\0')) h.pop_back();
-  if (h.empty() || h.front() != '{' || h.back() != '}') fail(path, "header is not a Python dict: ", h);
+  if (h.empty() || h.front() != '{' || h.back() != '}') fail(what, "header is not a Python dict: ", h);
 
-  std::string descr = parse_descr(path, h);
-  if (parse_fortran(path, h)) fail(path, "Fortran-order arrays are not supported (save with np.ascontiguousarray)");
-  Shape shape = parse_shape(path, h);
+  std::string descr = parse_descr(what, h);
+  if (parse_fortran(what, h)) fail(what, "Fortran-order arrays are not supported (save with np.ascontiguousarray)");
+  Shape shape = parse_shape(what, h);
 
   DType file_dtype;
   size_t item;
@@ -115,27 +106,36 @@ Tensor read_npy(const std::string& path) {
   else if (descr == "|u1")
     file_dtype = DType::I64, item = 1;
   else
-    fail(path, "unsupported dtype '", descr, "' (supported: <f4, <f8, <i8, <i4, |u1, little-endian)");
+    fail(what, "unsupported dtype '", descr, "' (supported: <f4, <f8, <i8, <i4, |u1, little-endian)");
 
-  const std::string what = ".npy file " + path;
-  const uint64_t n = checked_numel(shape, what), want = checked_bytes(n, item, what), have = fsize - data_start;
+  const uint64_t n = checked_numel(shape, what), want = checked_bytes(n, item, what), have = size - data_start;
   if (have < want)
-    fail(path, "truncated: expected ", want, " bytes of data for shape ", shape_str(shape), ", got ", have);
-  if (have > want) fail(path, "has ", have - want, " trailing bytes after the data for shape ", shape_str(shape));
+    fail(what, "truncated: expected ", want, " bytes of data for shape ", shape_str(shape), ", got ", have);
+  if (have > want) fail(what, "has ", have - want, " trailing bytes after the data for shape ", shape_str(shape));
 
+  // Only now, with the data known to be all there, is the tensor allocated.
   Tensor t = Tensor::empty(shape, file_dtype, Device::cpu());
+  const uint8_t* src = data + data_start;
   if (item == 1) {  // '|u1': widen
-    std::vector<uint8_t> tmp(n);
-    if (std::fread(tmp.data(), 1, n, f.get()) != n) fail(path, "truncated data");
-    std::copy(tmp.begin(), tmp.end(), t.data<int64_t>());
-  } else if (item == 4 && file_dtype == DType::I64) {  // '<i4': widen
-    std::vector<int32_t> tmp(n);
-    if (std::fread(tmp.data(), 4, n, f.get()) != n) fail(path, "truncated data");
-    std::copy(tmp.begin(), tmp.end(), t.data<int64_t>());
-  } else if (want && std::fread(t.raw_data(), 1, want, f.get()) != want) {
-    fail(path, "truncated data");
+    std::copy(src, src + n, t.data<int64_t>());
+  } else if (item == 4 && file_dtype == DType::I64) {  // '<i4': widen (the data need not be aligned)
+    int64_t* dst = t.data<int64_t>();
+    for (uint64_t i = 0; i < n; ++i) {
+      int32_t v;
+      std::memcpy(&v, src + 4 * i, 4);
+      dst[i] = v;
+    }
+  } else if (want) {
+    std::memcpy(t.raw_data(), src, want);
   }
   return t;
+}
+
+Tensor read_npy(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) fail(".npy file " + path, "no such file");
+  const MappedFile file(path);
+  return parse_npy(file.data(), file.size(), ".npy file " + path);
 }
 
 void write_npy(const std::string& path, const Tensor& t) {

@@ -1,14 +1,9 @@
 // .npz reading (through io/zip_reader.h) and writing.
 #include "io/npz.h"
 
-#include <unistd.h>
 #include <zlib.h>
 
-#include <atomic>
 #include <cmath>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 
 #include "io/atomic_file.h"
 #include "io/npy.h"
@@ -25,30 +20,6 @@ constexpr uint64_t kMaxMember = uint64_t(1) << 34;  // 16 GiB: larger claims are
 template <typename... Args>
 [[noreturn]] void fail(const std::string& path, const Args&... args) {
   PROMOE_FAIL(".npz file ", path, ": ", args...);
-}
-
-// A member's bytes parsed by read_npy, through a temporary file that is always removed.
-Tensor parse_member(const std::string& path, const std::string& name, const std::string& bytes) {
-  static std::atomic<uint64_t> counter{0};
-  const std::filesystem::path tmp = std::filesystem::temp_directory_path() / ("promoe-npz-" + std::to_string(getpid()) +
-                                                                              "-" + std::to_string(counter++) + ".npy");
-  struct Remove {
-    std::filesystem::path p;
-    ~Remove() {
-      std::error_code ec;
-      std::filesystem::remove(p, ec);
-    }
-  } remove{tmp};
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out.write(bytes.data(), std::streamsize(bytes.size()));
-    if (!out) fail(path, "cannot write a temporary file for member ", name);
-  }
-  try {
-    return read_npy(tmp.string());
-  } catch (const Error& e) {
-    fail(path, "member ", name, ": ", e.what());
-  }
 }
 
 // A version 1.0 .npy image of C-order data of `dims` (written here rather than by write_npy, which
@@ -122,7 +93,10 @@ std::map<std::string, Tensor> read_npz(const std::string& path) {
       fail(path, "member ", m.name, " is not a .npy array");
     const std::string key = m.name.substr(0, m.name.size() - 4);
     if (out.count(key)) fail(path, "member ", m.name, " appears twice");
-    out[key] = parse_member(path, m.name, zip.read_member(m, kMaxMember));
+    // Stored members are read as they are, deflated ones inflated, both into memory (CRC-32 checked).
+    const std::string bytes = zip.read_member(m, kMaxMember);
+    out[key] = parse_npy(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
+                         ".npz file " + path + ": member " + m.name);
   }
   return out;
 }

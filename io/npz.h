@@ -1,7 +1,8 @@
 // NumPy .npz archives: a zip file of .npy members ("arr_0.npy", ...), stored (np.savez) or deflated
 // (np.savez_compressed), with or without zip64 records. Reading walks the central directory, checks
 // every size and offset against the file before allocating, inflates through zlib, verifies each
-// member's CRC-32 and reads it with io/npy.h's reader. Writing produces what np.load reads.
+// member's CRC-32 and parses it in memory with io/npy.h's parser. Writing produces what np.load
+// reads.
 #pragma once
 #include <map>
 #include <string>

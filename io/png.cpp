@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "io/atomic_file.h"
+#include "io/pixel_bytes.h"
 #include "tensor/ops.h"
 
 #define STB_IMAGE_WRITE_IMPLEMENTATION
@@ -21,11 +22,6 @@ namespace {
 
 // Host f32 copy of any tensor, in row-major order.
 std::vector<float> host_values(const Tensor& t) { return t.to_vector<float>(); }
-
-uint8_t to_byte(float x) {
-  if (!(x == x)) return 0;  // NaN
-  return uint8_t(std::clamp(127.5f * x + 128.0f, 0.0f, 255.0f));
-}
 
 void check_size(int64_t w, int64_t h, const char* op) {
   PROMOE_CHECK(w > 0 && h > 0 && w <= 65535 && h <= 65535, op, ": image size ", w, "x", h,
@@ -51,7 +47,7 @@ Image image_grid(const Tensor& images, int64_t ncols, int64_t pad) {
       for (int64_t y = 0; y < H; ++y)
         for (int64_t x = 0; x < W; ++x)
           img.pixels[size_t(((y0 + y) * img.width + x0 + x) * C + c)] =
-              to_byte(v[size_t(((i * C + c) * H + y) * W + x)]);
+              pixel_byte(v[size_t(((i * C + c) * H + y) * W + x)]);
   }
   return img;
 }

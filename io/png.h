@@ -18,7 +18,8 @@ struct Image {
 
 // Tiles images (N, C, H, W), C = 1 or 3, values in [-1, 1], into a grid of min(ncols, N) columns
 // with `pad` black pixels around and between tiles (torchvision's make_grid layout). Values map
-// to bytes as the official sampling code does: clamp(127.5 * x + 128, 0, 255), truncated.
+// to bytes by io/pixel_bytes.h: clamp(127.5 * x + 128, 0, 255), truncated, as the official
+// sampling code does.
 Image image_grid(const Tensor& images, int64_t ncols = 8, int64_t pad = 2);
 
 // PNG bytes of `img`.

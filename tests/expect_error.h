@@ -1,4 +1,5 @@
-// expect_error: run a callable that must throw promoe::Error whose message names every given piece.
+// expect_error: run a callable that must throw promoe::Error whose message names every given piece;
+// expect_one_line_error: the same, and the message is one line.
 #pragma once
 #include <doctest/doctest.h>
 
@@ -10,7 +11,8 @@
 
 namespace promoe::test {
 
-inline void expect_error(const std::function<void()>& f, const std::vector<std::string>& pieces) {
+// Returns the message.
+inline std::string expect_error(const std::function<void()>& f, const std::vector<std::string>& pieces) {
   std::string msg;
   try {
     f();
@@ -23,6 +25,13 @@ inline void expect_error(const std::function<void()>& f, const std::vector<std::
     CAPTURE(p);
     CHECK(msg.find(p) != std::string::npos);
   }
+  return msg;
+}
+
+inline void expect_one_line_error(const std::function<void()>& f, const std::vector<std::string>& pieces) {
+  const std::string msg = expect_error(f, pieces);
+  CAPTURE(msg);
+  CHECK(msg.find('\n') == std::string::npos);
 }
 
 }  // namespace promoe::test

@@ -5,7 +5,9 @@
 #include "eval/train_features.h"
 #include "expect_error.h"
 #include "io/npz.h"
+#include "io/pixel_bytes.h"
 #include "io/png.h"
+#include "io/safetensors.h"
 #include "tensor/ops.h"
 #include "tensor/random.h"
 #include "test_unit_io_util.h"
@@ -92,6 +94,23 @@ TEST_CASE("image sets: .npz samples are padded and scaled as training sees them;
   io::write_npz(dir.file("huge.npz"), {{"arr_0", raw::zeros({1, 40, 40, 1}, DType::I64), true}});
   expect_error([&] { eval::load_image_file(dir.file("huge.npz"), {1, 32}, 10); }, {"40x40"});
   expect_error([&] { eval::load_image_file(dir.file("s.txt"), {1, 32}, 10); }, {"no such file"});
+}
+
+TEST_CASE("image sets: float .safetensors samples are quantised to the bytes their .npz would hold") {
+  test::TempDir dir("float_sets");
+  // Values a hair off a byte step, where exact arithmetic and the writers' f32 arithmetic part.
+  const std::vector<float> v = {-1.0f / 127.5f, -1e-10f, 1.0f / 127.5f, 0.5f, -1.0f, 1.0f, 1.0005f, -1.0005f};
+  const std::vector<int64_t> bytes = {127, 128, 129, 191, 0, 255, 255, 0};
+  const Tensor images = raw::from_vector<float>(v, {2, 1, 2, 2});
+  io::write_safetensors(dir.file("s.safetensors"), io::NamedTensors{{"samples", images}});
+  const eval::ImageSet s = eval::load_image_file(dir.file("s.safetensors"), {1, 2}, 10);
+  std::vector<float> want;
+  for (int64_t b : bytes) want.push_back(float(b) / 127.5f - 1.0f);
+  CHECK(s.images.to_vector<float>() == want);
+  const std::vector<uint8_t> px = io::nhwc_pixel_bytes(images);
+  io::write_npz(dir.file("s.npz"),
+                {{"arr_0", raw::from_vector<int64_t>(std::vector<int64_t>(px.begin(), px.end()), {2, 2, 2, 1}), true}});
+  CHECK(eval::load_image_file(dir.file("s.npz"), {1, 2}, 10).images.to_vector<float>() == want);
 }
 
 TEST_CASE("image sets: a PNG grid written by promoe reads back as its tiles, labelled by row") {

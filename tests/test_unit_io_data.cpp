@@ -197,6 +197,22 @@ TEST_CASE(".npy files round trip and crafted ones are checked") {
         std::string::npos);
 }
 
+TEST_CASE(".npy images parse from memory at any byte alignment, as the same file reads") {
+  TempDir dir("npy_memory");
+  write_npy(dir.file("d.npy"), raw::from_vector<double>({0.25, -3, 7}, {3}));
+  const std::string file = promoe::test::read_bytes(dir.file("d.npy"));
+  CHECK(read_npy(dir.file("d.npy")).to_vector<double>() == std::vector<double>{0.25, -3, 7});
+  for (size_t shift = 0; shift < 8; ++shift) {
+    CAPTURE(shift);
+    const std::string buf = std::string(shift, 'x') + file;
+    const auto* at = reinterpret_cast<const uint8_t*>(buf.data()) + shift;
+    CHECK(parse_npy(at, file.size(), "image").to_vector<double>() == std::vector<double>{0.25, -3, 7});
+    CHECK(error_of([&] { parse_npy(at, file.size() - 1, "member d"); }) ==
+          "member d: truncated: expected 24 bytes of data for shape [3], got 23");
+  }
+  CHECK(error_of([&] { parse_npy(nullptr, 0, "empty"); }).find("empty: not a .npy file") == 0);
+}
+
 TEST_CASE("latent data sets load from safetensors or .npy pairs") {
   TempDir dir("latents");
   Tensor x = raw::arange(0, 2 * 4 * 2 * 2, 1, DType::F32);

@@ -2,10 +2,13 @@
 // what promoe writes, and hostile files (truncation, corrupt data, lying sizes).
 #include <doctest/doctest.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 
 #include "expect_error.h"
 #include "io/npz.h"
+#include "io/zip_reader.h"
 #include "tensor/ops.h"
 #include "test_unit_io_util.h"
 
@@ -44,6 +47,21 @@ TEST_CASE("npz: reads what np.savez and np.savez_compressed wrote") {
   check_numpy_arrays(io::read_npz(data_file("npz_deflated.npz")));
 }
 
+TEST_CASE("npz: the fuzz seeds' members: bytes, a scalar, '<i4' at an odd offset, a 2.0 header, zip64 records") {
+  for (const char* name : {"members_stored.npz", "members_zip64_deflated.npz"}) {
+    CAPTURE(name);
+    const auto m =
+        io::read_npz((std::filesystem::path(PROMOE_SOURCE_DIR) / "tests" / "fuzz" / "seeds" / "npz" / name).string());
+    REQUIRE(m.size() == 4);
+    CHECK(m.at("bytes").shape() == Shape{2, 3});
+    CHECK(m.at("bytes").to_vector<int64_t>() == std::vector<int64_t>{0, 1, 2, 127, 128, 255});
+    CHECK(m.at("scalar").dim() == 0);
+    CHECK(m.at("scalar").to_vector<int64_t>() == std::vector<int64_t>{3});
+    CHECK(m.at("odd").to_vector<int64_t>() == std::vector<int64_t>{-1, 7});
+    CHECK(m.at("v2").to_vector<double>() == std::vector<double>{0.5});
+  }
+}
+
 TEST_CASE("npz: write then read gives the same arrays, stored or deflated, with byte members") {
   test::TempDir dir("npz_roundtrip");
   Tensor images = raw::from_vector<int64_t>({0, 17, 255, 128, 3, 4}, {1, 2, 3, 1});
@@ -67,6 +85,36 @@ TEST_CASE("npz: write then read gives the same arrays, stored or deflated, with 
       },
       {"arr_0", "256", "not a byte"});
   CHECK(!std::filesystem::exists(dir.file("bad.npz")));
+}
+
+TEST_CASE("npz: members are parsed in memory, with no temporary file, a bad one named by archive and member") {
+  test::TempDir dir("npz_memory");
+  const std::string path = dir.file("a.npz");
+  io::write_npz(path, {{"arr_0", raw::from_vector<float>({1, 2}, {2})}});
+  // A temporary directory that does not exist is never needed.
+  const char* tmpdir = std::getenv("TMPDIR");
+  const std::string saved = tmpdir ? tmpdir : "";
+  ::setenv("TMPDIR", (dir.path / "missing").c_str(), 1);
+  std::map<std::string, Tensor> m;
+  std::string error;
+  try {
+    m = io::read_npz(path);
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  tmpdir ? ::setenv("TMPDIR", saved.c_str(), 1) : ::unsetenv("TMPDIR");
+  CHECK(error == "");
+  CHECK(m.count("arr_0") == 1);
+  // The member's shape made (3,), its CRC-32 recomputed in the local header and the directory.
+  std::string bytes = test::read_bytes(path);
+  bytes[bytes.find("(2,)") + 1] = '3';
+  const size_t data = 30 + 9, size = bytes.find("PK\x01\x02") - data;  // one member, "arr_0.npy"
+  const uint32_t crc = io::crc32_update(0, bytes.data() + data, size);
+  for (size_t at : {size_t(14), bytes.find("PK\x01\x02") + 16}) std::memcpy(&bytes[at], &crc, 4);
+  test::write_bytes(path, bytes);
+  const std::string msg = expect_error([&] { io::read_npz(path); },
+                                       {".npz file " + path + ": member arr_0.npy: truncated: expected 12 bytes"});
+  CHECK(msg.find(".npy file") == std::string::npos);
 }
 
 TEST_CASE("npz: hostile files give one clear error") {

@@ -17,6 +17,7 @@
 
 using namespace promoe;
 using namespace promoe::io;
+using promoe::test::expect_one_line_error;
 using promoe::test::TempDir;
 
 namespace {
@@ -78,18 +79,6 @@ Run longest_coloured_run(const Picture& p, int64_t x) {
     if (now.length > best.length) best = now;
   }
   return best;
-}
-
-void expect_one_line_error(const std::function<void()>& f, const std::vector<std::string>& pieces) {
-  std::string msg;
-  try {
-    f();
-  } catch (const Error& e) {
-    msg = e.what();
-  }
-  CAPTURE(msg);
-  CHECK(msg.find('\n') == std::string::npos);
-  test::expect_error([&] { f(); }, pieces);
 }
 
 // Specs built field by field: GCC 12 warns about designated initializers that leave out a string.

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Writes the fuzz targets' seeds (tests/fuzz/seeds/<target>/, committed; rerun to change them)."""
 import gzip
+import io
 import json
 import os
 import struct
+import zipfile
 import zlib
 
 here = os.path.dirname(os.path.abspath(__file__))
@@ -102,6 +104,30 @@ put("latent_shards", "plain_two_shards", latent_shard_input(
 for name in ("npz_stored.npz", "npz_deflated.npz"):
     with open(os.path.join(here, "..", "data", name), "rb") as f:
         put("npz", name, f.read())
+
+
+def npz(members, method, zip64=False):
+    """A zip of .npy members (name -> bytes), fixed timestamps, stored or deflated, zip64 records
+    in the local headers when asked."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in members.items():
+            info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = method
+            with z.open(info, "w", force_zip64=zip64) as f:
+                f.write(data)
+    return buf.getvalue()
+
+
+# Members the numpy archives lack: '|u1' bytes, a 0-d scalar, a version 2.0 header, '<i4' data
+# at an odd offset (an unpadded header), and zip64 local records over deflated data.
+u1 = npy("|u1", [2, 3], bytes([0, 1, 2, 127, 128, 255]))
+odd = b"\x93NUMPY\x01\x00" + struct.pack("<H", 63) + b"{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }" + \
+    b" " * 5 + b"\n" + struct.pack("<2i", -1, 7)
+members = {"bytes": u1, "scalar": npy("<i8", [], i64(3)), "odd": odd, "v2": b"\x93NUMPY\x02\x00" +
+           struct.pack("<I", 118) + npy("<f8", [1], struct.pack("<d", 0.5))[10:]}
+put("npz", "members_stored.npz", npz(members, zipfile.ZIP_STORED))
+put("npz", "members_zip64_deflated.npz", npz(members, zipfile.ZIP_DEFLATED, zip64=True))
 
 
 def png(width, height, colour_type, bit_depth, rows):
