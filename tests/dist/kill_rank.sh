@@ -3,15 +3,17 @@
 # killed with SIGKILL, (2) rank 0 cannot write its checkpoint (its path is a directory) while
 # rank 1 waits in the next gradient reduction. Each time mpirun must exit non-zero within a minute
 # (and in (2) print rank 0's error).
-#   kill_rank.sh PROMOE DATA WORKDIR
+#   kill_rank.sh PROMOE DATA WORKDIR [TRAIN ARGS...]   (default: --preset Dense-Tiny)
 set -u
 promoe=$1 data=$2 dir=$3
+shift 3
+[ $# -gt 0 ] || set -- --preset Dense-Tiny
 here=$(dirname "$0")
 command -v mpirun > /dev/null || { echo "skip: mpirun not found"; exit 77; }
 rm -rf "$dir"
 mkdir -p "$dir"
 fail() { echo "FAIL: $*"; exit 1; }
-args=(train --preset Dense-Tiny --data "$data" --batch 4 --log-every 1 --grid-per-class 0 --threads 1 --quiet)
+args=(train "$@" --data "$data" --batch 4 --log-every 1 --grid-per-class 0 --threads 1 --quiet)
 
 "$here/mpirun.sh" 2 "$promoe" "${args[@]}" --steps 100000 --checkpoint-every 100000 --out "$dir/kill" > "$dir/kill.txt" 2>&1 &
 launcher=$!
