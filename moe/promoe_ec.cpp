@@ -51,12 +51,17 @@ Tensor ProMoEEC::forward(const Tensor& u, const Tensor& labels, int64_t block, n
   Tensor O = run_experts(U, make_assignments(tok, ex, weight), *experts, shared_expert);
 
   if (ctx.aux && cfg.rcl_lambda > 0) {
-    Tensor rcl;
+    Tensor rcl, means;
     if (Bc > 0 && E > 1) {  // centroid of each (image, expert) pick set, all experts valid
       std::vector<int64_t> rows(tok.begin(), tok.begin() + n_routed), group(n_routed);
       for (int64_t a = 0; a < n_routed; ++a) group[a] = a / cap;  // = b * E + e
-      Tensor means = group_means(U, rows, group, Bc * E);
-      rcl = contrastive_loss(cluster_centers, reshape(means, {Bc, E, dim}), cfg.rcl_temperature);
+      means = reshape(group_means(U, rows, group, Bc * E), {Bc, E, dim});
+    }
+    if (ctx.replica_sum && E > 1) {
+      rcl = expert_choice_rcl_global(cluster_centers, means, Bc, cfg.rcl_temperature, *ctx.replica_sum, u.dtype(),
+                                     u.device());
+    } else if (means.defined()) {
+      rcl = contrastive_loss(cluster_centers, means, cfg.rcl_temperature);
     } else {
       rcl = raw::scalar(0.0, u.dtype(), u.device());
     }

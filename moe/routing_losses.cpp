@@ -167,6 +167,19 @@ Tensor token_choice_rcl_global(const Tensor& U, const Tensor& P, const std::vect
   return contrastive_loss(pv, means, tau);
 }
 
+Tensor expert_choice_rcl_global(const Tensor& P, const Tensor& means, int64_t cond_images, double tau,
+                                nn::ReplicaSum& ranks, DType dtype, Device device) {
+  PROMOE_CHECK(cond_images == 0 || (means.defined() && means.dim() == 3 && means.size(0) == cond_images),
+               "expert_choice_rcl: centroids ", means.defined() ? describe(means) : "undefined", " for ", cond_images,
+               " conditional images");
+  const int64_t total = ranks.sum(raw::from_vector(std::vector<int64_t>{cond_images}, {1})).to_vector<int64_t>()[0];
+  // This rank's sum of per-image losses (each image's mean over its E rows), summed over the ranks.
+  Tensor local =
+      cond_images > 0 ? contrastive_loss(P, means, tau) * double(cond_images) : raw::scalar(0.0, dtype, device);
+  Tensor all = sum_over_replicas(local, ranks);
+  return total > 0 ? all * (1.0 / double(total)) : raw::scalar(0.0, dtype, device);
+}
+
 Tensor load_balance_loss_global(const Tensor& probs, const std::vector<int64_t>& assigned, int64_t E,
                                 nn::ReplicaSum& ranks, DType dtype, Device device) {
   PROMOE_CHECK(!probs.defined() || (probs.dim() == 2 && probs.size(1) == E), "load_balance_loss: probs must be (n, ", E,

@@ -45,6 +45,11 @@ Tensor load_balance_loss(const Tensor& probs, const std::vector<int64_t>& assign
 // rows or no conditional tokens of its own.
 Tensor token_choice_rcl_global(const Tensor& U, const Tensor& P, const std::vector<int64_t>& member_rows,
                                const std::vector<int64_t>& member_experts, double tau, nn::ReplicaSum& ranks);
+// Expert-choice RCL (contrastive_loss of per-image centroids, a mean over the Bc·E rows of every
+// conditional image) over the global batch: the Bc-weighted mean of the ranks' losses. `means` is
+// this rank's (Bc, E, D), undefined when it has no conditional image (Bc = 0).
+Tensor expert_choice_rcl_global(const Tensor& P, const Tensor& means, int64_t cond_images, double tau,
+                                nn::ReplicaSum& ranks, DType dtype, Device device);
 // probs (n, E), n >= 0 (undefined for n = 0: pass num_experts).
 Tensor load_balance_loss_global(const Tensor& probs, const std::vector<int64_t>& assigned, int64_t num_experts,
                                 nn::ReplicaSum& ranks, DType dtype, Device device);

@@ -402,6 +402,8 @@ TEST_CASE("gradcheck: routing losses over the global batch equal the per-rank on
   const std::vector<int64_t> assigned{0, 1, 1, 2, 0, 0, 2, 1, 1, 1, 0, 3};
   auto rcl = [&](const Inputs& x) { return moe::token_choice_rcl(x[0], x[1], rows, ex, 0.07); };
   auto lb = [&](const Inputs& x) { return moe::load_balance_loss(softmax(x[0], 1), assigned); };
+  Tensor M = param64(gen, {3, E, D});  // expert choice: per-image centroids of 3 conditional images
+  auto ec = [&](const Inputs& x) { return moe::contrastive_loss(x[0], x[1], 0.07); };
   for (int n : {1, 3}) {
     CAPTURE(n);
     IdenticalRanks ranks(n);
@@ -418,13 +420,23 @@ TEST_CASE("gradcheck: routing losses over the global batch equal the per-rank on
     CHECK(rel_diff(ga[0], gb[0]) < 1e-12);
     CHECK(rel_diff(ga[1], gb[1]) < 1e-12);
     CHECK(rel_diff(grads_of(lb_global, {z})[0], grads_of(lb, {z})[0]) < 1e-12);
+    auto ec_global = [&](const Inputs& x) {
+      return moe::expert_choice_rcl_global(x[0], x[1], 3, 0.07, ranks, DType::F64, Device::cpu());
+    };
+    CHECK(rel_diff(ec_global({P, M}), ec({P, M})) < 1e-13);
+    std::vector<Tensor> gc = grads_of(ec_global, {P, M}), gd = grads_of(ec, {P, M});
+    CHECK(rel_diff(gc[0], gd[0]) < 1e-12);
+    CHECK(rel_diff(gc[1], gd[1]) < 1e-12);
     GradcheckResult r = gradcheck(rcl_global, {U, P}, {1e-6, 1e-6, 1e-5});
     CHECK_MESSAGE(r.ok, r.report);
     r = gradcheck(lb_global, {z});
+    CHECK_MESSAGE(r.ok, r.report);
+    r = gradcheck(ec_global, {P, M}, {1e-6, 1e-6, 1e-5});
     CHECK_MESSAGE(r.ok, r.report);
   }
   // A rank without member rows or conditional tokens still joins the sums and gets the loss.
   IdenticalRanks two(2);
   CHECK(moe::token_choice_rcl_global(U, P, {}, {}, 0.07, two).item() == 0.0);
   CHECK(moe::load_balance_loss_global(Tensor(), {}, E, two, DType::F64, Device::cpu()).item() == 0.0);
+  CHECK(moe::expert_choice_rcl_global(P, Tensor(), 0, 0.07, two, DType::F64, Device::cpu()).item() == 0.0);
 }

@@ -40,7 +40,7 @@ struct TrainOptions {
   bool progress = true;
   double bucket_mb = 4;  // several ranks: gradient MiB per all-reduce started during backward (0: one after it)
   // Several ranks: routing losses (RCL, load balance) over the global batch instead of per rank
-  // (the official code's default, kept here); token-choice layers.
+  // (the official code's default, kept here).
   bool global_routing_losses = false;
   // Several ranks: split the routed experts of every MoE layer over them (moe/expert_parallel.h).
   bool expert_parallel = false;
