@@ -50,10 +50,10 @@ struct Vec {  // no SIMD target: one lane, the same arithmetic
 #endif
 
 // Rows per block for a panel of V vectors: as many as leave room for the V loads of b and one
-// broadcast of a, at most 8.
+// broadcast of a, rounded down to a power of two (row counts are mostly multiples of 8), at most 8.
 constexpr int rows_for(int V) {
   const int r = (Vec::registers - V - 1) / V;
-  return r < 1 ? 1 : (r > 8 ? 8 : r);
+  return r >= 8 ? 8 : r >= 4 ? 4 : r >= 2 ? 2 : 1;
 }
 
 // Rows [i, i + R) by the V * width columns at j of c.
@@ -86,8 +86,7 @@ void panel(int64_t M, int64_t j, int64_t K, Vec alpha, const float* a, int64_t l
 }
 
 // Element (i, j) of c: the FMA chain over k from zero, then alpha.
-float element(int64_t i, int64_t j, int64_t K, float alpha, const float* a, int64_t lda, const float* b,
-              int64_t ldb) {
+float element(int64_t i, int64_t j, int64_t K, float alpha, const float* a, int64_t lda, const float* b, int64_t ldb) {
   float acc = 0.0f;
   for (int64_t k = 0; k < K; ++k) acc = std::fma(a[i * lda + k], b[k * ldb + j], acc);
   return alpha * acc;

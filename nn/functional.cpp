@@ -48,8 +48,8 @@ Tensor linear_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   out_shape.back() = out_f;
   Tensor x2 = raw::reshape(x, {-1, in});                                    // (rows, in)
   Tensor pre = raw::matmul(x2, weight_transposed_for(weight, x2.size(0)));  // (rows, out), bias added below
+  if (!needs_grad({x, weight, bias})) return raw::reshape(fused::bias_gelu_inplace_(pre, bias), out_shape);
   Tensor h = raw::reshape(fused::bias_gelu_(pre, bias), out_shape);
-  if (!needs_grad({x, weight, bias})) return h;
   Tensor sx = x2.detach(), sw = weight.detach();
   Shape x_shape = x.shape();
   bool rx = x.requires_grad(), rw = weight.requires_grad();

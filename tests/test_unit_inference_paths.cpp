@@ -1,13 +1,16 @@
-// Inference through row-major copies of the weights (nn/transposed_weights.h): linear and
-// linear_gelu give the values of the weight's transposed view bit for bit, at every row count (the
-// copy from 16 rows up, the view below), one copy per weight, and nothing changes outside a scope.
+// The inference paths of the linear layers, bit for bit those of training's forward: products by
+// row-major copies of the weights (nn/transposed_weights.h; the copy from 16 rows up, the view
+// below, one copy per weight, nothing outside a scope), and bias + GELU written over its input.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
 #include "autograd/ops.h"
 #include "nn/functional.h"
+#include "nn/fused_bias_gelu.h"
 #include "nn/transposed_weights.h"
 
 using namespace promoe;
@@ -41,4 +44,23 @@ TEST_CASE("transposed weights: linear and linear_gelu bit for bit at every row c
     CHECK(bitwise_equal(table.of(w), raw::contiguous(raw::transpose(w, 0, 1))));
   }
   CHECK_FALSE(nn::weight_transposed_for(gen.randn({8, 4}), 64).is_contiguous());  // no table: the view
+}
+
+TEST_CASE("bias + GELU in place: the values of the fused op with its own output, and of the reference") {
+  Generator gen(12);
+  NoGradGuard ng;
+  for (auto [rows, n] : std::vector<std::pair<int64_t, int64_t>>{{1, 5}, {64, 512}, {1000, 256}}) {
+    const Tensor pre = gen.randn({rows, n}) * 2.0, b = gen.randn({n});
+    const Tensor a = raw::contiguous(pre + 0.0), c = raw::contiguous(pre + 0.0), r = raw::contiguous(pre + 0.0);
+    const Tensor want = nn::fused::bias_gelu_(a, b);
+    const Tensor got = nn::fused::bias_gelu_inplace_(c, b);
+    INFO(rows, "x", n);
+    CHECK(got.raw_data() == c.raw_data());
+    CHECK(bitwise_equal(got, want));
+    nn::fused::bias_gelu_reference(r, r, b);  // the composed reference, aliased the same way
+    const std::vector<float> vr = r.to_vector<float>(), vw = want.to_vector<float>();
+    double worst = 0;
+    for (size_t i = 0; i < vr.size(); ++i) worst = std::max(worst, double(std::fabs(vr[i] - vw[i])));
+    CHECK(worst < 1e-5);
+  }
 }
