@@ -7,6 +7,8 @@
 // heads of q, k, v and the incoming gradient, the probabilities before P @ v and P^T @ g, and the
 // score gradient before its two products; the softmax and its derivative use the f32 blocks. Those
 // products run on the CPU's bf16 units where it has them (cpu/bf16_matmul.h), else on rounded copies.
+// In f32 the forward's two products and the backward's rebuilt scores are cpu::head_product's
+// (cpu/head_product.h): at head sizes a call to oneDNN's sgemm costs about as much as its products.
 #include <omp.h>
 
 #include <Eigen/Core>
@@ -16,6 +18,7 @@
 
 #include "cpu/bf16_matmul.h"
 #include "cpu/cpu_backend.h"
+#include "cpu/head_product.h"
 #include "cpu/matmul.h"
 #include "cpu/strided.h"
 #include "tensor/fused.h"
@@ -74,10 +77,11 @@ Operand<T> transpose_of(const ConstView<T>& m) {
   return {m, true};
 }
 
-// Per-thread scratch of one pair loop: the score block, the score gradient and rounded operands.
+// Per-thread scratch of one pair loop: the score block, the score gradient, rounded operands and
+// the transposed k of head_product's scores.
 template <typename T>
 struct Scratch {
-  Mat<T> p, gs, ra, rb;
+  Mat<T> p, gs, ra, rb, kt;
 };
 
 // The operand rounded to bf16, transposed if asked, into `r`.
@@ -133,6 +137,33 @@ Mode mode_for(const Tensor& q) {
   return cpu::native_bf16_enabled() && macs >= (int64_t(1) << 20) ? Mode::Native : Mode::Rounded;
 }
 
+// s.p = scale * qh @ kh^T: the scores of one pair.
+template <typename T>
+void scores(const ConstView<T>& qh, const ConstView<T>& kh, T scale, Mode mode, Scratch<T>& s) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (mode == Mode::Plain) {
+      s.kt = kh.transpose();  // (hd, N) row-major: the product's right operand, read by rows
+      cpu::head_product(qh.rows(), kh.rows(), qh.cols(), scale, qh.data(), qh.outerStride(), s.kt.data(), s.kt.cols(),
+                        s.p.data(), s.p.cols());
+      return;
+    }
+  }
+  product<T>(whole_out(s.p), as_is(qh), transpose_of(kh), scale, mode, s);
+}
+
+// out = s.p @ vh: the probabilities' product with the values of one pair.
+template <typename T>
+void weighted_values(View<T> out, const ConstView<T>& vh, Mode mode, Scratch<T>& s) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (mode == Mode::Plain) {
+      cpu::head_product(s.p.rows(), vh.cols(), s.p.cols(), 1.0f, s.p.data(), s.p.cols(), vh.data(), vh.outerStride(),
+                        out.data(), out.outerStride());
+      return;
+    }
+  }
+  product<T>(out, as_is(whole(s.p)), as_is(vh), T(1), mode, s);
+}
+
 // Enough work to share out: every pair is one task.
 bool parallel_pairs(const Tensor& q) { return q.size(0) * q.size(1) > 1 && q.numel() * q.size(2) > 65536; }
 
@@ -151,7 +182,7 @@ void attention(const Tensor& out, const Tensor& lse, const Tensor& q, const Tens
         s.p.resize(N, k.size(2));  // scores, then probabilities
 #pragma omp for schedule(static)
         for (int64_t pair = 0; pair < pairs; ++pair) {
-          product<T>(whole_out(s.p), as_is(head<T>(q, pair, H)), transpose_of(head<T>(k, pair, H)), T(scale), mode, s);
+          scores<T>(head<T>(q, pair, H), head<T>(k, pair, H), T(scale), mode, s);
           T* row_lse = lse.data<T>() + pair * N;
           for (int64_t i = 0; i < N; ++i) {  // row softmax in place, keeping each row's log-sum-exp
             auto row = s.p.row(i).array();
@@ -161,7 +192,7 @@ void attention(const Tensor& out, const Tensor& lse, const Tensor& q, const Tens
             row *= T(1) / sum;
             row_lse[i] = mx + std::log(sum);
           }
-          product<T>(head_out<T>(out, pair, H), as_is(whole(s.p)), as_is(head<T>(v, pair, H)), T(1), mode, s);
+          weighted_values<T>(head_out<T>(out, pair, H), head<T>(v, pair, H), mode, s);
         }
       }
     }
@@ -183,7 +214,7 @@ void attention_backward(const Tensor& gq, const Tensor& gk, const Tensor& gv, co
         const ConstView<T> qh = head<T>(q, pair, H), kh = head<T>(k, pair, H), vh = head<T>(v, pair, H),
                            g = head<T>(go, pair, H);
         // The probabilities again, from the scores and the saved log-sum-exp.
-        product<T>(whole_out(s.p), as_is(qh), transpose_of(kh), T(scale), mode, s);
+        scores<T>(qh, kh, T(scale), mode, s);
         const T* row_lse = lse.data<T>() + pair * N;
         for (int64_t i = 0; i < N; ++i) s.p.row(i).array() = (s.p.row(i).array() - row_lse[i]).exp();
         product<T>(head_out<T>(gv, pair, H), transpose_of(whole(s.p)), as_is(g), T(1), mode, s);

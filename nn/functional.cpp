@@ -6,6 +6,7 @@
 #include "nn/fused_adaln.h"
 #include "nn/fused_attention.h"
 #include "nn/fused_bias_gelu.h"
+#include "nn/transposed_weights.h"
 
 namespace promoe::nn {
 
@@ -20,7 +21,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   Shape out_shape = x.shape();
   out_shape.back() = out_f;
   Tensor x2 = raw::reshape(x, {-1, in});  // (rows, in)
-  Tensor y = raw::matmul(x2, raw::transpose(weight, 0, 1));
+  Tensor y = raw::matmul(x2, weight_transposed_for(weight, x2.size(0)));
   if (bias.defined()) raw::add_(y, bias);
   y = raw::reshape(y, out_shape);
   if (!needs_grad({x, weight, bias})) return y;
@@ -45,10 +46,10 @@ Tensor linear_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   const int64_t in = weight.size(1), out_f = weight.size(0);
   Shape out_shape = x.shape();
   out_shape.back() = out_f;
-  Tensor x2 = raw::reshape(x, {-1, in});                       // (rows, in)
-  Tensor pre = raw::matmul(x2, raw::transpose(weight, 0, 1));  // (rows, out), bias added below
+  Tensor x2 = raw::reshape(x, {-1, in});                                    // (rows, in)
+  Tensor pre = raw::matmul(x2, weight_transposed_for(weight, x2.size(0)));  // (rows, out), bias added below
+  if (!needs_grad({x, weight, bias})) return raw::reshape(fused::bias_gelu_inplace_(pre, bias), out_shape);
   Tensor h = raw::reshape(fused::bias_gelu_(pre, bias), out_shape);
-  if (!needs_grad({x, weight, bias})) return h;
   Tensor sx = x2.detach(), sw = weight.detach();
   Shape x_shape = x.shape();
   bool rx = x.requires_grad(), rw = weight.requires_grad();

@@ -25,6 +25,17 @@ Tensor bias_gelu_(const Tensor& pre, const Tensor& bias) {
   return out;
 }
 
+Tensor bias_gelu_inplace_(const Tensor& pre, const Tensor& bias) {
+  raw::check_floating(pre, "bias_gelu");
+  raw::check_same_device(pre, bias, "bias_gelu");
+  raw::check_same_dtype(pre, bias, "bias_gelu");
+  PROMOE_CHECK(pre.dim() == 2 && pre.is_contiguous() && bias.shape() == Shape{pre.size(1)},
+               "bias_gelu: ", describe(pre), " must be contiguous (rows, n) with a bias (n), got bias ",
+               describe(bias));
+  if (pre.numel()) bias_gelu_op(pre.device(), pre, pre, raw::contiguous(bias));
+  return pre;
+}
+
 BiasGeluGrads bias_gelu_backward(const Tensor& grad_out, const Tensor& pre) {
   PROMOE_CHECK(pre.dim() == 2 && grad_out.shape() == pre.shape(), "bias_gelu_backward: gradient ", describe(grad_out),
                " does not match ", describe(pre));

@@ -19,6 +19,9 @@ inline const FusedOp<decltype(bias_gelu_backward_reference)> bias_gelu_backward_
 // Checked entry points. bias_gelu_: pre must be a fresh contiguous (rows, n) tensor (it is what
 // backward needs); returns gelu_tanh(pre + bias) and leaves pre + bias in pre.
 Tensor bias_gelu_(const Tensor& pre, const Tensor& bias);
+// Inference, where backward needs nothing: gelu_tanh(pre + bias) written over pre, which is
+// returned (the same kernel with out = pre: every element is read before it is written).
+Tensor bias_gelu_inplace_(const Tensor& pre, const Tensor& bias);
 struct BiasGeluGrads {
   Tensor pre, bias;
 };

@@ -9,6 +9,7 @@
 #include "diffusion/samplers.h"
 #include "io/npy.h"
 #include "io/safetensors.h"
+#include "nn/transposed_weights.h"
 #include "tensor/jobs.h"
 #include "tensor/precision.h"
 
@@ -94,9 +95,13 @@ Tensor generate(const nn::DiT& model, const SampleOptions& o) {
       b.noise = gen.randn({b.n, cfg.in_channels, cfg.input_size, cfg.input_size}, DType::F32, device);
   }
 
+  // f32 products on the CPU read row-major copies of the weights (the same values, faster).
+  nn::TransposedWeights transposed;
+  nn::TransposedWeights* table = precision == GemmPrecision::FP32 ? &transposed : nullptr;
   std::vector<Tensor> parts(batches.size());
   if (in_turn || batches.size() == 1) {  // one batch at a time, each kernel on all threads
     const GemmPrecisionGuard gemms(precision);
+    const nn::TransposedWeightsScope weights(table);
     NoGradGuard ng;
     for (size_t j = 0; j < batches.size(); ++j) {
       Batch& b = batches[j];
@@ -113,7 +118,8 @@ Tensor generate(const nn::DiT& model, const SampleOptions& o) {
     std::mutex mu;
     int64_t done = 0;
     run_jobs(device, int64_t(batches.size()), [&](int64_t j) {
-      const GemmPrecisionGuard gemms(precision);  // both thread-local: set on the job's thread
+      const GemmPrecisionGuard gemms(precision);  // all three thread-local: set on the job's thread
+      const nn::TransposedWeightsScope weights(table);
       NoGradGuard ng;
       parts[size_t(j)] = sample_batch(fn, cfg, o, batches[size_t(j)], gen, nullptr);
       std::lock_guard<std::mutex> lock(mu);
