@@ -41,7 +41,6 @@ AttentionRun run_attention(const Tensor& qkv, const Tensor& go, int64_t H, int64
   AttentionRun r{Tensor::empty({B, N, D}, qkv.dtype(), qkv.device()), Tensor(),
                  Tensor::empty({B, N, 3 * D}, qkv.dtype(), qkv.device())};
   if (composed) {
-    Backend& be = backend_for(qkv.device());
     r.lse = Tensor::empty({B, H, N}, qkv.dtype(), qkv.device());
     nn::fused::attention_reference(h1(r.out), r.lse, h3(qkv, 0), h3(qkv, 1), h3(qkv, 2), scale);
     nn::fused::attention_backward_reference(h3(r.grads, 0), h3(r.grads, 1), h3(r.grads, 2), h1(go), h3(qkv, 0),
