@@ -13,25 +13,27 @@ void bias_gelu_backward_reference(const Tensor& grad_pre, const Tensor& grad_bia
   raw::copy_(grad_bias, raw::sum(grad_pre, {0}));
 }
 
-Tensor bias_gelu_(const Tensor& pre, const Tensor& bias) {
+namespace {
+// The operands both entry points take: contiguous (rows, n) pre-activations and their bias (n).
+void check_bias_gelu(const Tensor& pre, const Tensor& bias) {
   raw::check_floating(pre, "bias_gelu");
   raw::check_same_device(pre, bias, "bias_gelu");
   raw::check_same_dtype(pre, bias, "bias_gelu");
   PROMOE_CHECK(pre.dim() == 2 && pre.is_contiguous() && bias.shape() == Shape{pre.size(1)},
                "bias_gelu: ", describe(pre), " must be contiguous (rows, n) with a bias (n), got bias ",
                describe(bias));
+}
+}  // namespace
+
+Tensor bias_gelu_(const Tensor& pre, const Tensor& bias) {
+  check_bias_gelu(pre, bias);
   Tensor out = Tensor::empty(pre.shape(), pre.dtype(), pre.device());
   if (pre.numel()) bias_gelu_op(pre.device(), out, pre, raw::contiguous(bias));
   return out;
 }
 
 Tensor bias_gelu_inplace_(const Tensor& pre, const Tensor& bias) {
-  raw::check_floating(pre, "bias_gelu");
-  raw::check_same_device(pre, bias, "bias_gelu");
-  raw::check_same_dtype(pre, bias, "bias_gelu");
-  PROMOE_CHECK(pre.dim() == 2 && pre.is_contiguous() && bias.shape() == Shape{pre.size(1)},
-               "bias_gelu: ", describe(pre), " must be contiguous (rows, n) with a bias (n), got bias ",
-               describe(bias));
+  check_bias_gelu(pre, bias);
   if (pre.numel()) bias_gelu_op(pre.device(), pre, pre, raw::contiguous(bias));
   return pre;
 }
